@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * redtap_abi.h: the only header shared by the kernel programs and the agent.
+ * Every record crossing the ring buffer begins with struct redtap_event_hdr.
+ * Values of enum redtap_event_type and enum redtap_drop_reason are never renumbered.
+ */
+#pragma once
+
+#if defined(__bpf__)
+/* types come from vmlinux.h */
+#else
+#include <linux/types.h>
+#endif
+
+#define REDTAP_ABI_VERSION 1
+
+/* Largest payload one syscall record can carry; the runtime cap is <= this. Power of two. */
+#define REDTAP_MAX_CAPTURE 8192
+#define REDTAP_COMM_LEN 16
+
+enum redtap_event_type {
+	REDTAP_EV_CONN_OPEN = 1,  /* a connection became tracked as HTTP */
+	REDTAP_EV_DATA = 2,       /* bytes one syscall moved on a tracked connection */
+	REDTAP_EV_CONN_CLOSE = 3, /* the tracked fd was closed */
+};
+
+enum redtap_role {
+	REDTAP_ROLE_UNKNOWN = 0,
+	REDTAP_ROLE_SERVER = 1, /* accepted, or inferred: reads requests / writes responses */
+	REDTAP_ROLE_CLIENT = 2, /* connected, or inferred: writes requests / reads responses */
+};
+
+enum redtap_conn_source {
+	REDTAP_SRC_ACCEPT = 1,
+	REDTAP_SRC_CONNECT = 2,
+	REDTAP_SRC_DISCOVERED = 3, /* existed before (or outside) accept/connect: found on first data */
+};
+
+enum redtap_dir {
+	REDTAP_DIR_INGRESS = 0, /* read by the process */
+	REDTAP_DIR_EGRESS = 1,  /* written by the process */
+};
+
+/* Which syscall produced a data record (for diagnostics). */
+enum redtap_syscall {
+	REDTAP_SYS_READ = 1,
+	REDTAP_SYS_WRITE,
+	REDTAP_SYS_READV,
+	REDTAP_SYS_WRITEV,
+	REDTAP_SYS_RECVFROM,
+	REDTAP_SYS_SENDTO,
+	REDTAP_SYS_RECVMSG,
+	REDTAP_SYS_SENDMSG,
+	REDTAP_SYS_SENDFILE,
+};
+
+/* Kernel-side drop and loss counters: index of drop_stats (per-CPU array). */
+enum redtap_drop_reason {
+	REDTAP_DROP_RINGBUF_FULL = 0,  /* record lost: ring buffer had no room */
+	REDTAP_DROP_CONN_TABLE_FULL,   /* connection not tracked: conn_map full */
+	REDTAP_DROP_TRUNCATED,         /* syscall moved more bytes than the capture cap (not lost: framed) */
+	REDTAP_DROP_READ_FAULT,        /* bpf_probe_read_user failed: payload not captured */
+	REDTAP_DROP_IOV_LIMIT,         /* more iovecs than walked: the rest framed, not captured */
+	REDTAP_DROP_MAX,
+};
+
+/* Per-connection state in conn_map. */
+enum redtap_conn_state {
+	REDTAP_STATE_UNKNOWN = 0, /* no data yet */
+	REDTAP_STATE_HTTP = 1,    /* first bytes were HTTP/1.x: data flows to userspace */
+	REDTAP_STATE_IGNORED = 2, /* not HTTP, filtered out, or muted by userspace */
+	REDTAP_STATE_REARMED = 3, /* userspace dropped its tracker: re-open on the next HTTP start */
+};
+
+struct redtap_event_hdr {
+	__u16 type;    /* enum redtap_event_type */
+	__u16 version; /* REDTAP_ABI_VERSION */
+	__u32 size;    /* bytes of the whole record */
+	__u64 ts_ns;   /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+};
+
+/* Identifies one connection for its whole life: fds are reused, gen is not. */
+struct redtap_conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct redtap_conn_id {
+	__u32 tgid;
+	__u32 fd;
+	__u64 gen; /* creation time in ns: unique per (tgid, fd) reuse */
+};
+
+struct redtap_conn_open_event {
+	struct redtap_event_hdr hdr;
+	struct redtap_conn_id id;
+	__u32 seq;     /* per-connection record sequence (gaps = lost records) */
+	__u32 tid;
+	__u8 role;     /* enum redtap_role */
+	__u8 source;   /* enum redtap_conn_source */
+	__u16 family;  /* AF_INET or AF_INET6 */
+	__u16 lport;   /* host byte order */
+	__u16 rport;   /* host byte order */
+	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+	char comm[REDTAP_COMM_LEN];
+};
+
+struct redtap_data_event {
+	struct redtap_event_hdr hdr;
+	struct redtap_conn_id id;
+	__u32 seq;
+	__u32 tid;
+	__u32 len;     /* bytes the syscall really moved */
+	__u32 cap_len; /* bytes captured below (<= len, <= cap) */
+	__u8 dir;      /* enum redtap_dir */
+	__u8 syscall;  /* enum redtap_syscall */
+	__u8 pad[6];
+	__u8 data[];   /* cap_len bytes */
+};
+
+struct redtap_conn_close_event {
+	struct redtap_event_hdr hdr;
+	struct redtap_conn_id id;
+	__u32 seq;
+	__u32 tid;
+};
+
+/* Value of conn_map. */
+struct redtap_conn_info {
+	__u64 gen;
+	__u64 sk;     /* struct sock * of the fd, read for endpoints when the conn turns HTTP */
+	__u32 seq;    /* next record sequence number */
+	__u8 state;   /* enum redtap_conn_state */
+	__u8 role;    /* enum redtap_role */
+	__u8 source;  /* enum redtap_conn_source */
+	__u8 pad;
+};

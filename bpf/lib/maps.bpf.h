@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* maps.bpf.h: every map of the capture programs, with purpose, key and writer. */
+#pragma once
+
+#include "redtap_abi.h"
+
+/* Tracked TCP connections. key: {tgid, fd}; value: redtap_conn_info.
+ * Written by accept/connect exits, first-data discovery and close; userspace mutes entries
+ * (state = IGNORED) and removes those of dead processes. max_entries set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct redtap_conn_key);
+	__type(value, struct redtap_conn_info);
+} conn_map SEC(".maps");
+
+/* Records to userspace. Wakeups are batched: NO_WAKEUP unless the fill passes cfg_wakeup_bytes;
+ * the reader also drains on a timer. Size set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 20);
+} events_rb SEC(".maps");
+
+/* Per-CPU scratch where a data record is assembled before bpf_ringbuf_output().
+ * Twice REDTAP_MAX_CAPTURE so that masked variable offsets stay provably in bounds. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
+struct redtap_data_scratch {
+	struct redtap_data_event ev; /* ev.data[] aliases buf[]: sizeof(ev) is 8-aligned */
+	__u8 buf[2 * REDTAP_MAX_CAPTURE];
+};
+#pragma clang diagnostic pop
+_Static_assert(sizeof(struct redtap_data_event) % 8 == 0, "data[] must start at buf");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct redtap_data_scratch);
+} data_heap SEC(".maps");
+
+/* Drop and loss counters, index enum redtap_drop_reason. Read and summed by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, REDTAP_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drop_stats SEC(".maps");
+
+/* Process filters by comm (key: char[16] zero-padded; value: 1). Filled by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[REDTAP_COMM_LEN]);
+	__type(value, __u8);
+} comm_filter_map SEC(".maps");
+
+/* Port filters (key: port in host order; value: 1 include / 2 exclude). Filled by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u16);
+	__type(value, __u8);
+} port_filter_map SEC(".maps");
+
+static __always_inline void stats__drop(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&drop_stats, &reason);
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}

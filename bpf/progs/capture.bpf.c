@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * capture.bpf.c: plaintext HTTP/1.x capture from syscall tracepoints, no kprobes.
+ *
+ * Only sys_exit tracepoints of the data syscalls are attached (plus sys_enter_close): the
+ * arguments are read back from the task's saved user registers (bpf_task_pt_regs), so no
+ * per-call map entry is stashed between enter and exit, and each traced syscall pays one
+ * tracepoint dispatch instead of two.
+ *
+ * A connection enters conn_map at accept/connect, or on its first data when that data starts
+ * like HTTP (connections that predate the agent, or fds inherited across fork). Its first
+ * bytes decide: HTTP -> an open record then data records flow; anything else -> IGNORED and
+ * nothing of it ever reaches userspace.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+#include "redtap_abi.h"
+#include "maps.bpf.h"
+#include "sock.bpf.h"
+#include "http_sniff.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Tunables, set by the loader in rodata before load. */
+const volatile __u32 cfg_self_tgid = 0;            /* the agent: never traced */
+const volatile __u32 cfg_capture_cap = 4096;       /* payload bytes per syscall, <= REDTAP_MAX_CAPTURE */
+const volatile __u64 cfg_wakeup_bytes = 1 << 20;   /* ring fill that forces a reader wakeup */
+const volatile __u8 cfg_comm_include = 0;          /* comm_filter_map holds an include list */
+const volatile __u8 cfg_comm_exclude = 0;          /* comm_filter_map holds excludes (value 2) */
+const volatile __u8 cfg_port_include = 0;          /* port_filter_map holds includes (value 1) */
+const volatile __u8 cfg_port_exclude = 0;          /* port_filter_map holds excludes (value 2) */
+
+#define REDTAP_MAX_IOV 16
+#define REDTAP_EINPROGRESS 115
+#define REDTAP_MSG_PEEK 2
+
+struct redtap_iovec {
+	void *base;
+	__u64 len;
+};
+
+struct redtap_msghdr {
+	void *name;
+	int namelen;
+	struct redtap_iovec *iov;
+	__u64 iovlen;
+};
+
+/* Where the payload of one syscall lives: one flat buffer, or an iovec array. */
+struct io_src {
+	const void *buf;
+	const struct redtap_iovec *iov;
+	__u32 iovcnt;
+};
+
+static __always_inline struct pt_regs *regs__current(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* Ring buffer flags: batch wakeups. Per-record wakeups cost the traced syscall 3-8 us
+ * (PERF-FLOOR.md 5.2); the reader drains on its own timer and is woken only when the ring
+ * passes cfg_wakeup_bytes. */
+static __always_inline __u64 rb__flags(void)
+{
+	return bpf_ringbuf_query(&events_rb, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline int conn__passes_filters(const struct redtap_conn_open_event *ev)
+{
+	if (cfg_comm_include || cfg_comm_exclude) {
+		__u8 *v = bpf_map_lookup_elem(&comm_filter_map, ev->comm);
+		if (cfg_comm_exclude && v && *v == 2)
+			return 0;
+		if (cfg_comm_include && !(v && *v == 1))
+			return 0;
+	}
+	if (cfg_port_include || cfg_port_exclude) {
+		__u16 lp = ev->lport, rp = ev->rport;
+		__u8 *l = bpf_map_lookup_elem(&port_filter_map, &lp);
+		__u8 *r = bpf_map_lookup_elem(&port_filter_map, &rp);
+		if (cfg_port_exclude && ((l && *l == 2) || (r && *r == 2)))
+			return 0;
+		if (cfg_port_include && !((l && *l == 1) || (r && *r == 1)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Creates the conn_map entry of a new or discovered connection. */
+static __always_inline int conn__track(struct redtap_conn_key *key, struct sock *sk, __u8 role,
+				       __u8 source)
+{
+	struct redtap_conn_info info = {
+		.gen = bpf_ktime_get_ns(),
+		.sk = (__u64)sk,
+		.state = REDTAP_STATE_UNKNOWN,
+		.role = role,
+		.source = source,
+	};
+	if (bpf_map_update_elem(&conn_map, key, &info, BPF_ANY)) {
+		stats__drop(REDTAP_DROP_CONN_TABLE_FULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* The connection's first bytes were HTTP: apply the filters, then send its open record.
+ * Returns 0 when data may flow. */
+static __always_inline int conn__open(struct redtap_conn_key *key, struct redtap_conn_info *info)
+{
+	struct redtap_conn_open_event ev = {};
+	ev.hdr.type = REDTAP_EV_CONN_OPEN;
+	ev.hdr.version = REDTAP_ABI_VERSION;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.ts_ns = bpf_ktime_get_ns();
+	ev.id.tgid = key->tgid;
+	ev.id.fd = key->fd;
+	ev.id.gen = info->gen;
+	ev.tid = (__u32)bpf_get_current_pid_tgid();
+	ev.role = info->role;
+	ev.source = info->source;
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
+	sock__endpoints((struct sock *)info->sk, &ev);
+	if (!conn__passes_filters(&ev)) {
+		info->state = REDTAP_STATE_IGNORED;
+		return -1;
+	}
+	info->state = REDTAP_STATE_HTTP;
+	ev.seq = __sync_fetch_and_add(&info->seq, 1);
+	if (bpf_ringbuf_output(&events_rb, &ev, sizeof(ev), rb__flags()))
+		stats__drop(REDTAP_DROP_RINGBUF_FULL);
+	return 0;
+}
+
+/* Reads up to REDTAP_SNIFF_LEN first bytes of the payload for protocol inference. */
+static __always_inline __u32 io__peek(const struct io_src *src, long ret, __u8 *head)
+{
+	const void *p = src->buf;
+	__u64 n = ret;
+	if (src->iov) {
+		struct redtap_iovec v = {};
+		if (src->iovcnt == 0 || bpf_probe_read_user(&v, sizeof(v), &src->iov[0]))
+			return 0;
+		p = v.base;
+		if (n > v.len)
+			n = v.len;
+	}
+	if (n > REDTAP_SNIFF_LEN)
+		n = REDTAP_SNIFF_LEN;
+	if (!p || n == 0 || bpf_probe_read_user(head, n, p))
+		return 0;
+	return n;
+}
+
+/* Copies up to `want` payload bytes into the scratch record; returns bytes copied. */
+static __always_inline __u32 io__copy(const struct io_src *src, __u32 want,
+				      struct redtap_data_scratch *s)
+{
+	if (want > REDTAP_MAX_CAPTURE)
+		want = REDTAP_MAX_CAPTURE;
+	if (!src->iov) {
+		__u32 n = want;
+		barrier_var(n);
+		if (n > REDTAP_MAX_CAPTURE)
+			return 0;
+		if (bpf_probe_read_user(s->buf, n, src->buf)) {
+			stats__drop(REDTAP_DROP_READ_FAULT);
+			return 0;
+		}
+		return n;
+	}
+	__u32 copied = 0;
+	__u32 i;
+	for (i = 0; i < REDTAP_MAX_IOV; i++) {
+		if (i >= src->iovcnt || copied >= want)
+			break;
+		struct redtap_iovec v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), &src->iov[i])) {
+			stats__drop(REDTAP_DROP_READ_FAULT);
+			break;
+		}
+		__u64 n = v.len;
+		if (n > want - copied)
+			n = want - copied;
+		/* Verifier: offset masked below REDTAP_MAX_CAPTURE and size clamped to it keep the
+		 * write inside buf[2 * REDTAP_MAX_CAPTURE]. */
+		__u32 off = copied & (REDTAP_MAX_CAPTURE - 1);
+		barrier_var(n);
+		if (n > REDTAP_MAX_CAPTURE)
+			break;
+		if (n && bpf_probe_read_user(&s->buf[off], n, v.base)) {
+			stats__drop(REDTAP_DROP_READ_FAULT);
+			break;
+		}
+		copied += n;
+	}
+	if (i == REDTAP_MAX_IOV && i < src->iovcnt && copied < want)
+		stats__drop(REDTAP_DROP_IOV_LIMIT);
+	return copied;
+}
+
+static __always_inline void data__emit(struct redtap_conn_key *key, struct redtap_conn_info *info,
+				       const struct io_src *src, long ret, __u8 dir, __u8 sys)
+{
+	__u32 zero = 0;
+	struct redtap_data_scratch *s = bpf_map_lookup_elem(&data_heap, &zero);
+	if (!s)
+		return;
+	struct redtap_data_event *ev = &s->ev;
+	ev->hdr.type = REDTAP_EV_DATA;
+	ev->hdr.version = REDTAP_ABI_VERSION;
+	ev->hdr.ts_ns = bpf_ktime_get_ns();
+	ev->id.tgid = key->tgid;
+	ev->id.fd = key->fd;
+	ev->id.gen = info->gen;
+	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->len = ret;
+	ev->dir = dir;
+	ev->syscall = sys;
+	__u32 want = ret < cfg_capture_cap ? ret : cfg_capture_cap;
+	__u32 copied = (src->buf || src->iov) ? io__copy(src, want, s) : 0;
+	if ((__u64)ret > copied && (src->buf || src->iov))
+		stats__drop(REDTAP_DROP_TRUNCATED);
+	barrier_var(copied);
+	if (copied > REDTAP_MAX_CAPTURE)
+		copied = REDTAP_MAX_CAPTURE;
+	ev->cap_len = copied;
+	ev->hdr.size = sizeof(*ev) + copied;
+	ev->seq = __sync_fetch_and_add(&info->seq, 1);
+	if (bpf_ringbuf_output(&events_rb, ev, sizeof(*ev) + copied, rb__flags()))
+		stats__drop(REDTAP_DROP_RINGBUF_FULL);
+}
+
+/* One data syscall returned `ret` bytes on `fd`. */
+static __always_inline void io__handle(__u32 fd, const struct io_src *src, long ret, __u8 dir,
+				       __u8 sys)
+{
+	if (ret <= 0)
+		return;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct redtap_conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	if (key.tgid == cfg_self_tgid)
+		return;
+	struct redtap_conn_info *info = bpf_map_lookup_elem(&conn_map, &key);
+	if (info && info->state == REDTAP_STATE_IGNORED)
+		return;
+	if (!info || info->state == REDTAP_STATE_UNKNOWN || info->state == REDTAP_STATE_REARMED) {
+		/* sendfile carries no bytes we can sniff: it never starts a connection. */
+		if (!src->buf && !src->iov)
+			return;
+		__u8 head[REDTAP_SNIFF_LEN] = {};
+		__u32 n = io__peek(src, ret, head);
+		int kind = sniff__http(head, n);
+		if (!info) {
+			if (kind == REDTAP_SNIFF_NONE)
+				return;
+			struct sock *sk = sock__from_fd(fd);
+			if (!sk)
+				return;
+			/* Reading a request or writing a response: the server side. */
+			__u8 role = ((kind == REDTAP_SNIFF_REQUEST) == (dir == REDTAP_DIR_INGRESS))
+					    ? REDTAP_ROLE_SERVER
+					    : REDTAP_ROLE_CLIENT;
+			if (conn__track(&key, sk, role, REDTAP_SRC_DISCOVERED))
+				return;
+			info = bpf_map_lookup_elem(&conn_map, &key);
+			if (!info)
+				return;
+		} else if (kind == REDTAP_SNIFF_NONE) {
+			/* A fresh connection's first bytes decide; a re-armed one waits for a message start. */
+			if (info->state == REDTAP_STATE_UNKNOWN)
+				info->state = REDTAP_STATE_IGNORED;
+			return;
+		}
+		if (conn__open(&key, info))
+			return;
+	}
+	data__emit(&key, info, src, ret, dir, sys);
+}
+
+/* ---- data syscalls: sys_exit only ---- */
+
+static __always_inline int exit__flat(struct trace_event_raw_sys_exit *ctx, __u8 dir, __u8 sys)
+{
+	struct pt_regs *regs = regs__current();
+	struct io_src src = {};
+	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	src.buf = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	io__handle(fd, &src, ctx->ret, dir, sys);
+	return 0;
+}
+
+static __always_inline int exit__vec(struct trace_event_raw_sys_exit *ctx, __u8 dir, __u8 sys)
+{
+	struct pt_regs *regs = regs__current();
+	struct io_src src = {};
+	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	src.iov = (const struct redtap_iovec *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	src.iovcnt = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	io__handle(fd, &src, ctx->ret, dir, sys);
+	return 0;
+}
+
+static __always_inline int exit__msg(struct trace_event_raw_sys_exit *ctx, __u8 dir, __u8 sys)
+{
+	struct pt_regs *regs = regs__current();
+	struct io_src src = {};
+	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	const struct redtap_msghdr *msg = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	__u32 flags = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	if (dir == REDTAP_DIR_INGRESS && (flags & REDTAP_MSG_PEEK))
+		return 0; /* peeked bytes are read again later */
+	struct redtap_msghdr m = {};
+	if (ctx->ret <= 0 || bpf_probe_read_user(&m, sizeof(m), msg))
+		return 0;
+	src.iov = m.iov;
+	src.iovcnt = m.iovlen > REDTAP_MAX_IOV ? REDTAP_MAX_IOV + 1 : m.iovlen;
+	io__handle(fd, &src, ctx->ret, dir, sys);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int read_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit__flat(ctx, REDTAP_DIR_INGRESS, REDTAP_SYS_READ);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int write_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit__flat(ctx, REDTAP_DIR_EGRESS, REDTAP_SYS_WRITE);
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int readv_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit__vec(ctx, REDTAP_DIR_INGRESS, REDTAP_SYS_READV);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int writev_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit__vec(ctx, REDTAP_DIR_EGRESS, REDTAP_SYS_WRITEV);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int recvfrom_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = regs__current();
+	__u32 flags = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	if (flags & REDTAP_MSG_PEEK)
+		return 0;
+	return exit__flat(ctx, REDTAP_DIR_INGRESS, REDTAP_SYS_RECVFROM);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int sendto_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit__flat(ctx, REDTAP_DIR_EGRESS, REDTAP_SYS_SENDTO);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int recvmsg_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit__msg(ctx, REDTAP_DIR_INGRESS, REDTAP_SYS_RECVMSG);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int sendmsg_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit__msg(ctx, REDTAP_DIR_EGRESS, REDTAP_SYS_SENDMSG);
+}
+
+/* sendfile: the bytes are counted, never captured, so body framing stays right. */
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int sendfile_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs = regs__current();
+	struct io_src src = {};
+	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	io__handle(fd, &src, ctx->ret, REDTAP_DIR_EGRESS, REDTAP_SYS_SENDFILE);
+	return 0;
+}
+
+/* ---- connection lifecycle ---- */
+
+static __always_inline int accept__exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long fd = ctx->ret;
+	if (fd < 0)
+		return 0;
+	struct redtap_conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	if (key.tgid == cfg_self_tgid)
+		return 0;
+	struct sock *sk = sock__from_fd(fd);
+	if (sk)
+		conn__track(&key, sk, REDTAP_ROLE_SERVER, REDTAP_SRC_ACCEPT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int accept4_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept__exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept__exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int connect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if (ret != 0 && ret != -REDTAP_EINPROGRESS)
+		return 0;
+	struct pt_regs *regs = regs__current();
+	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	struct redtap_conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	if (key.tgid == cfg_self_tgid)
+		return 0;
+	struct sock *sk = sock__from_fd(fd);
+	if (sk)
+		conn__track(&key, sk, REDTAP_ROLE_CLIENT, REDTAP_SRC_CONNECT);
+	return 0;
+}
+
+/* close is handled at enter: once the fd is released another thread may reuse its number. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int close_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct redtap_conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32,
+				       .fd = (__u32)ctx->args[0] };
+	struct redtap_conn_info *info = bpf_map_lookup_elem(&conn_map, &key);
+	if (!info)
+		return 0;
+	if (info->state == REDTAP_STATE_HTTP) {
+		struct redtap_conn_close_event ev = {};
+		ev.hdr.type = REDTAP_EV_CONN_CLOSE;
+		ev.hdr.version = REDTAP_ABI_VERSION;
+		ev.hdr.size = sizeof(ev);
+		ev.hdr.ts_ns = bpf_ktime_get_ns();
+		ev.id.tgid = key.tgid;
+		ev.id.fd = key.fd;
+		ev.id.gen = info->gen;
+		ev.tid = (__u32)bpf_get_current_pid_tgid();
+		ev.seq = __sync_fetch_and_add(&info->seq, 1);
+		if (bpf_ringbuf_output(&events_rb, &ev, sizeof(ev), rb__flags()))
+			stats__drop(REDTAP_DROP_RINGBUF_FULL);
+	}
+	bpf_map_delete_elem(&conn_map, &key);
+	return 0;
+}

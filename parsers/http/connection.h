@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// HttpConnection: both directions of one TCP connection, parsed incrementally and stitched
+// into transactions. Pure: bytes in, transactions out; no clock, no I/O, no exceptions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "parsers/http/types.h"
+
+namespace redtap::http {
+
+/// Which side of the exchange bytes belong to. The caller maps kernel directions to these
+/// by role (server: ingress = kRequest; client: egress = kRequest).
+enum class Direction : uint8_t { kRequest = 0, kResponse = 1 };
+
+/// What the connection is doing now.
+enum class ConnState : uint8_t {
+  kActive,    // parsing HTTP/1.x
+  kUpgraded,  // 101 Switching Protocols or a successful CONNECT: stop feeding this connection
+  kInvalid,   // not HTTP (garbage where a message start was expected): stop tracking it
+};
+
+/// Memory bounds. Every one is enforced; going beyond is counted, never grows memory.
+struct Limits {
+  size_t max_head_bytes = 32 * 1024;   // a request/response head larger than this is invalid
+  size_t max_pending_requests = 64;    // requests waiting for a response (pipelining)
+  size_t max_garbage_resyncs = 4;      // lost syncs tolerated before the connection is kInvalid
+};
+
+/// Counters a connection adds to; the caller aggregates them. Plain integers, monotonic.
+struct ConnStats {
+  uint64_t requests = 0;             // request heads parsed
+  uint64_t responses = 0;            // final response heads parsed
+  uint64_t parse_errors = 0;         // malformed heads (connection resyncs or turns kInvalid)
+  uint64_t gaps = 0;                 // Gap() calls and uncaptured bytes outside a body
+  uint64_t truncated_heads = 0;      // head cut by the capture cap: message dropped
+  uint64_t orphan_responses = 0;     // response with no request pending (e.g. mid-stream start)
+  uint64_t pending_overflow = 0;     // request dropped because max_pending_requests was reached
+  uint64_t head_too_large = 0;       // head above max_head_bytes
+  uint64_t placeholder_pairs = 0;    // responses discarded because their request head was lost
+  uint64_t lost_responses = 0;       // requests dropped because their response head was lost
+                                     // (gap, capture cap or malformed head)
+  uint64_t informational = 0;        // 1xx responses other than 101 (skipped)
+};
+
+class HttpConnection {
+ public:
+  explicit HttpConnection(Limits limits = {});
+  ~HttpConnection();
+  HttpConnection(HttpConnection&&) noexcept;
+  HttpConnection& operator=(HttpConnection&&) noexcept;
+
+  /// Feeds the bytes one syscall moved in direction `dir`. `data` is what was captured;
+  /// `wire_len >= data.size()` is how many bytes really moved: the `wire_len - data.size()`
+  /// bytes after `data` were not captured (capture cap, sendfile). Body bytes are counted
+  /// without being seen; a head cut by the gap is dropped (truncated_heads) and the
+  /// direction resyncs on the next Feed that starts a message. Completed transactions are
+  /// appended to `out` in request order.
+  void Feed(Direction dir, std::string_view data, uint64_t wire_len, uint64_t ts_ns,
+            std::vector<Transaction>* out) noexcept;
+
+  /// An unknown number of bytes was lost in `dir` (kernel drop): abandon the message in
+  /// progress in that direction and resync on the next message start.
+  void Gap(Direction dir) noexcept;
+
+  /// The connection closed (or reached EOF) at `ts_ns`: a response delimited by close is
+  /// completed (its last_byte_ts is that of its last data), then every request still
+  /// pending is emitted with has_response = false.
+  void Close(uint64_t ts_ns, std::vector<Transaction>* out) noexcept;
+
+  ConnState state() const noexcept;
+  const ConnStats& stats() const noexcept;
+  /// Bytes held by this connection (buffered partial heads, pending requests): for the
+  /// caller's global memory bound.
+  size_t MemoryBytes() const noexcept;
+  /// True when direction `dir` is between messages (no partial head or body in progress).
+  bool Idle(Direction dir) const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// True when `data` starts like an HTTP/1.x request line ("GET /", "POST /", any token
+/// method followed by SP and a target) or a status line ("HTTP/1.").
+bool LooksLikeRequestStart(std::string_view data) noexcept;
+bool LooksLikeResponseStart(std::string_view data) noexcept;
+
+}  // namespace redtap::http

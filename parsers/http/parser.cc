@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "parsers/http/parser.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace redtap::http {
+namespace {
+
+// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+// "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+constexpr std::array<bool, 256> MakeTokenTable() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kToken = MakeTokenTable();
+
+inline bool IsToken(char c) { return kToken[static_cast<unsigned char>(c)]; }
+inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+inline char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+inline bool IsOws(char c) { return c == ' ' || c == '\t'; }
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// field-value bytes: HT, SP, VCHAR, obs-text. Any other control (incl. a bare CR) is invalid.
+bool ValidFieldValue(std::string_view v) {
+  for (char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 && c != '\t') return false;
+    if (c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Splits off one line ending in LF (CR before it removed). False when no LF is left.
+bool NextLine(std::string_view* rest, std::string_view* line) {
+  const size_t lf = rest->find('\n');
+  if (lf == std::string_view::npos) return false;
+  std::string_view l = rest->substr(0, lf);
+  if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+  *line = l;
+  rest->remove_prefix(lf + 1);
+  return true;
+}
+
+// Content-Length: 1*DIGIT, or a list of identical values ("5, 5", RFC 9110 §8.6).
+bool ParseContentLength(std::string_view v, uint64_t* out) {
+  bool have = false;
+  uint64_t first = 0;
+  while (true) {
+    const size_t comma = v.find(',');
+    std::string_view item = TrimOws(v.substr(0, comma));
+    if (item.empty()) return false;
+    uint64_t n = 0;
+    for (char c : item) {
+      if (!IsDigit(c)) return false;
+      const uint64_t d = static_cast<uint64_t>(c - '0');
+      // Cap at 2^63 - 1: a larger length cannot be honest and would overflow counters.
+      if (n > (INT64_MAX - d) / 10) return false;
+      n = n * 10 + d;
+    }
+    if (have && n != first) return false;
+    first = n;
+    have = true;
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  *out = first;
+  return true;
+}
+
+// Transfer-Encoding: a coding list; records whether "chunked" is the final coding.
+void ParseTransferEncoding(std::string_view v, internal::HeadInfo* info) {
+  info->has_transfer_encoding = true;
+  bool last_chunked = false;
+  bool any = false;
+  while (true) {
+    const size_t comma = v.find(',');
+    std::string_view item = TrimOws(v.substr(0, comma));
+    // Drop transfer-parameters (";q=..."), keep the coding name.
+    const size_t semi = item.find(';');
+    if (semi != std::string_view::npos) item = TrimOws(item.substr(0, semi));
+    if (!item.empty()) {
+      last_chunked = EqualsIgnoreCase(item, "chunked");
+      any = true;
+    }
+    if (comma == std::string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  // A later Transfer-Encoding header line appends to the list (RFC 9110 §5.3).
+  if (any) info->chunked = last_chunked;
+}
+
+// Parses header lines after the start line, up to and including the empty line.
+bool ParseFields(std::string_view rest, std::vector<Header>* headers, internal::HeadInfo* info,
+                 bool is_request) {
+  const size_t approx = static_cast<size_t>(std::count(rest.begin(), rest.end(), '\n'));
+  headers->reserve(approx > 0 ? approx - 1 : 0);
+  std::string_view line;
+  while (NextLine(&rest, &line)) {
+    if (line.empty()) return rest.empty();
+    if (IsOws(line.front())) {
+      // obs-fold (RFC 9112 §5.2): replace the fold with a single SP.
+      if (headers->empty()) return false;
+      std::string_view more = TrimOws(line);
+      if (!ValidFieldValue(more)) return false;
+      Header& h = headers->back();
+      if (!more.empty()) {
+        if (!h.value.empty()) h.value.push_back(' ');
+        h.value.append(more);
+      }
+      // Re-check special fields whose value just changed.
+      if (EqualsIgnoreCase(h.name, "Content-Length")) return false;  // never folded honestly
+      continue;
+    }
+    const size_t colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) return false;
+    std::string_view name = line.substr(0, colon);
+    for (char c : name) {
+      if (!IsToken(c)) return false;  // includes whitespace before the colon (§5.1)
+    }
+    std::string_view value = TrimOws(line.substr(colon + 1));
+    if (!ValidFieldValue(value)) return false;
+
+    if (EqualsIgnoreCase(name, "Content-Length")) {
+      uint64_t n = 0;
+      if (!ParseContentLength(value, &n)) return false;
+      if (info->has_content_length && info->content_length != n) return false;
+      info->has_content_length = true;
+      info->content_length = n;
+    } else if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      ParseTransferEncoding(value, info);
+    } else if (is_request && EqualsIgnoreCase(name, "Expect")) {
+      info->expect_continue = EqualsIgnoreCase(value, "100-continue");
+    }
+    headers->push_back(Header{std::string(name), std::string(value)});
+  }
+  return false;  // no empty line
+}
+
+// "HTTP/1.<digit>" at the front of s; returns the minor version or -1.
+int ParseVersion(std::string_view s) {
+  if (s.size() != 8 || s.substr(0, 7) != "HTTP/1." || !IsDigit(s[7])) return -1;
+  return s[7] - '0';
+}
+
+}  // namespace
+
+std::string_view Request::Find(std::string_view name) const {
+  for (const Header& h : headers) {
+    if (EqualsIgnoreCase(h.name, name)) return h.value;
+  }
+  return {};
+}
+
+std::string_view Response::Find(std::string_view name) const {
+  for (const Header& h : headers) {
+    if (EqualsIgnoreCase(h.name, name)) return h.value;
+  }
+  return {};
+}
+
+namespace internal {
+
+bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info) noexcept {
+  *info = HeadInfo{};
+  std::string_view line;
+  if (!NextLine(&head, &line)) return false;
+  // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single spaces.
+  size_t i = 0;
+  while (i < line.size() && IsToken(line[i])) ++i;
+  if (i == 0 || i >= line.size() || line[i] != ' ') return false;
+  const std::string_view method = line.substr(0, i);
+  std::string_view rest = line.substr(i + 1);
+  const size_t sp = rest.find(' ');
+  if (sp == 0 || sp == std::string_view::npos) return false;  // HTTP/0.9 has no version
+  const std::string_view target = rest.substr(0, sp);
+  for (char ch : target) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f) return false;
+  }
+  const int minor = ParseVersion(rest.substr(sp + 1));
+  if (minor < 0) return false;
+
+  req->method.assign(method);
+  req->target.assign(target);
+  req->version_minor = minor;
+  req->headers.clear();
+  if (!ParseFields(head, &req->headers, info, /*is_request=*/true)) return false;
+  req->expect_continue = info->expect_continue;
+  return true;
+}
+
+bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info) noexcept {
+  *info = HeadInfo{};
+  std::string_view line;
+  if (!NextLine(&head, &line)) return false;
+  // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4). Tolerated:
+  // a missing SP after the code when there is no reason, and runs of spaces between tokens.
+  if (line.size() < 12) return false;
+  const int minor = ParseVersion(line.substr(0, 8));
+  if (minor < 0 || line[8] != ' ') return false;
+  std::string_view rest = line.substr(9);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  if (rest.size() < 3 || !IsDigit(rest[0]) || !IsDigit(rest[1]) || !IsDigit(rest[2])) {
+    return false;
+  }
+  const int code = (rest[0] - '0') * 100 + (rest[1] - '0') * 10 + (rest[2] - '0');
+  if (code < 100) return false;
+  rest.remove_prefix(3);
+  if (!rest.empty()) {
+    if (rest.front() != ' ') return false;
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  }
+  if (!ValidFieldValue(rest)) return false;
+
+  resp->status_code = code;
+  resp->reason.assign(rest);
+  resp->version_minor = minor;
+  resp->headers.clear();
+  return ParseFields(head, &resp->headers, info, /*is_request=*/false);
+}
+
+bool IsTokenChar(char c) noexcept { return IsToken(c); }
+
+StartVerdict CheckRequestStart(std::string_view p) noexcept {
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == ' ') return i > 0 ? StartVerdict::kYes : StartVerdict::kNo;
+    if (!IsToken(p[i])) return StartVerdict::kNo;
+  }
+  return StartVerdict::kMaybe;
+}
+
+StartVerdict CheckResponseStart(std::string_view p) noexcept {
+  constexpr std::string_view kPrefix = "HTTP/1.";
+  const size_t n = std::min(p.size(), kPrefix.size());
+  if (p.substr(0, n) != kPrefix.substr(0, n)) return StartVerdict::kNo;
+  if (p.size() <= kPrefix.size()) return StartVerdict::kMaybe;
+  return IsDigit(p[kPrefix.size()]) ? StartVerdict::kYes : StartVerdict::kNo;
+}
+
+namespace {
+
+// Index just past the empty line ending a head in p[0, n), scanning LFs from `from`, or npos.
+size_t FindHeadEnd(const char* p, size_t n, size_t from) {
+  size_t i = from;
+  while (i < n) {
+    const void* hit = std::memchr(p + i, '\n', n - i);
+    if (hit == nullptr) return std::string_view::npos;
+    i = static_cast<size_t>(static_cast<const char*>(hit) - p);
+    if (i + 1 < n && p[i + 1] == '\n') return i + 2;
+    if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n') return i + 3;
+    ++i;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+MessageParser::MessageParser(Kind kind, size_t max_head_bytes) noexcept
+    : kind_(kind), max_head_bytes_(max_head_bytes) {}
+
+bool MessageParser::InBody() const noexcept {
+  return state_ != State::kStart && state_ != State::kHead && state_ != State::kHeadParsed &&
+         state_ != State::kDone;
+}
+
+StartVerdict MessageParser::CheckStart(std::string_view prefix) const noexcept {
+  return kind_ == Kind::kRequest ? CheckRequestStart(prefix) : CheckResponseStart(prefix);
+}
+
+void MessageParser::NextMessage() noexcept {
+  state_ = State::kStart;
+  mode_ = BodyMode::kNone;
+  head_buf_.clear();
+  // Do not keep a large buffer around on an idle connection.
+  if (head_buf_.capacity() > 4096) std::string().swap(head_buf_);
+  remaining_ = 0;
+  chunk_digits_ = 0;
+  framing_bytes_ = 0;
+  head_size_ = 0;
+  body_size_ = 0;
+}
+
+void MessageParser::StartBody(BodyMode mode, uint64_t length) noexcept {
+  mode_ = mode;
+  body_size_ = 0;
+  remaining_ = 0;
+  switch (mode) {
+    case BodyMode::kNone:
+      state_ = State::kDone;
+      break;
+    case BodyMode::kLength:
+      remaining_ = length;
+      state_ = length == 0 ? State::kDone : State::kLength;
+      break;
+    case BodyMode::kChunked:
+      chunk_digits_ = 0;
+      state_ = State::kChunkSize;
+      break;
+    case BodyMode::kEof:
+      state_ = State::kEof;
+      break;
+  }
+}
+
+MessageParser::Event MessageParser::Step(std::string_view* data, uint64_t ts) noexcept {
+  switch (state_) {
+    case State::kStart: {
+      // RFC 9112 §2.2: empty lines before a request-line (and, in practice, a status-line)
+      // are ignored.
+      size_t i = 0;
+      while (i < data->size() && ((*data)[i] == '\r' || (*data)[i] == '\n')) ++i;
+      data->remove_prefix(i);
+      if (data->empty()) return Event::kNeedMore;
+      first_ts_ = ts;
+      start_confirmed_ = false;
+      state_ = State::kHead;
+      return StepHead(data, ts);
+    }
+    case State::kHead:
+      return StepHead(data, ts);
+    case State::kHeadParsed:
+    case State::kDone:
+      return Event::kBodyDone;
+    case State::kLength: {
+      const uint64_t n = std::min<uint64_t>(remaining_, data->size());
+      data->remove_prefix(n);
+      remaining_ -= n;
+      body_size_ += n;
+      if (n > 0) last_ts_ = ts;
+      if (remaining_ == 0) {
+        state_ = State::kDone;
+        return Event::kBodyDone;
+      }
+      return Event::kNeedMore;
+    }
+    case State::kEof:
+      if (!data->empty()) last_ts_ = ts;
+      body_size_ += data->size();
+      data->remove_prefix(data->size());
+      return Event::kNeedMore;
+    default:
+      return StepChunked(data, ts);
+  }
+}
+
+MessageParser::Event MessageParser::StepHead(std::string_view* data, uint64_t ts) noexcept {
+  if (head_buf_.empty()) {
+    // Fast path: the whole head is in this chunk; parse it in place.
+    const std::string_view d = *data;
+    const size_t limit = std::min(d.size(), max_head_bytes_);
+    const size_t end = FindHeadEnd(d.data(), limit, 0);
+    if (end != std::string_view::npos) {
+      data->remove_prefix(end);
+      return FinishHead(d.substr(0, end), ts);
+    }
+    if (!start_confirmed_) {
+      const StartVerdict v = CheckStart(d);
+      if (v == StartVerdict::kNo) return Event::kGarbage;
+      start_confirmed_ = v == StartVerdict::kYes;
+    }
+    if (d.size() >= max_head_bytes_) return Event::kTooLarge;
+    head_buf_.reserve(std::min<size_t>(max_head_bytes_, std::max<size_t>(2 * d.size(), 256)));
+    head_buf_.assign(d);
+    data->remove_prefix(d.size());
+    return Event::kNeedMore;
+  }
+  const size_t old = head_buf_.size();
+  const size_t take = std::min(data->size(), max_head_bytes_ - std::min(old, max_head_bytes_));
+  head_buf_.append(data->substr(0, take));
+  const size_t end = FindHeadEnd(head_buf_.data(), head_buf_.size(), old >= 3 ? old - 3 : 0);
+  if (end != std::string_view::npos) {
+    data->remove_prefix(end - old);
+    head_buf_.resize(end);
+    const Event ev = FinishHead(head_buf_, ts);
+    head_buf_.clear();
+    return ev;
+  }
+  if (!start_confirmed_) {
+    const StartVerdict v = CheckStart(head_buf_);
+    if (v == StartVerdict::kNo) return Event::kGarbage;
+    start_confirmed_ = v == StartVerdict::kYes;
+  }
+  if (head_buf_.size() >= max_head_bytes_) return Event::kTooLarge;
+  data->remove_prefix(take);
+  return Event::kNeedMore;
+}
+
+MessageParser::Event MessageParser::FinishHead(std::string_view head, uint64_t ts) noexcept {
+  const bool ok = kind_ == Kind::kRequest ? ParseRequestHead(head, &request_, &info_)
+                                          : ParseResponseHead(head, &response_, &info_);
+  if (!ok) {
+    return CheckStart(head) == StartVerdict::kNo ? Event::kGarbage : Event::kBadHead;
+  }
+  head_size_ = head.size();
+  body_size_ = 0;
+  last_ts_ = ts;
+  state_ = State::kHeadParsed;
+  return Event::kHeadDone;
+}
+
+MessageParser::Event MessageParser::StepChunked(std::string_view* data, uint64_t ts) noexcept {
+  const char* p = data->data();
+  const char* const end = p + data->size();
+  if (p != end) last_ts_ = ts;
+  Event ev = Event::kNeedMore;
+  while (p != end) {
+    const char c = *p;
+    switch (state_) {
+      case State::kChunkSize: {
+        int v = -1;
+        if (c >= '0' && c <= '9') v = c - '0';
+        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        if (v >= 0) {
+          // Sizes above 2^63 are hostile (and would overflow); leading zeros are fine.
+          if (remaining_ > (uint64_t{1} << 59)) {
+            ev = Event::kBadBody;
+            goto out;
+          }
+          remaining_ = remaining_ * 16 + static_cast<uint64_t>(v);
+          ++chunk_digits_;
+          ++p;
+          continue;
+        }
+        if (chunk_digits_ == 0) {
+          ev = Event::kBadBody;
+          goto out;
+        }
+        ++p;
+        if (c == ';' || c == ' ' || c == '\t') {
+          state_ = State::kChunkExt;
+        } else if (c == '\r') {
+          state_ = State::kChunkSizeLf;
+        } else if (c == '\n') {
+          chunk_digits_ = 0;
+          state_ = remaining_ == 0 ? State::kTrailerStart : State::kChunkData;
+        } else {
+          ev = Event::kBadBody;
+          goto out;
+        }
+        break;
+      }
+      case State::kChunkExt: {
+        const auto u = static_cast<unsigned char>(c);
+        ++p;
+        if (c == '\r') {
+          state_ = State::kChunkSizeLf;
+        } else if (c == '\n') {
+          chunk_digits_ = 0;
+          state_ = remaining_ == 0 ? State::kTrailerStart : State::kChunkData;
+        } else if ((u < 0x20 && c != '\t') || u == 0x7f || ++framing_bytes_ > max_head_bytes_) {
+          ev = Event::kBadBody;
+          goto out;
+        }
+        break;
+      }
+      case State::kChunkSizeLf:
+        if (c != '\n') {
+          ev = Event::kBadBody;
+          goto out;
+        }
+        ++p;
+        chunk_digits_ = 0;
+        state_ = remaining_ == 0 ? State::kTrailerStart : State::kChunkData;
+        break;
+      case State::kChunkData: {
+        const uint64_t n = std::min<uint64_t>(remaining_, static_cast<uint64_t>(end - p));
+        p += n;
+        remaining_ -= n;
+        body_size_ += n;
+        if (remaining_ == 0) state_ = State::kChunkDataCr;
+        break;
+      }
+      case State::kChunkDataCr:
+        ++p;
+        if (c == '\r') {
+          state_ = State::kChunkDataLf;
+        } else if (c == '\n') {
+          state_ = State::kChunkSize;
+        } else {
+          ev = Event::kBadBody;
+          goto out;
+        }
+        break;
+      case State::kChunkDataLf:
+        ++p;
+        if (c != '\n') {
+          ev = Event::kBadBody;
+          goto out;
+        }
+        state_ = State::kChunkSize;
+        break;
+      case State::kTrailerStart:
+        ++p;
+        if (c == '\r') {
+          state_ = State::kTrailerEndLf;
+        } else if (c == '\n') {
+          state_ = State::kDone;
+          ev = Event::kBodyDone;
+          goto out;
+        } else if (!IsToken(c) || ++framing_bytes_ > max_head_bytes_) {
+          ev = Event::kBadBody;
+          goto out;
+        } else {
+          state_ = State::kTrailerLine;
+        }
+        break;
+      case State::kTrailerLine: {
+        const void* lf = std::memchr(p, '\n', static_cast<size_t>(end - p));
+        const size_t n = lf ? static_cast<size_t>(static_cast<const char*>(lf) - p) + 1
+                            : static_cast<size_t>(end - p);
+        framing_bytes_ += n;
+        if (framing_bytes_ > max_head_bytes_) {
+          ev = Event::kBadBody;
+          goto out;
+        }
+        p += n;
+        if (lf) state_ = State::kTrailerStart;
+        break;
+      }
+      case State::kTrailerEndLf:
+        ++p;
+        if (c != '\n') {
+          ev = Event::kBadBody;
+          goto out;
+        }
+        state_ = State::kDone;
+        ev = Event::kBodyDone;
+        goto out;
+      default:
+        goto out;
+    }
+  }
+out:
+  data->remove_prefix(static_cast<size_t>(p - data->data()));
+  return ev;
+}
+
+MessageParser::SkipResult MessageParser::SkipUncaptured(uint64_t n, uint64_t ts) noexcept {
+  SkipResult r;
+  switch (state_) {
+    case State::kLength:
+      r.absorbed = std::min(n, remaining_);
+      remaining_ -= r.absorbed;
+      if (remaining_ == 0) {
+        state_ = State::kDone;
+        r.completed = true;
+      }
+      break;
+    case State::kChunkData:
+      r.absorbed = std::min(n, remaining_);
+      remaining_ -= r.absorbed;
+      if (remaining_ == 0) state_ = State::kChunkDataCr;
+      break;
+    case State::kEof:
+      r.absorbed = n;
+      break;
+    default:
+      return r;
+  }
+  body_size_ += r.absorbed;
+  if (r.absorbed > 0) last_ts_ = ts;
+  return r;
+}
+
+}  // namespace internal
+}  // namespace redtap::http

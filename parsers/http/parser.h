@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+// MessageParser: one direction of an HTTP/1.x byte stream, parsed incrementally into heads
+// and body framing. Internal to parsers/http (HttpConnection drives it); exposed for tests.
+//
+// Only partial heads are buffered (at most max_head_bytes); body bytes are counted, never
+// copied. No exceptions, no allocation beyond the head buffer and the parsed head.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "parsers/http/types.h"
+
+namespace redtap::http::internal {
+
+/// What a head says about the body framing (RFC 9112 §6).
+struct HeadInfo {
+  bool has_content_length = false;
+  uint64_t content_length = 0;
+  bool has_transfer_encoding = false;
+  bool chunked = false;  // "chunked" is the final transfer coding
+  bool expect_continue = false;
+};
+
+/// Parses a complete head (start line + fields + empty line; CRLF or bare LF line ends).
+/// Returns false when the head is malformed. Content-Length values are validated here.
+bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info) noexcept;
+bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info) noexcept;
+
+/// RFC 9110 tchar.
+bool IsTokenChar(char c) noexcept;
+
+/// Whether a (possibly short) prefix starts like a message of the given kind.
+enum class StartVerdict : uint8_t { kYes, kNo, kMaybe };
+StartVerdict CheckRequestStart(std::string_view prefix) noexcept;
+StartVerdict CheckResponseStart(std::string_view prefix) noexcept;
+
+class MessageParser {
+ public:
+  enum class Kind : uint8_t { kRequest, kResponse };
+
+  enum class Event : uint8_t {
+    kNeedMore,   // all input consumed, message not finished
+    kHeadDone,   // a head was parsed: take it, then call StartBody()
+    kBodyDone,   // the message is complete: read body_size()/last_ts(), then NextMessage()
+    kGarbage,    // the bytes at a message start are not HTTP
+    kBadHead,    // started like HTTP but the head is malformed
+    kTooLarge,   // head longer than max_head_bytes
+    kBadBody,    // chunked framing error
+  };
+
+  enum class BodyMode : uint8_t { kNone, kLength, kChunked, kEof };
+
+  MessageParser(Kind kind, size_t max_head_bytes) noexcept;
+
+  /// Consumes from the front of `*data` until an event; `ts` stamps the consumed bytes.
+  Event Step(std::string_view* data, uint64_t ts) noexcept;
+
+  /// After kHeadDone: how the body is delimited. kNone completes the message at once (the
+  /// caller treats it as kBodyDone without calling Step).
+  void StartBody(BodyMode mode, uint64_t length) noexcept;
+
+  struct SkipResult {
+    uint64_t absorbed = 0;  // bytes counted into the body
+    bool completed = false; // the message ended inside the skipped bytes
+  };
+  /// `n` bytes moved on the wire but were not captured: count what belongs to the body.
+  SkipResult SkipUncaptured(uint64_t n, uint64_t ts) noexcept;
+
+  /// Back to "expecting a message start" (after kBodyDone, an error or a resync).
+  void NextMessage() noexcept;
+
+  bool AtMessageStart() const noexcept { return state_ == State::kStart; }
+  /// In a head whose first bytes were checked to start like a message.
+  bool StartConfirmed() const noexcept { return state_ != State::kHead || start_confirmed_; }
+  bool InHead() const noexcept { return state_ == State::kHead; }
+  bool InBody() const noexcept;
+  BodyMode body_mode() const noexcept { return mode_; }
+
+  // The last parsed head (valid after kHeadDone; moved out by the caller).
+  Request& request() noexcept { return request_; }
+  Response& response() noexcept { return response_; }
+  const Request& request() const noexcept { return request_; }
+  const Response& response() const noexcept { return response_; }
+  const HeadInfo& info() const noexcept { return info_; }
+
+  uint64_t head_size() const noexcept { return head_size_; }
+  uint64_t body_size() const noexcept { return body_size_; }
+  uint64_t first_ts() const noexcept { return first_ts_; }
+  uint64_t last_ts() const noexcept { return last_ts_; }
+
+  size_t MemoryBytes() const noexcept { return head_buf_.capacity(); }
+
+ private:
+  enum class State : uint8_t {
+    kStart,
+    kHead,
+    kHeadParsed,  // waiting for StartBody()
+    kLength,
+    kChunkSize,
+    kChunkExt,
+    kChunkSizeLf,
+    kChunkData,
+    kChunkDataCr,
+    kChunkDataLf,
+    kTrailerStart,
+    kTrailerLine,
+    kTrailerEndLf,
+    kEof,
+    kDone,
+  };
+
+  Event StepHead(std::string_view* data, uint64_t ts) noexcept;
+  Event FinishHead(std::string_view head, uint64_t ts) noexcept;
+  Event StepChunked(std::string_view* data, uint64_t ts) noexcept;
+  StartVerdict CheckStart(std::string_view prefix) const noexcept;
+
+  Kind kind_;
+  State state_ = State::kStart;
+  BodyMode mode_ = BodyMode::kNone;
+  bool start_confirmed_ = false;
+  size_t max_head_bytes_;
+  std::string head_buf_;  // partial head only
+  uint64_t remaining_ = 0;    // kLength: body bytes left; chunked: bytes left in the chunk
+  uint32_t chunk_digits_ = 0;
+  size_t framing_bytes_ = 0;  // chunk-ext / trailer bytes (bounded by max_head_bytes)
+  uint64_t head_size_ = 0;
+  uint64_t body_size_ = 0;
+  uint64_t first_ts_ = 0;
+  uint64_t last_ts_ = 0;
+  Request request_;
+  Response response_;
+  HeadInfo info_;
+};
+
+}  // namespace redtap::http::internal

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// Decoded HTTP/1.x messages and transactions: the one type every sink consumes,
+// whatever the source (eBPF capture or pcap).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace redtap::http {
+
+struct Header {
+  std::string name;   // as on the wire (case preserved)
+  std::string value;  // leading/trailing whitespace trimmed
+};
+
+/// A request head plus what is known of its body.
+struct Request {
+  std::string method;         // "GET", "POST", ... ("" for a placeholder, see `placeholder`)
+  std::string target;         // request-target as sent: "/a/b?x=1", "*", "host:443", "http://h/p"
+  int version_minor = 1;      // HTTP/1.<minor>
+  std::vector<Header> headers;
+  uint64_t head_size = 0;     // bytes of the request line + headers + empty line
+  uint64_t body_size = 0;     // body bytes on the wire (chunked: decoded payload bytes)
+  uint64_t first_byte_ts = 0; // ns, timestamp of the chunk holding the first byte
+  uint64_t last_byte_ts = 0;  // ns, timestamp of the chunk holding the last byte
+  bool expect_continue = false;
+  bool placeholder = false;   // a request whose head was lost (gap); its response is discarded
+
+  /// First header named `name` (case-insensitive), or empty.
+  std::string_view Find(std::string_view name) const;
+};
+
+struct Response {
+  int status_code = 0;
+  std::string reason;
+  int version_minor = 1;
+  std::vector<Header> headers;
+  uint64_t head_size = 0;
+  uint64_t body_size = 0;
+  uint64_t first_byte_ts = 0;
+  uint64_t last_byte_ts = 0;
+
+  std::string_view Find(std::string_view name) const;
+};
+
+/// One request and its final response (informational 1xx responses other than 101 are
+/// skipped; their count is kept). `has_response` is false when the connection closed
+/// before a response arrived (a failure).
+struct Transaction {
+  Request request;
+  Response response;
+  bool has_response = false;
+  uint32_t informational_responses = 0;  // e.g. one "100 Continue"
+  /// Duration: request first byte -> response last byte (ns). 0 without response.
+  uint64_t DurationNs() const {
+    return has_response && response.last_byte_ts >= request.first_byte_ts
+               ? response.last_byte_ts - request.first_byte_ts
+               : 0;
+  }
+};
+
+}  // namespace redtap::http

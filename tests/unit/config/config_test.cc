@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/config/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace redtap::config {
+namespace {
+
+// Field by field: a new Config field must be added here, to config/redtap.yaml and to the
+// key list below, or these tests fail.
+void ExpectSameConfig(const Config& a, const Config& b) {
+  EXPECT_EQ(a.capture.max_bytes_per_call, b.capture.max_bytes_per_call);
+  EXPECT_EQ(a.capture.ring_buffer_bytes, b.capture.ring_buffer_bytes);
+  EXPECT_EQ(a.capture.wakeup_bytes, b.capture.wakeup_bytes);
+  EXPECT_EQ(a.capture.poll_interval_ms, b.capture.poll_interval_ms);
+  EXPECT_EQ(a.capture.max_connections, b.capture.max_connections);
+  EXPECT_EQ(a.filter.include_processes, b.filter.include_processes);
+  EXPECT_EQ(a.filter.exclude_processes, b.filter.exclude_processes);
+  EXPECT_EQ(a.filter.include_ports, b.filter.include_ports);
+  EXPECT_EQ(a.filter.exclude_ports, b.filter.exclude_ports);
+  EXPECT_EQ(a.limits.max_connections, b.limits.max_connections);
+  EXPECT_EQ(a.limits.max_head_bytes, b.limits.max_head_bytes);
+  EXPECT_EQ(a.limits.max_pending_requests, b.limits.max_pending_requests);
+  EXPECT_EQ(a.limits.idle_timeout_s, b.limits.idle_timeout_s);
+  EXPECT_EQ(a.limits.event_queue, b.limits.event_queue);
+  EXPECT_EQ(a.events.path, b.events.path);
+  EXPECT_EQ(a.http.listen, b.http.listen);
+  EXPECT_EQ(a.redaction.query_keys, b.redaction.query_keys);
+  EXPECT_EQ(a.log.level, b.log.level);
+}
+
+const std::vector<std::string> kAllKeys = {
+    "capture.max_bytes_per_call",
+    "capture.ring_buffer_bytes",
+    "capture.wakeup_bytes",
+    "capture.poll_interval_ms",
+    "capture.max_connections",
+    "filter.include_processes",
+    "filter.exclude_processes",
+    "filter.include_ports",
+    "filter.exclude_ports",
+    "limits.max_connections",
+    "limits.max_head_bytes",
+    "limits.max_pending_requests",
+    "limits.idle_timeout_s",
+    "limits.event_queue",
+    "events.path",
+    "http.listen",
+    "redaction.query_keys",
+    "log.level",
+};
+
+std::string ErrorOf(const std::string& yaml) {
+  Result<Config> r = LoadConfigString(yaml, "config.yaml");
+  EXPECT_FALSE(r.ok()) << yaml;
+  return r.ok() ? "" : r.error();
+}
+
+TEST(ConfigTest, EmbeddedDefaultParsesToStructDefaults) {
+  Result<Config> r = LoadConfigString(DefaultConfigText(), "<embedded>");
+  ASSERT_TRUE(r.ok()) << r.error();
+  ExpectSameConfig(r.value(), Config{});
+  ExpectSameConfig(DefaultConfig(), Config{});
+}
+
+TEST(ConfigTest, EmbeddedDefaultListsEveryKeyExactly) {
+  YAML::Node root = YAML::Load(DefaultConfigText());
+  size_t count = 0;
+  for (const auto& section : root) {
+    for (const auto& key : section.second) {
+      const std::string dotted = section.first.Scalar() + "." + key.first.Scalar();
+      EXPECT_NE(std::find(kAllKeys.begin(), kAllKeys.end(), dotted), kAllKeys.end()) << dotted;
+      ++count;
+    }
+  }
+  EXPECT_EQ(count, kAllKeys.size());
+}
+
+TEST(ConfigTest, EmbeddedTextIsTheRepoFile) {
+  EXPECT_NE(DefaultConfigText().find("SPDX-License-Identifier"), std::string::npos);
+  EXPECT_NE(DefaultConfigText().find("max_bytes_per_call: 4096"), std::string::npos);
+}
+
+TEST(ConfigTest, EmptyAndCommentOnlyTextGiveDefaults) {
+  for (const char* text :
+       {"", "\n", "# only a comment\n  # another\n", "capture:\n  # none\n", "---\n"}) {
+    Result<Config> r = LoadConfigString(text, "config.yaml");
+    ASSERT_TRUE(r.ok()) << text << ": " << r.error();
+    ExpectSameConfig(r.value(), Config{});
+  }
+}
+
+TEST(ConfigTest, OverridesOnTopOfDefaults) {
+  Result<Config> r = LoadConfigString(R"(
+capture:
+  max_bytes_per_call: 16384
+  ring_buffer_bytes: 1048576
+  wakeup_bytes: 4096
+filter:
+  include_processes: [nginx, python3]
+  exclude_ports:
+    - 22
+    - 65535
+limits:
+  event_queue: 1
+events:
+  path: "-"
+http:
+  listen: "[::1]:9464"
+redaction:
+  query_keys: [ssn]
+log:
+  level: debug
+)",
+                                      "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const Config& c = r.value();
+  EXPECT_EQ(c.capture.max_bytes_per_call, 16384u);
+  EXPECT_EQ(c.capture.ring_buffer_bytes, 1u << 20);
+  EXPECT_EQ(c.capture.wakeup_bytes, 4096u);
+  EXPECT_EQ(c.capture.poll_interval_ms, 10u);  // untouched default
+  EXPECT_EQ(c.filter.include_processes, (std::vector<std::string>{"nginx", "python3"}));
+  EXPECT_EQ(c.filter.exclude_ports, (std::vector<uint16_t>{22, 65535}));
+  EXPECT_EQ(c.limits.event_queue, 1u);
+  EXPECT_EQ(c.limits.max_connections, 16384u);
+  EXPECT_EQ(c.events.path, "-");
+  EXPECT_EQ(c.http.listen, "[::1]:9464");
+  EXPECT_EQ(c.redaction.query_keys, std::vector<std::string>{"ssn"});  // replaces the list
+  EXPECT_EQ(c.log.level, "debug");
+}
+
+TEST(ConfigTest, ExampleErrorMessage) {
+  EXPECT_EQ(ErrorOf("capture:\n  max_bytes_per_call: 1000\n"),
+            "config.yaml: capture.max_bytes_per_call: must be a power of two between 64 and "
+            "16384 (got 1000)");
+}
+
+struct BadValue {
+  const char* yaml;
+  const char* key;  // expected dotted key in the message
+};
+
+TEST(ConfigTest, EveryValidationErrorNamesItsKey) {
+  const BadValue cases[] = {
+      {"capture: {max_bytes_per_call: 32}", "capture.max_bytes_per_call"},
+      {"capture: {max_bytes_per_call: 32768}", "capture.max_bytes_per_call"},
+      {"capture: {max_bytes_per_call: -64}", "capture.max_bytes_per_call"},
+      {"capture: {max_bytes_per_call: abc}", "capture.max_bytes_per_call"},
+      {"capture: {max_bytes_per_call: \"4096\"}", "capture.max_bytes_per_call"},
+      {"capture: {max_bytes_per_call: 4096.0}", "capture.max_bytes_per_call"},
+      {"capture: {max_bytes_per_call: [4096]}", "capture.max_bytes_per_call"},
+      {"capture: {max_bytes_per_call: }", "capture.max_bytes_per_call"},
+      {"capture: {ring_buffer_bytes: 524288}", "capture.ring_buffer_bytes"},
+      {"capture: {ring_buffer_bytes: 2147483648}", "capture.ring_buffer_bytes"},
+      {"capture: {ring_buffer_bytes: 3145728}", "capture.ring_buffer_bytes"},
+      {"capture: {ring_buffer_bytes: 99999999999999999999999}", "capture.ring_buffer_bytes"},
+      {"capture: {wakeup_bytes: 67108864}", "capture.wakeup_bytes"},
+      {"capture: {ring_buffer_bytes: 1048576, wakeup_bytes: 2097152}", "capture.wakeup_bytes"},
+      {"capture: {wakeup_bytes: 0}", "capture.wakeup_bytes"},
+      {"capture: {poll_interval_ms: 0}", "capture.poll_interval_ms"},
+      {"capture: {poll_interval_ms: 1001}", "capture.poll_interval_ms"},
+      {"capture: {max_connections: 1023}", "capture.max_connections"},
+      {"capture: {max_connections: 4194305}", "capture.max_connections"},
+      {"filter: {include_ports: [80, 0]}", "filter.include_ports[1]"},
+      {"filter: {exclude_ports: [65536]}", "filter.exclude_ports[0]"},
+      {"filter: {include_ports: 80}", "filter.include_ports"},
+      {"filter: {include_processes: nginx}", "filter.include_processes"},
+      {"filter: {exclude_processes: [a_name_longer_than_15]}", "filter.exclude_processes[0]"},
+      {"filter: {exclude_processes: [{a: b}]}", "filter.exclude_processes[0]"},
+      {"limits: {max_connections: 0}", "limits.max_connections"},
+      {"limits: {max_head_bytes: 100}", "limits.max_head_bytes"},
+      {"limits: {max_head_bytes: 2097152}", "limits.max_head_bytes"},
+      {"limits: {max_pending_requests: 0}", "limits.max_pending_requests"},
+      {"limits: {idle_timeout_s: 0}", "limits.idle_timeout_s"},
+      {"limits: {idle_timeout_s: 86401}", "limits.idle_timeout_s"},
+      {"limits: {event_queue: 0}", "limits.event_queue"},
+      {"limits: {event_queue: 16777217}", "limits.event_queue"},
+      {"events: {path: [a]}", "events.path"},
+      {"http: {listen: localhost}", "http.listen"},
+      {"http: {listen: \"::1:9464\"}", "http.listen"},
+      {"http: {listen: \"[::1]\"}", "http.listen"},
+      {"http: {listen: \"[::1:9464\"}", "http.listen"},
+      {"http: {listen: \"[]:9464\"}", "http.listen"},
+      {"http: {listen: \":9464\"}", "http.listen"},
+      {"http: {listen: \"127.0.0.1:0\"}", "http.listen"},
+      {"http: {listen: \"127.0.0.1:65536\"}", "http.listen"},
+      {"http: {listen: \"127.0.0.1:http\"}", "http.listen"},
+      {"http: {listen: \"bad host:80\"}", "http.listen"},
+      {"redaction: {query_keys: [token, \"\"]}", "redaction.query_keys[1]"},
+      {"redaction: {query_keys: token}", "redaction.query_keys"},
+      {"log: {level: verbose}", "log.level"},
+      {"log: {level: INFO}", "log.level"},
+      {"log: {level: [info]}", "log.level"},
+      {"capture: 5", "capture"},
+      {"capture: [a, b]", "capture"},
+  };
+  for (const auto& c : cases) {
+    const std::string err = ErrorOf(c.yaml);
+    EXPECT_EQ(err.rfind(std::string("config.yaml: ") + c.key + ": ", 0), 0u)
+        << c.yaml << "\n  -> " << err;
+    EXPECT_NE(err.find("(got "), std::string::npos) << c.yaml << "\n  -> " << err;
+  }
+}
+
+TEST(ConfigTest, ValidEdgeValues) {
+  for (const char* yaml : {
+           "capture: {max_bytes_per_call: 64}",
+           "capture: {max_bytes_per_call: 16384}",
+           "capture: {ring_buffer_bytes: 1073741824}",
+           "capture: {ring_buffer_bytes: 2097152, wakeup_bytes: 2097151}",
+           "capture: {poll_interval_ms: 1}",
+           "capture: {poll_interval_ms: 1000}",
+           "capture: {max_connections: 1024}",
+           "capture: {max_connections: 4194304}",
+           "filter: {include_ports: [1, 65535], include_processes: [a_name_of_15ch]}",
+           "filter: {include_ports: ~}",
+           "events: {path: /var/log/redtap/events.ndjson}",
+           "events: {path: 123}",
+           "events: {path: }",
+           "http: {listen: \"0.0.0.0:1\"}",
+           "http: {listen: \"localhost:65535\"}",
+           "http: {listen: \"[fe80::1%eth0]:9464\"}",
+           "http: {listen: \"[::ffff:127.0.0.1]:9464\"}",
+           "log: {level: trace}",
+           "log: {level: error}",
+       }) {
+    Result<Config> r = LoadConfigString(yaml, "config.yaml");
+    EXPECT_TRUE(r.ok()) << yaml << ": " << r.error();
+  }
+}
+
+TEST(ConfigTest, SmallRingBufferNeedsSmallerWakeup) {
+  EXPECT_EQ(ErrorOf("capture: {ring_buffer_bytes: 1048576}"),
+            "config.yaml: capture.wakeup_bytes: must be less than capture.ring_buffer_bytes "
+            "(1048576) (got 1048576, the default: lower capture.wakeup_bytes too)");
+  EXPECT_TRUE(
+      LoadConfigString("capture: {ring_buffer_bytes: 1048576, wakeup_bytes: 262144}", "x").ok());
+}
+
+TEST(ConfigTest, UnknownKeysAtEveryLevel) {
+  EXPECT_EQ(
+      ErrorOf("captur:\n  max_bytes_per_call: 64\n").rfind("config.yaml: captur: unknown key", 0),
+      0u);
+  const std::string err = ErrorOf("capture:\n  max_byte_per_call: 64\n");
+  EXPECT_EQ(err.rfind("config.yaml: capture.max_byte_per_call: unknown key", 0), 0u) << err;
+  EXPECT_NE(err.find("max_bytes_per_call"), std::string::npos) << "lists known keys: " << err;
+  EXPECT_EQ(ErrorOf("events: {path: x, format: json}").rfind("config.yaml: events.format: ", 0),
+            0u);
+  EXPECT_EQ(ErrorOf("log: {level: info, file: x}").rfind("config.yaml: log.file: ", 0), 0u);
+}
+
+TEST(ConfigTest, DuplicateKey) {
+  const std::string err = ErrorOf("log:\n  level: info\n  level: debug\n");
+  EXPECT_EQ(err, "config.yaml: log.level: duplicate key");
+}
+
+TEST(ConfigTest, TopLevelMustBeAMap) {
+  EXPECT_NE(ErrorOf("just a string").find("must be a map"), std::string::npos);
+  EXPECT_NE(ErrorOf("- a\n- b\n").find("must be a map"), std::string::npos);
+  EXPECT_NE(ErrorOf("a: 1\n---\nb: 2\n").find("one YAML document"), std::string::npos);
+}
+
+TEST(ConfigTest, SyntaxErrorGivesOriginLineAndColumn) {
+  const std::string err = ErrorOf("capture:\n  max_bytes_per_call: 64\n  ring: [1, 2\n");
+  EXPECT_EQ(err.rfind("config.yaml: line ", 0), 0u) << err;
+  EXPECT_NE(err.find("column"), std::string::npos) << err;
+  EXPECT_NE(err.find("invalid YAML"), std::string::npos) << err;
+
+  const std::string err2 = ErrorOf("log:\n  level: info\n bad indent: [\n");
+  EXPECT_EQ(err2.rfind("config.yaml: line ", 0), 0u) << err2;
+  const std::string err3 = ErrorOf("a: b: c\n");
+  EXPECT_EQ(err3.rfind("config.yaml: line 1, column ", 0), 0u) << err3;
+}
+
+TEST(ConfigTest, LoadConfigFile) {
+  char path[] = "/tmp/redtap_config_testXXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  {
+    std::ofstream out(path);
+    out << "log:\n  level: warn\n";
+  }
+  Result<Config> r = LoadConfigFile(path);
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value().log.level, "warn");
+  {
+    std::ofstream out(path);
+    out << "log:\n  level: loud\n";
+  }
+  r = LoadConfigFile(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().rfind(std::string(path) + ": log.level: ", 0), 0u) << r.error();
+  std::remove(path);
+
+  r = LoadConfigFile("/nonexistent/redtap.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().rfind("/nonexistent/redtap.yaml: cannot open", 0), 0u) << r.error();
+}
+
+}  // namespace
+}  // namespace redtap::config

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/capture/tracker.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "redtap_abi.h"
+
+namespace redtap {
+namespace {
+
+void AddParserStats(http::ConnStats& to, const http::ConnStats& s) {
+  to.requests += s.requests;
+  to.responses += s.responses;
+  to.parse_errors += s.parse_errors;
+  to.gaps += s.gaps;
+  to.truncated_heads += s.truncated_heads;
+  to.orphan_responses += s.orphan_responses;
+  to.pending_overflow += s.pending_overflow;
+  to.head_too_large += s.head_too_large;
+  to.placeholder_pairs += s.placeholder_pairs;
+}
+
+template <typename T>
+bool Decode(const void* data, size_t size, T* out) {
+  if (size < sizeof(T)) return false;
+  std::memcpy(out, data, sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+std::string FormatAddress(uint16_t family, const uint8_t* addr) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET) {
+    inet_ntop(AF_INET, addr, buf, sizeof(buf));
+    return buf;
+  }
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(addr, kMapped, sizeof(kMapped)) == 0) {
+    inet_ntop(AF_INET, addr + 12, buf, sizeof(buf));
+    return buf;
+  }
+  inet_ntop(AF_INET6, addr, buf, sizeof(buf));
+  return buf;
+}
+
+ConnTracker::ConnTracker(const config::LimitsConfig& limits, TransactionSink* sink,
+                         KernelControl* kernel)
+    : limits_(limits), sink_(sink), kernel_(kernel) {
+  parser_limits_.max_head_bytes = limits.max_head_bytes;
+  parser_limits_.max_pending_requests = limits.max_pending_requests;
+  conns_.reserve(std::min<size_t>(limits.max_connections, 4096));
+  out_.reserve(16);
+}
+
+ConnTracker::~ConnTracker() = default;
+
+void ConnTracker::OnRecord(const void* data, size_t size) noexcept {
+  redtap_event_hdr hdr;
+  if (!Decode(data, size, &hdr) || hdr.version != REDTAP_ABI_VERSION || hdr.size > size) {
+    stats_.bad_records++;
+    return;
+  }
+  stats_.records++;
+  switch (hdr.type) {
+    case REDTAP_EV_DATA: OnData(data, size); break;
+    case REDTAP_EV_CONN_OPEN: OnOpen(data, size); break;
+    case REDTAP_EV_CONN_CLOSE: OnClose(data, size); break;
+    default: stats_.bad_records++;
+  }
+}
+
+void ConnTracker::OnOpen(const void* data, size_t size) noexcept {
+  redtap_conn_open_event ev;
+  if (!Decode(data, size, &ev)) {
+    stats_.bad_records++;
+    return;
+  }
+  ConnKey key{ev.id.tgid, ev.id.fd, ev.id.gen};
+  if (conns_.size() >= limits_.max_connections && !conns_.count(key)) EvictOldest();
+  auto c = std::make_unique<Conn>();
+  c->http = http::HttpConnection(parser_limits_);
+  c->meta.pid = ev.id.tgid;
+  c->meta.command.assign(ev.comm, strnlen(ev.comm, sizeof(ev.comm)));
+  c->meta.role = ev.role == REDTAP_ROLE_CLIENT ? Role::kClient : Role::kServer;
+  c->meta.local = {FormatAddress(ev.family, ev.laddr), ev.lport};
+  c->meta.remote = {FormatAddress(ev.family, ev.raddr), ev.rport};
+  c->next_seq = ev.seq + 1;
+  c->last_ts = ev.hdr.ts_ns;
+  // A stale tracker with the same (tgid, fd) but an older gen: its fd was closed unseen.
+  auto it = conns_.find(key);
+  if (it != conns_.end()) Retire(key, *it->second), conns_.erase(it);
+  conns_.emplace(key, std::move(c));
+  stats_.conns_opened++;
+}
+
+void ConnTracker::CheckSeq(Conn& c, uint32_t seq) noexcept {
+  if (seq != c.next_seq) {
+    // Records of this connection were lost (ring buffer full): resync both directions.
+    stats_.seq_gaps++;
+    c.http.Gap(http::Direction::kRequest);
+    c.http.Gap(http::Direction::kResponse);
+  }
+  c.next_seq = seq + 1;
+}
+
+void ConnTracker::OnData(const void* data, size_t size) noexcept {
+  redtap_data_event ev;
+  if (!Decode(data, size, &ev) || sizeof(ev) + ev.cap_len > size || ev.cap_len > ev.len) {
+    stats_.bad_records++;
+    return;
+  }
+  stats_.data_records++;
+  stats_.data_bytes += ev.len;
+  auto it = conns_.find(ConnKey{ev.id.tgid, ev.id.fd, ev.id.gen});
+  if (it == conns_.end()) {
+    // Its open record was lost, or its tracker evicted: have the kernel re-open it at the
+    // next message start (no-op for muted connections).
+    stats_.data_without_conn++;
+    if (kernel_) kernel_->Rearm(ev.id.tgid, ev.id.fd, ev.id.gen);
+    return;
+  }
+  Conn& c = *it->second;
+  CheckSeq(c, ev.seq);
+  c.last_ts = ev.hdr.ts_ns;
+  bool ingress = ev.dir == REDTAP_DIR_INGRESS;
+  bool server = c.meta.role == Role::kServer;
+  auto dir = (ingress == server) ? http::Direction::kRequest : http::Direction::kResponse;
+  std::string_view payload(static_cast<const char*>(data) + sizeof(ev), ev.cap_len);
+  c.http.Feed(dir, payload, ev.len, ev.hdr.ts_ns, &out_);
+  Emit(c);
+  if (c.http.state() != http::ConnState::kActive) {
+    // Upgraded (WebSocket, CONNECT tunnel) or not HTTP: stop the kernel sending its bytes.
+    if (kernel_) kernel_->Mute(ev.id.tgid, ev.id.fd, ev.id.gen);
+    stats_.conns_muted++;
+    Retire(it->first, c);
+    conns_.erase(it);
+  }
+}
+
+void ConnTracker::OnClose(const void* data, size_t size) noexcept {
+  redtap_conn_close_event ev;
+  if (!Decode(data, size, &ev)) {
+    stats_.bad_records++;
+    return;
+  }
+  auto it = conns_.find(ConnKey{ev.id.tgid, ev.id.fd, ev.id.gen});
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  CheckSeq(c, ev.seq);
+  c.http.Close(ev.hdr.ts_ns, &out_);
+  Emit(c);
+  stats_.conns_closed++;
+  Retire(it->first, c);
+  conns_.erase(it);
+}
+
+void ConnTracker::Emit(Conn& c) noexcept {
+  for (const auto& t : out_) {
+    stats_.transactions++;
+    if (!t.has_response) stats_.unanswered++;
+    if (sink_) sink_->OnTransaction(t, c.meta);
+  }
+  out_.clear();
+}
+
+void ConnTracker::Retire(const ConnKey&, Conn& c) noexcept {
+  AddParserStats(retired_parser_, c.http.stats());
+}
+
+void ConnTracker::EvictOldest() noexcept {
+  auto oldest = conns_.end();
+  for (auto it = conns_.begin(); it != conns_.end(); ++it)
+    if (oldest == conns_.end() || it->second->last_ts < oldest->second->last_ts) oldest = it;
+  if (oldest == conns_.end()) return;
+  Retire(oldest->first, *oldest->second);
+  if (kernel_) kernel_->Rearm(oldest->first.tgid, oldest->first.fd, oldest->first.gen);
+  conns_.erase(oldest);
+  stats_.conns_evicted_full++;
+}
+
+void ConnTracker::Sweep(uint64_t now_ns) noexcept {
+  uint64_t idle = static_cast<uint64_t>(limits_.idle_timeout_s) * 1'000'000'000ull;
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    if (now_ns > it->second->last_ts && now_ns - it->second->last_ts > idle) {
+      Retire(it->first, *it->second);
+      if (kernel_) kernel_->Rearm(it->first.tgid, it->first.fd, it->first.gen);
+      it = conns_.erase(it);
+      stats_.conns_evicted_idle++;
+    } else {
+      ++it;
+    }
+  }
+}
+
+TrackerStats ConnTracker::stats() const {
+  TrackerStats s = stats_;
+  s.parser = retired_parser_;
+  for (const auto& [k, c] : conns_) AddParserStats(s.parser, c->http.stats());
+  return s;
+}
+
+}  // namespace redtap

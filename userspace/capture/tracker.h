@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+// ConnTracker: decodes kernel records and keeps, per connection, the two byte streams and
+// their HTTP parser; completed transactions go to a sink. Runs on the reader thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "parsers/http/connection.h"
+#include "userspace/capture/conn_meta.h"
+#include "userspace/config/config.h"
+
+namespace redtap {
+
+/// Receives every decoded transaction with its connection's metadata. Must not block.
+class TransactionSink {
+ public:
+  virtual ~TransactionSink() = default;
+  virtual void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept = 0;
+};
+
+/// Userspace counters (monotonic). Kernel drops are counted in the kernel.
+struct TrackerStats {
+  uint64_t records = 0;               // records decoded
+  uint64_t bad_records = 0;           // too short, unknown type or version
+  uint64_t conns_opened = 0;
+  uint64_t conns_closed = 0;
+  uint64_t data_records = 0;
+  uint64_t data_bytes = 0;            // bytes moved by traced syscalls (true lengths)
+  uint64_t data_without_conn = 0;     // data for a connection not (or no longer) tracked
+  uint64_t seq_gaps = 0;              // records lost between kernel and us (ring full)
+  uint64_t conns_evicted_full = 0;    // trackers evicted because max_connections was reached
+  uint64_t conns_evicted_idle = 0;    // trackers evicted after idle_timeout_s
+  uint64_t conns_muted = 0;           // upgraded or not HTTP: kernel told to stop sending
+  uint64_t transactions = 0;
+  uint64_t unanswered = 0;            // requests whose connection closed without a response
+  http::ConnStats parser;             // summed over closed and live connections
+};
+
+/// What the tracker asks of the kernel side (implemented by CaptureLoader).
+class KernelControl {
+ public:
+  virtual ~KernelControl() = default;
+  /// Stop sending records of this connection (upgraded or not HTTP).
+  virtual void Mute(uint32_t tgid, uint32_t fd, uint64_t gen) noexcept = 0;
+  /// Its tracker was evicted: sniff its next bytes again and send a fresh open record when
+  /// they start an HTTP message, so a long-idle keep-alive connection is picked up again.
+  virtual void Rearm(uint32_t tgid, uint32_t fd, uint64_t gen) noexcept = 0;
+};
+
+class ConnTracker {
+ public:
+  ConnTracker(const config::LimitsConfig& limits, TransactionSink* sink,
+              KernelControl* kernel = nullptr);
+  ~ConnTracker();
+
+  /// One ring-buffer record, as the kernel wrote it. Never throws; bad input is counted.
+  void OnRecord(const void* data, size_t size) noexcept;
+
+  /// Evicts trackers idle for longer than the configured timeout (`now_ns` in kernel time).
+  void Sweep(uint64_t now_ns) noexcept;
+
+  size_t connections() const { return conns_.size(); }
+  /// Counters including the parser counters of live connections.
+  TrackerStats stats() const;
+
+ private:
+  struct ConnKey {
+    uint32_t tgid;
+    uint32_t fd;
+    uint64_t gen;
+    bool operator==(const ConnKey&) const = default;
+  };
+  struct ConnKeyHash {
+    size_t operator()(const ConnKey& k) const noexcept {
+      uint64_t h = (static_cast<uint64_t>(k.tgid) << 32 | k.fd) * 0x9E3779B97F4A7C15ull;
+      return static_cast<size_t>(h ^ (k.gen * 0xC2B2AE3D27D4EB4Full));
+    }
+  };
+  struct Conn {
+    ConnMeta meta;
+    http::HttpConnection http;
+    uint32_t next_seq = 0;
+    uint64_t last_ts = 0;
+  };
+
+  void OnOpen(const void* data, size_t size) noexcept;
+  void OnData(const void* data, size_t size) noexcept;
+  void OnClose(const void* data, size_t size) noexcept;
+  void CheckSeq(Conn& c, uint32_t seq) noexcept;
+  void Emit(Conn& c) noexcept;
+  void Retire(const ConnKey& key, Conn& c) noexcept;
+  void EvictOldest() noexcept;
+
+  config::LimitsConfig limits_;
+  http::Limits parser_limits_;
+  TransactionSink* sink_;
+  KernelControl* kernel_;
+  std::unordered_map<ConnKey, std::unique_ptr<Conn>, ConnKeyHash> conns_;
+  std::vector<http::Transaction> out_;
+  TrackerStats stats_;
+  http::ConnStats retired_parser_;  // parser counters of connections already gone
+};
+
+/// Formats a 16-byte address of `family` (AF_INET: first 4 bytes). IPv4-mapped IPv6
+/// addresses are printed as IPv4.
+std::string FormatAddress(uint16_t family, const uint8_t* addr);
+
+}  // namespace redtap

@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: Apache-2.0
+// YAML config loader: strict (unknown keys, wrong types and out-of-range values are errors that
+// name the dotted key), parsed on top of the struct defaults. yaml-cpp throws; this file uses
+// exceptions internally and turns every one into a Result at the public boundary.
+#include "userspace/config/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <set>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+namespace redtap::config {
+
+// Defined in the generated redtap_yaml_text.cc (see CMakeLists.txt).
+extern const char kEmbeddedConfigYaml[];
+
+namespace {
+
+/// A config error: `key` is the full dotted key ("" for the whole document).
+class KeyError : public std::runtime_error {
+ public:
+  KeyError(std::string key, const std::string& what)
+      : std::runtime_error(what), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+[[noreturn]] void Fail(const std::string& key, const std::string& what) {
+  throw KeyError(key, what);
+}
+
+std::string Join(const std::string& prefix, std::string_view name) {
+  return prefix.empty() ? std::string(name) : prefix + "." + std::string(name);
+}
+
+bool IsPlainUnsigned(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+/// Short description of a node for "(got ...)": numbers as is, other scalars quoted.
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Scalar:
+      break;
+  }
+  const std::string& s = node.Scalar();
+  std::string_view digits = s;
+  if (!digits.empty() && digits[0] == '-') digits.remove_prefix(1);
+  if (node.Tag() != "!" && IsPlainUnsigned(digits)) return s;
+  std::string out = "\"";
+  for (char c : s.substr(0, 80)) {
+    out += (c == '"' || c == '\\') ? std::string{'\\', c} : std::string{c};
+  }
+  if (s.size() > 80) out += "...";
+  return out + "\"";
+}
+
+/// An unsigned integer rule: [min, max], optionally a power of two.
+struct UintRule {
+  uint64_t min;
+  uint64_t max;
+  bool power_of_two = false;
+  const char* suffix = "";  // appended to the bounds, e.g. " (1 MiB .. 1 GiB)"
+
+  std::string Text() const {
+    return std::string("must be ") + (power_of_two ? "a power of two" : "an integer") +
+           " between " + std::to_string(min) + " and " + std::to_string(max) + suffix;
+  }
+};
+
+uint64_t ParseUint(const YAML::Node& node, const std::string& key, const UintRule& rule) {
+  const auto fail = [&] { Fail(key, rule.Text() + " (got " + Describe(node) + ")"); };
+  // Quoted scalars ("4096") are strings in YAML: a type error, like a list or a map.
+  if (!node.IsScalar() || node.Tag() == "!") fail();
+  const std::string& s = node.Scalar();
+  if (!IsPlainUnsigned(s)) fail();
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) fail();
+  if (v < rule.min || v > rule.max) fail();
+  if (rule.power_of_two && (v & (v - 1)) != 0) fail();
+  return v;
+}
+
+std::string ParseString(const YAML::Node& node, const std::string& key) {
+  if (node.IsNull()) return "";
+  if (!node.IsScalar()) Fail(key, "must be a string (got " + Describe(node) + ")");
+  return node.Scalar();
+}
+
+/// A list; `~`/empty means an empty list. Calls `item` with each element and its key.
+void ForEachItem(const YAML::Node& node, const std::string& key, const std::string& what,
+                 const std::function<void(const YAML::Node&, const std::string&)>& item) {
+  if (node.IsNull()) return;
+  if (!node.IsSequence()) Fail(key, "must be " + what + " (got " + Describe(node) + ")");
+  size_t i = 0;
+  for (const auto& element : node) {
+    item(element, key + "[" + std::to_string(i++) + "]");
+  }
+}
+
+using FieldParser = std::function<void(const YAML::Node&, const std::string& key)>;
+using Fields = std::vector<std::pair<std::string_view, FieldParser>>;
+
+/// Walks a map node, dispatching every key to its parser; unknown and duplicate keys fail.
+/// A null node (a section with no keys, or only comments) leaves the defaults.
+void ParseMap(const YAML::Node& node, const std::string& prefix, const Fields& fields) {
+  if (node.IsNull()) return;
+  if (!node.IsMap()) {
+    Fail(prefix, "must be a map of keys (got " + Describe(node) + ")");
+  }
+  std::set<std::string, std::less<>> seen;
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar())
+      Fail(prefix, "keys must be plain names (got " + Describe(kv.first) + ")");
+    const std::string& name = kv.first.Scalar();
+    const std::string key = Join(prefix, name);
+    const FieldParser* parser = nullptr;
+    for (const auto& [field, p] : fields) {
+      if (field == name) parser = &p;
+    }
+    if (parser == nullptr) {
+      std::string known;
+      for (const auto& f : fields) known += (known.empty() ? "" : ", ") + std::string(f.first);
+      Fail(key, "unknown key (known keys" + (prefix.empty() ? "" : " of " + prefix) + ": " + known +
+                    ")");
+    }
+    if (!seen.insert(name).second) Fail(key, "duplicate key");
+    (*parser)(kv.second, key);
+  }
+}
+
+bool IsHostChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_';
+}
+
+bool IsIpv6Char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
+         c == '.';
+}
+
+/// HOST:PORT, IPv6 hosts in brackets ([::1]:9464).
+void ValidateListen(const std::string& s, const std::string& key) {
+  const auto fail = [&](const std::string& why) {
+    Fail(key,
+         "must be HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464" + why + " (got \"" + s + "\")");
+  };
+  std::string_view host;
+  std::string_view port;
+  if (!s.empty() && s[0] == '[') {
+    const size_t close = s.find(']');
+    if (close == std::string::npos) fail(": missing ']'");
+    host = std::string_view(s).substr(1, close - 1);
+    if (host.empty()) fail(": empty host");
+    // An optional zone (fe80::1%eth0) is allowed after the address.
+    const size_t zone = host.find('%');
+    for (char c : host.substr(0, zone)) {
+      if (!IsIpv6Char(c)) fail(": invalid IPv6 address");
+    }
+    if (zone != std::string_view::npos) {
+      for (char c : host.substr(zone + 1)) {
+        if (!IsHostChar(c)) fail(": invalid IPv6 zone");
+      }
+    }
+    if (close + 1 >= s.size() || s[close + 1] != ':') fail(": missing :PORT");
+    port = std::string_view(s).substr(close + 2);
+  } else {
+    const size_t colon = s.rfind(':');
+    if (colon == std::string::npos) fail(": missing :PORT");
+    host = std::string_view(s).substr(0, colon);
+    port = std::string_view(s).substr(colon + 1);
+    if (host.empty()) fail(": empty host (use 0.0.0.0 for every interface)");
+    if (host.find(':') != std::string_view::npos) fail(": IPv6 hosts need brackets");
+    for (char c : host) {
+      if (!IsHostChar(c)) fail(": invalid host");
+    }
+  }
+  uint64_t p = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (!IsPlainUnsigned(port) || ec != std::errc() || end != port.data() + port.size() || p < 1 ||
+      p > 65535) {
+    fail(": port must be 1..65535");
+  }
+}
+
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kGiB = 1ull << 30;
+// A kernel comm name is at most 15 characters (TASK_COMM_LEN 16 with the NUL).
+constexpr size_t kMaxCommLength = 15;
+
+void ParseCapture(const YAML::Node& node, const std::string& prefix, CaptureConfig& c) {
+  bool wakeup_set = false;
+  ParseMap(node, prefix,
+           {
+               {"max_bytes_per_call",
+                [&](const YAML::Node& n, const std::string& k) {
+                  c.max_bytes_per_call = static_cast<uint32_t>(ParseUint(n, k, {64, 16384, true}));
+                }},
+               {"ring_buffer_bytes",
+                [&](const YAML::Node& n, const std::string& k) {
+                  c.ring_buffer_bytes = ParseUint(n, k, {kMiB, kGiB, true, " (1 MiB .. 1 GiB)"});
+                }},
+               {"wakeup_bytes",
+                [&](const YAML::Node& n, const std::string& k) {
+                  c.wakeup_bytes = static_cast<uint32_t>(ParseUint(n, k, {1, kGiB - 1}));
+                  wakeup_set = true;
+                }},
+               {"poll_interval_ms",
+                [&](const YAML::Node& n, const std::string& k) {
+                  c.poll_interval_ms = static_cast<uint32_t>(ParseUint(n, k, {1, 1000}));
+                }},
+               {"max_connections",
+                [&](const YAML::Node& n, const std::string& k) {
+                  c.max_connections = static_cast<uint32_t>(ParseUint(n, k, {1024, 4194304}));
+                }},
+           });
+  // Cross-field check, once both are known (either may come from the defaults).
+  if (c.wakeup_bytes >= c.ring_buffer_bytes) {
+    Fail(Join(prefix, "wakeup_bytes"),
+         "must be less than capture.ring_buffer_bytes (" + std::to_string(c.ring_buffer_bytes) +
+             ") (got " + std::to_string(c.wakeup_bytes) +
+             (wakeup_set ? ")" : ", the default: lower capture.wakeup_bytes too)"));
+  }
+}
+
+void ParseProcessList(const YAML::Node& node, const std::string& key,
+                      std::vector<std::string>& out) {
+  out.clear();
+  ForEachItem(node, key, "a list of process names", [&](const YAML::Node& n, const std::string& k) {
+    if (!n.IsScalar() || n.Scalar().empty() || n.Scalar().size() > kMaxCommLength) {
+      Fail(k, "must be a process name of 1 to 15 characters (got " + Describe(n) + ")");
+    }
+    out.push_back(n.Scalar());
+  });
+}
+
+void ParsePortList(const YAML::Node& node, const std::string& key, std::vector<uint16_t>& out) {
+  out.clear();
+  ForEachItem(node, key, "a list of ports", [&](const YAML::Node& n, const std::string& k) {
+    out.push_back(static_cast<uint16_t>(ParseUint(n, k, {1, 65535})));
+  });
+}
+
+void ParseFilter(const YAML::Node& node, const std::string& prefix, FilterConfig& f) {
+  ParseMap(
+      node, prefix,
+      {
+          {"include_processes",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseProcessList(n, k, f.include_processes);
+           }},
+          {"exclude_processes",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseProcessList(n, k, f.exclude_processes);
+           }},
+          {"include_ports", [&](const YAML::Node& n,
+                                const std::string& k) { ParsePortList(n, k, f.include_ports); }},
+          {"exclude_ports", [&](const YAML::Node& n,
+                                const std::string& k) { ParsePortList(n, k, f.exclude_ports); }},
+      });
+}
+
+void ParseLimits(const YAML::Node& node, const std::string& prefix, LimitsConfig& l) {
+  const auto u32 = [](uint32_t& field, UintRule rule) {
+    return [&field, rule](const YAML::Node& n, const std::string& k) {
+      field = static_cast<uint32_t>(ParseUint(n, k, rule));
+    };
+  };
+  ParseMap(node, prefix,
+           {
+               {"max_connections", u32(l.max_connections, {1, 4194304})},
+               {"max_head_bytes", u32(l.max_head_bytes, {1024, kMiB})},
+               {"max_pending_requests", u32(l.max_pending_requests, {1, 4096})},
+               {"idle_timeout_s", u32(l.idle_timeout_s, {1, 86400})},
+               {"event_queue", u32(l.event_queue, {1, 16777216})},
+           });
+}
+
+constexpr size_t kMaxConfigBytes = 1 << 20;
+
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
+
+void ParseRoot(const YAML::Node& root, Config& config) {
+  ParseMap(
+      root, "",
+      {
+          {"capture",
+           [&](const YAML::Node& n, const std::string& k) { ParseCapture(n, k, config.capture); }},
+          {"filter",
+           [&](const YAML::Node& n, const std::string& k) { ParseFilter(n, k, config.filter); }},
+          {"limits",
+           [&](const YAML::Node& n, const std::string& k) { ParseLimits(n, k, config.limits); }},
+          {"events",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseMap(n, k, {{"path", [&](const YAML::Node& v, const std::string& vk) {
+                                config.events.path = ParseString(v, vk);
+                              }}});
+           }},
+          {"http",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseMap(n, k, {{"listen", [&](const YAML::Node& v, const std::string& vk) {
+                                std::string listen = ParseString(v, vk);
+                                ValidateListen(listen, vk);
+                                config.http.listen = std::move(listen);
+                              }}});
+           }},
+          {"redaction",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseMap(n, k, {{"query_keys", [&](const YAML::Node& v, const std::string& vk) {
+                                auto& keys = config.redaction.query_keys;
+                                keys.clear();
+                                ForEachItem(v, vk, "a list of strings",
+                                            [&](const YAML::Node& item, const std::string& ik) {
+                                              if (!item.IsScalar() || item.Scalar().empty()) {
+                                                Fail(ik, "must be a non-empty string (got " +
+                                                             Describe(item) + ")");
+                                              }
+                                              keys.push_back(item.Scalar());
+                                            });
+                              }}});
+           }},
+          {"log",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseMap(n, k, {{"level", [&](const YAML::Node& v, const std::string& vk) {
+                                std::string level = v.IsScalar() ? v.Scalar() : "";
+                                bool known = false;
+                                for (auto l : kLogLevels) known = known || level == l;
+                                if (!v.IsScalar() || !known) {
+                                  Fail(vk, "must be one of trace, debug, info, warn, error (got " +
+                                               Describe(v) + ")");
+                                }
+                                config.log.level = std::move(level);
+                              }}});
+           }},
+      });
+}
+
+}  // namespace
+
+const std::string& DefaultConfigText() {
+  static const std::string text(kEmbeddedConfigYaml);
+  return text;
+}
+
+Result<Config> LoadConfigString(const std::string& text, const std::string& origin) {
+  try {
+    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1) {
+      return Status::Error(origin + ": expected one YAML document, found " +
+                           std::to_string(docs.size()));
+    }
+    Config config;
+    if (!docs.empty()) ParseRoot(docs[0], config);
+    return config;
+  } catch (const KeyError& e) {
+    return Status::Error(origin + ": " + (e.key().empty() ? "" : e.key() + ": ") + e.what());
+  } catch (const YAML::Exception& e) {
+    // e.msg lacks the position; mark is 0-based (and -1 when unknown).
+    if (e.mark.is_null()) return Status::Error(origin + ": invalid YAML: " + e.msg);
+    return Status::Error(origin + ": line " + std::to_string(e.mark.line + 1) + ", column " +
+                         std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    return Status::Error(origin + ": " + e.what());
+  } catch (...) {
+    return Status::Error(origin + ": unexpected error while reading the config");
+  }
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Error(path + ": cannot open config file: " + std::strerror(errno));
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::Error(path + ": cannot read config file: " + std::strerror(err));
+    }
+    if (n == 0) break;
+    // A config is small: refuse anything absurd rather than read a device forever.
+    if (text.size() + static_cast<size_t>(n) > kMaxConfigBytes) {
+      ::close(fd);
+      return Status::Error(path + ": config file larger than 1 MiB");
+    }
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return LoadConfigString(text, path);
+}
+
+Config DefaultConfig() {
+  Result<Config> config = LoadConfigString(DefaultConfigText(), "<embedded>");
+  // The embedded text is checked by a unit test; the struct defaults are the fallback.
+  return config.ok() ? std::move(config.value()) : Config{};
+}
+
+}  // namespace redtap::config

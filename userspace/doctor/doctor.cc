@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/doctor/doctor.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "capture.skel.h"
+#include "probe.skel.h"
+#include "userspace/loader/loader.h"
+
+extern "C" __attribute__((noinline, used, visibility("default"))) void
+redtap_doctor_uprobe_target() {
+  asm volatile("" ::: "memory");
+}
+
+namespace redtap {
+namespace {
+
+std::string Errno(int e) {
+  if (e < 0) e = -e;
+  return std::string(strerror(e)) + " (errno " + std::to_string(e) + ")";
+}
+
+std::string ReadFirstLine(const std::string& path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+// The cgroup v2 mount point: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid.
+std::string Cgroup2Mount() {
+  std::ifstream f("/proc/self/mounts");
+  std::string dev, dir, type;
+  std::string rest;
+  while (f >> dev >> dir >> type && std::getline(f, rest)) {
+    if (type == "cgroup2") return dir;
+  }
+  return "";
+}
+
+uint64_t EffectiveCaps() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+  }
+  return 0;
+}
+
+DoctorCheck CheckCaps() {
+  DoctorCheck c{"capabilities", false, true, ""};
+  uint64_t caps = EffectiveCaps();
+  auto has = [&](int bit) { return (caps >> bit) & 1; };
+  constexpr int kSysAdmin = 21, kBpf = 39, kPerfmon = 38, kNetAdmin = 12;
+  if (has(kSysAdmin) || (has(kBpf) && has(kPerfmon))) {
+    c.ok = true;
+    c.detail = std::string(geteuid() == 0 ? "root" : "not root") + ", CAP_SYS_ADMIN=" +
+               (has(kSysAdmin) ? "yes" : "no") + " CAP_BPF=" + (has(kBpf) ? "yes" : "no") +
+               " CAP_PERFMON=" + (has(kPerfmon) ? "yes" : "no") +
+               " CAP_NET_ADMIN=" + (has(kNetAdmin) ? "yes" : "no");
+  } else {
+    c.detail = "needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN to mount tracefs); "
+               "run as root or grant them to the DaemonSet";
+  }
+  return c;
+}
+
+DoctorCheck CheckBtf() {
+  DoctorCheck c{"kernel BTF", false, true, ""};
+  struct btf* btf = btf__load_vmlinux_btf();
+  if (!btf) {
+    c.detail = "/sys/kernel/btf/vmlinux missing or unreadable (" + Errno(errno) +
+               "): CO-RE needs a kernel built with CONFIG_DEBUG_INFO_BTF=y";
+    return c;
+  }
+  c.ok = true;
+  c.detail = "/sys/kernel/btf/vmlinux, " + std::to_string(btf__type_cnt(btf)) + " types";
+  btf__free(btf);
+  return c;
+}
+
+DoctorCheck CheckLockdown() {
+  DoctorCheck c{"lockdown", true, true, ""};
+  std::string l = ReadFirstLine("/sys/kernel/security/lockdown");
+  if (l.empty()) {
+    c.detail = "no lockdown LSM (fine)";
+  } else if (l.find("[confidentiality]") != std::string::npos) {
+    c.ok = false;
+    c.detail = l + ": BPF may not read kernel or user memory; capture cannot work";
+  } else {
+    c.detail = l + " (fine)";
+  }
+  return c;
+}
+
+DoctorCheck CheckTracefs() {
+  DoctorCheck c{"tracefs", false, true, ""};
+  auto r = EnsureTracefs();
+  if (!r.ok()) {
+    c.detail = r.error();
+    return c;
+  }
+  c.ok = true;
+  c.detail = r.value().empty() ? "mounted, syscall tracepoints visible" : r.value();
+  return c;
+}
+
+// Loads probe.bpf.o with only `prog` enabled, attaches it, detaches it.
+DoctorCheck CheckHook(const char* label, const char* prog_name, bool required,
+                      std::string why_needed) {
+  DoctorCheck c{label, false, required, ""};
+  struct probe* skel = probe::open();
+  if (!skel) {
+    c.detail = "cannot open probe object: " + Errno(errno);
+    return c;
+  }
+  struct bpf_program* target = nullptr;
+  struct bpf_program* p;
+  bpf_object__for_each_program(p, skel->obj) {
+    bool me = strcmp(bpf_program__name(p), prog_name) == 0;
+    bpf_program__set_autoload(p, me);
+    if (me) target = p;
+  }
+  int err = target ? probe::load(skel) : -ENOENT;
+  if (err) {
+    c.detail = std::string("load failed: ") + Errno(err);
+  } else {
+    struct bpf_link* link = nullptr;
+    int cg = -1;
+    std::string name = prog_name;
+    if (name == "probe_uprobe") {
+      LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = "redtap_doctor_uprobe_target");
+      link = bpf_program__attach_uprobe_opts(target, getpid(), "/proc/self/exe", 0, &o);
+      if (link) redtap_doctor_uprobe_target();
+    } else if (name == "probe_sockops" || name == "probe_cgroup_skb") {
+      std::string mnt = Cgroup2Mount();
+      cg = mnt.empty() ? -1 : open(mnt.c_str(), O_RDONLY | O_DIRECTORY);
+      if (cg >= 0) link = bpf_program__attach_cgroup(target, cg);
+      else errno = ENOENT;
+      if (!link && mnt.empty()) why_needed = "no cgroup v2 mount";
+    } else {
+      link = bpf_program__attach(target);
+    }
+    if (!link) {
+      c.detail = std::string("attach failed: ") + Errno(errno);
+    } else {
+      c.ok = true;
+      c.detail = "loads and attaches";
+      if (name == "probe_iter_tcp") {
+        int it = bpf_iter_create(bpf_link__fd(link));
+        if (it < 0) {
+          c.ok = false;
+          c.detail = "attached but bpf_iter_create failed: " + Errno(errno);
+        } else {
+          char buf[64];
+          while (read(it, buf, sizeof(buf)) > 0) {
+          }
+          close(it);
+        }
+      }
+      bpf_link__destroy(link);
+    }
+    if (cg >= 0) close(cg);
+  }
+  probe::destroy(skel);
+  if (!c.ok) c.detail += " — " + why_needed;
+  return c;
+}
+
+DoctorCheck CheckCaptureLoad() {
+  DoctorCheck c{"capture programs", false, true, ""};
+  struct capture* skel = capture::open();
+  if (!skel) {
+    c.detail = "cannot open: " + Errno(errno);
+    return c;
+  }
+  // Small maps: this only checks that the verifier accepts every program.
+  bpf_map__set_max_entries(skel->maps.events_rb, 1 << 20);
+  bpf_map__set_max_entries(skel->maps.conn_map, 1024);
+  int err = capture::load(skel);
+  if (err) {
+    c.detail = "the verifier rejected them: " + Errno(err) + " (details: --log-level debug)";
+  } else {
+    int n = 0;
+    struct bpf_program* p;
+    bpf_object__for_each_program(p, skel->obj) n++;
+    c.ok = true;
+    c.detail = std::to_string(n) + " programs pass the verifier";
+  }
+  capture::destroy(skel);
+  return c;
+}
+
+}  // namespace
+
+std::vector<DoctorCheck> RunDoctor() {
+  std::vector<DoctorCheck> out;
+  out.push_back(CheckCaps());
+  out.push_back(CheckBtf());
+  out.push_back(CheckLockdown());
+  out.push_back(CheckTracefs());
+  out.push_back(CheckHook("hook tracepoint (syscalls)", "probe_tracepoint", true,
+                          "capture uses syscall tracepoints"));
+  out.push_back(CheckHook("hook ring buffer + task pt_regs", "probe_ringbuf", true,
+                          "capture needs BPF ring buffers and bpf_task_pt_regs (5.15+)"));
+  out.push_back(CheckCaptureLoad());
+  out.push_back(CheckHook("hook raw_tracepoint", "probe_raw_tracepoint", false, "optional"));
+  out.push_back(CheckHook("hook tp_btf", "probe_tp_btf", false, "optional"));
+  out.push_back(CheckHook("hook iter/tcp", "probe_iter_tcp", false,
+                          "used by saturation sampling (listen backlog)"));
+  out.push_back(CheckHook("hook uprobe", "probe_uprobe", false, "used for TLS (OpenSSL)"));
+  out.push_back(CheckHook("hook sockops", "probe_sockops", false, "used for TCP RTT"));
+  out.push_back(CheckHook("hook cgroup_skb", "probe_cgroup_skb", false, "optional"));
+  out.push_back(CheckHook("hook kprobe", "probe_kprobe", false,
+                          "optional accelerator; redtap does not need kprobes"));
+  out.push_back(CheckHook("hook fentry", "probe_fentry", false,
+                          "optional accelerator; redtap does not need fentry"));
+  return out;
+}
+
+int PrintDoctor(const std::vector<DoctorCheck>& checks) {
+  bool capture_ok = true;
+  for (const auto& c : checks) {
+    const char* tag = c.ok ? "ok  " : (c.required ? "FAIL" : "no  ");
+    std::printf("%s %-32s %s\n", tag, c.name.c_str(), c.detail.c_str());
+    if (!c.ok && c.required) capture_ok = false;
+  }
+  std::printf("%s\n", capture_ok ? "capture: can run on this host"
+                                 : "capture: cannot run on this host (see FAIL lines)");
+  return capture_ok ? 0 : 1;
+}
+
+}  // namespace redtap

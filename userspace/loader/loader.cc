@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/loader/loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstring>
+#include <filesystem>
+
+#include "capture.skel.h"
+
+namespace redtap {
+namespace {
+
+struct HookSpec {
+  const char* name;
+  bool required;
+};
+
+// Every program of capture.bpf.c. sendfile and accept (without 4) are optional: many kernels
+// route them through other entry points and capture stays exact without them for servers
+// that do not use them.
+constexpr HookSpec kHooks[] = {
+    {"read_exit", true},      {"write_exit", true},    {"readv_exit", true},
+    {"writev_exit", true},    {"recvfrom_exit", true}, {"sendto_exit", true},
+    {"recvmsg_exit", true},   {"sendmsg_exit", true},  {"sendfile_exit", false},
+    {"accept4_exit", true},   {"accept_exit", false},  {"connect_exit", true},
+    {"close_enter", true},
+};
+
+bool g_libbpf_quiet = false;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[1024];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  if (n > 0 && buf[std::min<int>(n, sizeof(buf) - 1) - 1] == '\n')
+    buf[std::min<int>(n, sizeof(buf) - 1) - 1] = '\0';
+  if (level == LIBBPF_WARN && !g_libbpf_quiet)
+    spdlog::warn("libbpf: {}", buf);
+  else
+    spdlog::debug("libbpf: {}", buf);
+  return 0;
+}
+
+std::string ErrnoText(int err) {
+  if (err < 0) err = -err;
+  return std::string(strerror(err)) + " (errno " + std::to_string(err) + ")";
+}
+
+}  // namespace
+
+void InstallLibbpfLogger(bool quiet) {
+  g_libbpf_quiet = quiet;
+  libbpf_set_print(LibbpfPrint);
+}
+
+Result<std::string> EnsureTracefs() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const char* dir : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    if (fs::exists(std::string(dir) + "/events/syscalls", ec)) return std::string();
+  }
+  if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
+    return Status::Error("tracefs is not mounted and mounting it at /sys/kernel/tracing failed: " +
+                         ErrnoText(errno) +
+                         " (syscall tracepoints need it; mount it or run with CAP_SYS_ADMIN)");
+  }
+  if (!fs::exists("/sys/kernel/tracing/events/syscalls", ec)) {
+    return Status::Error(
+        "tracefs mounted at /sys/kernel/tracing but it has no events/syscalls: the kernel was "
+        "built without CONFIG_FTRACE_SYSCALLS");
+  }
+  return std::string("tracefs was not mounted: mounted it at /sys/kernel/tracing");
+}
+
+CaptureLoader::~CaptureLoader() {
+  DetachAll();
+  if (skel_) capture::destroy(skel_);
+}
+
+Result<std::unique_ptr<CaptureLoader>> CaptureLoader::Load(const config::Config& cfg) {
+  std::unique_ptr<CaptureLoader> l(new CaptureLoader());
+  l->skel_ = capture::open();
+  if (!l->skel_) return Status::Error("cannot open the capture BPF object: " + ErrnoText(errno));
+  auto* s = l->skel_;
+  s->rodata->cfg_self_tgid = static_cast<uint32_t>(getpid());
+  s->rodata->cfg_capture_cap = cfg.capture.max_bytes_per_call;
+  s->rodata->cfg_wakeup_bytes = cfg.capture.wakeup_bytes;
+  s->rodata->cfg_comm_include = !cfg.filter.include_processes.empty();
+  s->rodata->cfg_comm_exclude = !cfg.filter.exclude_processes.empty();
+  s->rodata->cfg_port_include = !cfg.filter.include_ports.empty();
+  s->rodata->cfg_port_exclude = !cfg.filter.exclude_ports.empty();
+  int err = bpf_map__set_max_entries(s->maps.conn_map, cfg.capture.max_connections);
+  if (!err) err = bpf_map__set_max_entries(s->maps.events_rb, cfg.capture.ring_buffer_bytes);
+  if (err) return Status::Error("cannot size BPF maps: " + ErrnoText(err));
+  err = capture::load(s);
+  if (err) {
+    return Status::Error(
+        "loading the capture programs failed: " + ErrnoText(err) +
+        " (run `redtap doctor`; needs root or CAP_BPF+CAP_PERFMON, and kernel BTF at "
+        "/sys/kernel/btf/vmlinux; run with --log-level debug for the verifier log)");
+  }
+  REDTAP_RETURN_IF_ERROR(l->ApplyFilters(cfg));
+  return l;
+}
+
+Status CaptureLoader::ApplyFilters(const config::Config& cfg) {
+  auto put_comm = [&](const std::string& name, uint8_t v) -> Status {
+    char key[REDTAP_COMM_LEN] = {};
+    std::strncpy(key, name.c_str(), sizeof(key) - 1);
+    if (bpf_map__update_elem(skel_->maps.comm_filter_map, key, sizeof(key), &v, sizeof(v),
+                             BPF_ANY))
+      return Status::Error("filter: cannot add process " + name + ": " + ErrnoText(errno));
+    return Status::Ok();
+  };
+  auto put_port = [&](uint16_t port, uint8_t v) -> Status {
+    if (bpf_map__update_elem(skel_->maps.port_filter_map, &port, sizeof(port), &v, sizeof(v),
+                             BPF_ANY))
+      return Status::Error("filter: cannot add port " + std::to_string(port) + ": " +
+                           ErrnoText(errno));
+    return Status::Ok();
+  };
+  for (const auto& c : cfg.filter.include_processes) REDTAP_RETURN_IF_ERROR(put_comm(c, 1));
+  for (const auto& c : cfg.filter.exclude_processes) REDTAP_RETURN_IF_ERROR(put_comm(c, 2));
+  for (auto p : cfg.filter.include_ports) REDTAP_RETURN_IF_ERROR(put_port(p, 1));
+  for (auto p : cfg.filter.exclude_ports) REDTAP_RETURN_IF_ERROR(put_port(p, 2));
+  return Status::Ok();
+}
+
+void CaptureLoader::AttachAll() {
+  DetachAll();
+  hooks_.clear();
+  for (const auto& spec : kHooks) {
+    HookStatus h;
+    h.name = spec.name;
+    h.required = spec.required;
+    struct bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.name);
+    if (!prog) {
+      h.error = "program not found in the BPF object";
+      hooks_.push_back(h);
+      continue;
+    }
+    h.target = bpf_program__section_name(prog);
+    struct bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      h.error = ErrnoText(errno);
+      if (h.required)
+        spdlog::error("hook {} ({}) failed to attach: {}", h.name, h.target, h.error);
+      else
+        spdlog::warn("hook {} ({}) failed to attach: {} (optional)", h.name, h.target, h.error);
+    } else {
+      h.attached = true;
+      links_.push_back(link);
+    }
+    hooks_.push_back(h);
+  }
+}
+
+void CaptureLoader::DetachAll() {
+  for (auto* l : links_) bpf_link__destroy(l);
+  links_.clear();
+  for (auto& h : hooks_) h.attached = false;
+}
+
+bool CaptureLoader::Ready() const {
+  if (hooks_.empty()) return false;
+  for (const auto& h : hooks_)
+    if (h.required && !h.attached) return false;
+  return true;
+}
+
+int CaptureLoader::ring_buffer_fd() const { return bpf_map__fd(skel_->maps.events_rb); }
+
+std::array<uint64_t, REDTAP_DROP_MAX> CaptureLoader::DropCounters() const {
+  std::array<uint64_t, REDTAP_DROP_MAX> out{};
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return out;
+  std::vector<uint64_t> vals(ncpu);
+  for (uint32_t r = 0; r < REDTAP_DROP_MAX; r++) {
+    if (bpf_map__lookup_elem(skel_->maps.drop_stats, &r, sizeof(r), vals.data(),
+                             vals.size() * sizeof(uint64_t), 0) == 0) {
+      for (auto v : vals) out[r] += v;
+    }
+  }
+  return out;
+}
+
+const char* CaptureLoader::DropReasonName(int reason) {
+  switch (reason) {
+    case REDTAP_DROP_RINGBUF_FULL: return "ringbuf_full";
+    case REDTAP_DROP_CONN_TABLE_FULL: return "conn_table_full";
+    case REDTAP_DROP_TRUNCATED: return "truncated";
+    case REDTAP_DROP_READ_FAULT: return "read_fault";
+    case REDTAP_DROP_IOV_LIMIT: return "iov_limit";
+  }
+  return "unknown";
+}
+
+void CaptureLoader::Mute(uint32_t tgid, uint32_t fd, uint64_t gen) noexcept {
+  SetState(tgid, fd, gen, REDTAP_STATE_IGNORED, false);
+}
+
+void CaptureLoader::Rearm(uint32_t tgid, uint32_t fd, uint64_t gen) noexcept {
+  SetState(tgid, fd, gen, REDTAP_STATE_REARMED, true);
+}
+
+void CaptureLoader::SetState(uint32_t tgid, uint32_t fd, uint64_t gen, uint8_t state,
+                             bool only_if_http) noexcept {
+  redtap_conn_key key{tgid, fd};
+  redtap_conn_info info{};
+  if (bpf_map__lookup_elem(skel_->maps.conn_map, &key, sizeof(key), &info, sizeof(info), 0))
+    return;
+  if (info.gen != gen || (only_if_http && info.state != REDTAP_STATE_HTTP)) return;
+  info.state = state;
+  bpf_map__update_elem(skel_->maps.conn_map, &key, sizeof(key), &info, sizeof(info), BPF_EXIST);
+}
+
+size_t CaptureLoader::CollectDeadProcesses() {
+  std::vector<redtap_conn_key> dead;
+  redtap_conn_key key{}, next{};
+  const void* prev = nullptr;
+  int fd = bpf_map__fd(skel_->maps.conn_map);
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (kill(static_cast<pid_t>(next.tgid), 0) != 0 && errno == ESRCH) dead.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const auto& k : dead) bpf_map_delete_elem(fd, &k);
+  return dead.size();
+}
+
+size_t CaptureLoader::TrackedConnections() const {
+  redtap_conn_key key{}, next{};
+  const void* prev = nullptr;
+  size_t n = 0;
+  int fd = bpf_map__fd(skel_->maps.conn_map);
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    n++;
+    key = next;
+    prev = &key;
+  }
+  return n;
+}
+
+}  // namespace redtap

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+// Loads the capture programs, attaches each hook on its own (a hook that fails is reported
+// by name; the rest keeps running), and gives the agent the maps it reads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "redtap_abi.h"
+#include "userspace/capture/tracker.h"
+#include "userspace/common/status.h"
+#include "userspace/config/config.h"
+
+struct capture;
+struct bpf_map;
+struct bpf_link;
+
+namespace redtap {
+
+struct HookStatus {
+  std::string name;      // program name, e.g. "read_exit"
+  std::string target;    // e.g. "tracepoint/syscalls/sys_exit_read"
+  bool required = true;  // capture cannot be exact without it
+  bool attached = false;
+  std::string error;     // why it failed
+};
+
+class CaptureLoader : public KernelControl {
+ public:
+  ~CaptureLoader();
+
+  /// Opens, configures and loads the capture programs. Fatal errors (no BTF, verifier
+  /// rejection, no permission) come back as Status.
+  static Result<std::unique_ptr<CaptureLoader>> Load(const config::Config& cfg);
+
+  /// Attaches every hook; failures are recorded in hooks(), never fatal here.
+  void AttachAll();
+  /// Detaches everything (idempotent; also done by the destructor).
+  void DetachAll();
+
+  const std::vector<HookStatus>& hooks() const { return hooks_; }
+  /// True when every required hook is attached.
+  bool Ready() const;
+
+  int ring_buffer_fd() const;
+
+  /// Kernel drop counters summed over CPUs, index enum redtap_drop_reason.
+  std::array<uint64_t, REDTAP_DROP_MAX> DropCounters() const;
+  static const char* DropReasonName(int reason);
+
+  /// KernelControl: both act only while the kernel entry is still that connection (gen).
+  void Mute(uint32_t tgid, uint32_t fd, uint64_t gen) noexcept override;
+  void Rearm(uint32_t tgid, uint32_t fd, uint64_t gen) noexcept override;
+  /// Removes entries of processes that no longer exist (their fds were closed by exit, not by
+  /// close()). Returns how many were removed.
+  size_t CollectDeadProcesses();
+  /// Entries in the kernel connection table (walks it: call rarely).
+  size_t TrackedConnections() const;
+
+ private:
+  CaptureLoader() = default;
+  Status ApplyFilters(const config::Config& cfg);
+  void SetState(uint32_t tgid, uint32_t fd, uint64_t gen, uint8_t state,
+                bool only_if_http) noexcept;
+
+  struct capture* skel_ = nullptr;
+  std::vector<HookStatus> hooks_;
+  std::vector<struct bpf_link*> links_;
+};
+
+/// Mounts tracefs at /sys/kernel/tracing when the syscall tracepoints are not visible.
+/// Returns a message saying what was done ("" when nothing was needed).
+Result<std::string> EnsureTracefs();
+
+/// Routes libbpf's messages to spdlog: warnings as warnings (unless `quiet`: the doctor
+/// expects failures and reports them itself), the rest at debug level.
+void InstallLibbpfLogger(bool quiet = false);
+
+}  // namespace redtap
