@@ -1,0 +1,200 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared pieces of the integration tests: root/BTF gate, free ports, process handling,
+the agent under test, nginx with a generated config, and event reading.
+
+Every process a test starts is tracked by PID and killed at the end; nothing else is touched.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77  # ctest SKIP_RETURN_CODE
+
+
+def require_bpf():
+    """Skips (exit 77) when BPF cannot run here, unless REDTAP_REQUIRE_BPF=1 makes it a failure."""
+    why = None
+    if os.geteuid() != 0:
+        why = "needs root"
+    elif not os.path.exists("/sys/kernel/btf/vmlinux"):
+        why = "needs kernel BTF (/sys/kernel/btf/vmlinux)"
+    if why is None:
+        return
+    if os.environ.get("REDTAP_REQUIRE_BPF") == "1":
+        print(f"FAIL: bpf test cannot run ({why}) but REDTAP_REQUIRE_BPF=1", file=sys.stderr)
+        sys.exit(1)
+    print(f"SKIP: {why}", file=sys.stderr)
+    sys.exit(SKIP)
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=10.0):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(0.5)
+                s.connect((host, port))
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class Procs:
+    """Processes started by a test, stopped by PID (SIGTERM, then SIGKILL)."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, argv, **kw):
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+
+
+class Agent:
+    """redtap run, events to a file, /ready polled before traffic starts."""
+
+    def __init__(self, binary, workdir, procs, extra_args=()):
+        self.binary = binary
+        self.events = os.path.join(workdir, "events.ndjson")
+        self.log = os.path.join(workdir, "agent.log")
+        self.http_port = free_port()
+        self.procs = procs
+        self.extra_args = list(extra_args)
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.log, "w")
+        self.proc = self.procs.start(
+            [self.binary, "run", "--events", self.events,
+             "--http", f"127.0.0.1:{self.http_port}"] + self.extra_args,
+            stderr=self.logf)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited with {self.proc.returncode}: {self.read_log()}")
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{self.http_port}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except Exception:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("agent not ready after 20s: " + self.read_log())
+
+    def stop(self):
+        """SIGTERM; returns (exit code, seconds it took)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=10)
+        self.logf.close()
+        return rc, time.monotonic() - t0
+
+    def read_log(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def read_events(self):
+        out = []
+        with open(self.events) as f:
+            for line in f:
+                out.append(json.loads(line))
+        return out
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  sendfile on;
+  keepalive_requests 100000;
+  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 4; }}
+  server {{
+    listen 127.0.0.1:{port};
+    listen [::1]:{port};
+    root {dir}/www;
+    location = /ok {{ return 200 "ok\\n"; }}
+    location = /created {{ return 201 "created\\n"; }}
+    location = /teapot {{ return 418; }}
+    location = /fail {{ return 500; }}
+    location /static/ {{ alias {dir}/www/; etag on; }}
+    location /proxy/ {{
+      proxy_pass http://backend/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, workdir, procs, backend_port):
+        self.dir = workdir
+        self.port = free_port()
+        self.procs = procs
+        # nginx workers run unprivileged: they must be able to read the static files.
+        os.chmod(workdir, 0o755)
+        os.makedirs(os.path.join(workdir, "www"), exist_ok=True)
+        os.chmod(os.path.join(workdir, "www"), 0o755)
+        with open(os.path.join(workdir, "www", "2k.html"), "wb") as f:
+            f.write(b"x" * 2048)
+        with open(os.path.join(workdir, "www", "big.bin"), "wb") as f:
+            f.write(os.urandom(300 * 1024))
+        for name in ("2k.html", "big.bin"):
+            os.chmod(os.path.join(workdir, "www", name), 0o644)
+        self.conf = os.path.join(workdir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(NGINX_CONF.format(dir=workdir, port=self.port, backend=backend_port))
+
+    def start(self):
+        self.proc = self.procs.start(["nginx", "-c", self.conf, "-e", os.path.join(self.dir, "nginx-error.log")])
+        wait_port(self.port)
+        wait_port(self.port, "::1")
+
+
+def find_redtap():
+    for i, a in enumerate(sys.argv):
+        if a == "--redtap" and i + 1 < len(sys.argv):
+            path = sys.argv[i + 1]
+            del sys.argv[i:i + 2]
+            return path
+    return os.environ.get("REDTAP_BIN", os.path.join(HERE, "..", "..", "build", "redtap"))
