@@ -3,6 +3,7 @@
 // name the dotted key), parsed on top of the struct defaults. yaml-cpp throws; this file uses
 // exceptions internally and turns every one into a Result at the public boundary.
 #include "userspace/config/config.h"
+#include "redtap_abi.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -216,7 +217,7 @@ void ParseCapture(const YAML::Node& node, const std::string& prefix, CaptureConf
            {
                {"max_bytes_per_call",
                 [&](const YAML::Node& n, const std::string& k) {
-                  c.max_bytes_per_call = static_cast<uint32_t>(ParseUint(n, k, {64, 16384, true}));
+                  c.max_bytes_per_call = static_cast<uint32_t>(ParseUint(n, k, {64, REDTAP_MAX_CAPTURE, true}));
                 }},
                {"ring_buffer_bytes",
                 [&](const YAML::Node& n, const std::string& k) {

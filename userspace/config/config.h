@@ -67,7 +67,7 @@ struct Config {
 /// The text of config/redtap.yaml, embedded at build time.
 const std::string& DefaultConfigText();
 /// Parses YAML text on top of the defaults. Unknown keys and bad values are errors that name
-/// the key (e.g. "config: capture.max_bytes_per_call: must be a power of two between 64 and 16384").
+/// the key (e.g. "config: capture.max_bytes_per_call: must be a power of two between 64 and 8192").
 Result<Config> LoadConfigString(const std::string& text, const std::string& origin);
 /// Reads and parses a file; a missing/unreadable file is an error naming the path.
 Result<Config> LoadConfigFile(const std::string& path);

@@ -13,6 +13,7 @@ endif()
 set(content "// Generated from ${INPUT} by embed_text.cmake: do not edit.\n")
 string(APPEND content "namespace redtap::config {\n")
 string(APPEND content "extern const char kEmbeddedConfigYaml[];\n")
-string(APPEND content "const char kEmbeddedConfigYaml[] = R\"${delimiter}(${text})${delimiter}\";\n")
+string(APPEND content
+       "const char kEmbeddedConfigYaml[] = R\"${delimiter}(${text})${delimiter}\";\n")
 string(APPEND content "}  // namespace redtap::config\n")
 file(WRITE "${OUTPUT}" "${content}")

@@ -100,7 +100,7 @@ TEST(ConfigTest, EmptyAndCommentOnlyTextGiveDefaults) {
 TEST(ConfigTest, OverridesOnTopOfDefaults) {
   Result<Config> r = LoadConfigString(R"(
 capture:
-  max_bytes_per_call: 16384
+  max_bytes_per_call: 8192
   ring_buffer_bytes: 1048576
   wakeup_bytes: 4096
 filter:
@@ -122,7 +122,7 @@ log:
                                       "config.yaml");
   ASSERT_TRUE(r.ok()) << r.error();
   const Config& c = r.value();
-  EXPECT_EQ(c.capture.max_bytes_per_call, 16384u);
+  EXPECT_EQ(c.capture.max_bytes_per_call, 8192u);
   EXPECT_EQ(c.capture.ring_buffer_bytes, 1u << 20);
   EXPECT_EQ(c.capture.wakeup_bytes, 4096u);
   EXPECT_EQ(c.capture.poll_interval_ms, 10u);  // untouched default
@@ -139,7 +139,7 @@ log:
 TEST(ConfigTest, ExampleErrorMessage) {
   EXPECT_EQ(ErrorOf("capture:\n  max_bytes_per_call: 1000\n"),
             "config.yaml: capture.max_bytes_per_call: must be a power of two between 64 and "
-            "16384 (got 1000)");
+            "8192 (got 1000)");
 }
 
 struct BadValue {
@@ -150,7 +150,7 @@ struct BadValue {
 TEST(ConfigTest, EveryValidationErrorNamesItsKey) {
   const BadValue cases[] = {
       {"capture: {max_bytes_per_call: 32}", "capture.max_bytes_per_call"},
-      {"capture: {max_bytes_per_call: 32768}", "capture.max_bytes_per_call"},
+      {"capture: {max_bytes_per_call: 16384}", "capture.max_bytes_per_call"},
       {"capture: {max_bytes_per_call: -64}", "capture.max_bytes_per_call"},
       {"capture: {max_bytes_per_call: abc}", "capture.max_bytes_per_call"},
       {"capture: {max_bytes_per_call: \"4096\"}", "capture.max_bytes_per_call"},
@@ -212,7 +212,7 @@ TEST(ConfigTest, EveryValidationErrorNamesItsKey) {
 TEST(ConfigTest, ValidEdgeValues) {
   for (const char* yaml : {
            "capture: {max_bytes_per_call: 64}",
-           "capture: {max_bytes_per_call: 16384}",
+           "capture: {max_bytes_per_call: 8192}",
            "capture: {ring_buffer_bytes: 1073741824}",
            "capture: {ring_buffer_bytes: 2097152, wakeup_bytes: 2097151}",
            "capture: {poll_interval_ms: 1}",
