@@ -12,6 +12,7 @@
 #include "userspace/config/config.h"
 #include "userspace/doctor/doctor.h"
 #include "userspace/loader/loader.h"
+#include "userspace/top/top.h"
 
 #ifndef REDTAP_VERSION
 #define REDTAP_VERSION "0.0.0"
@@ -55,6 +56,18 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "validate a config file and exit");
   check->add_option("-c,--config", config_path, "YAML config to check")->required();
 
+  redtap::TopOptions top_opt;
+  auto* top = app.add_subcommand("top", "live per-endpoint table from a running agent");
+  top->add_option("--http", top_opt.http, "the agent's --http address")->capture_default_str();
+  top->add_option("-s,--sort", top_opt.sort, "rate, errors or p99")
+      ->check(CLI::IsMember({"rate", "errors", "p99"}))
+      ->capture_default_str();
+  top->add_option("-i,--interval", top_opt.interval_s, "refresh period in seconds")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  top->add_option("-n,--limit", top_opt.limit, "rows to show (0: fit the terminal)");
+  top->add_flag("--once", top_opt.once, "print one table and exit");
+
   auto* version = app.add_subcommand("version", "print the version and the libbpf in use");
 
   CLI11_PARSE(app, argc, argv);
@@ -63,6 +76,7 @@ int main(int argc, char** argv) {
     std::printf("redtap %s (libbpf %s)\n", REDTAP_VERSION, libbpf_version_string());
     return 0;
   }
+  if (top->parsed()) return redtap::RunTop(top_opt);
   if (!log_level.empty() && !SetLogLevel(log_level)) {
     std::fprintf(stderr, "redtap: --log-level %s: expected trace, debug, info, warn or error\n",
                  log_level.c_str());

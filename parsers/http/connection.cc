@@ -84,6 +84,11 @@ struct HttpConnection::Impl {
   bool req_is_connect = false;
   bool tunnel_wait = false;   // a CONNECT was sent: request bytes are tunnel data until a
                               // non-2xx final response arrives
+  // Request bytes sent while waiting for the CONNECT's answer (bounded by max_head_bytes):
+  // replayed as HTTP if the CONNECT is refused, dropped if it succeeds.
+  std::string tunnel_held;
+  uint64_t tunnel_held_ts = 0;
+  bool tunnel_held_overflow = false;
   bool req_resync = false;   // skipping chunks until one starts like a message
   bool resp_resync = false;
   // Resumed on a chunk too short to tell (e.g. "GE"): if it turns out not to be a message
@@ -222,8 +227,34 @@ struct HttpConnection::Impl {
     req_parser.NextMessage();
   }
 
+  void HoldTunnelBytes(std::string_view data, uint64_t ts) {
+    if (data.empty()) return;
+    if (tunnel_held.empty()) tunnel_held_ts = ts;
+    const size_t room = limits.max_head_bytes - std::min(limits.max_head_bytes, tunnel_held.size());
+    if (data.size() > room) tunnel_held_overflow = true;
+    tunnel_held.append(data.substr(0, room));
+  }
+
+  // The CONNECT was refused: what the client sent meanwhile was HTTP after all.
+  void EndTunnelWait() {
+    tunnel_wait = false;
+    std::string held;
+    held.swap(tunnel_held);
+    const bool overflow = tunnel_held_overflow;
+    tunnel_held_overflow = false;
+    if (overflow) {
+      Resync(Direction::kRequest);
+    } else if (!held.empty() && state == ConnState::kActive) {
+      ProcessRequest(held, tunnel_held_ts);
+    }
+  }
+
   void ProcessRequest(std::string_view data, uint64_t ts) {
-    while (state == ConnState::kActive && !tunnel_wait) {
+    while (state == ConnState::kActive) {
+      if (tunnel_wait) {
+        HoldTunnelBytes(data, ts);
+        return;
+      }
       switch (req_parser.Step(&data, ts)) {
         case Event::kNeedMore:
           return;
@@ -290,9 +321,11 @@ struct HttpConnection::Impl {
         t.response = std::move(resp);
         t.has_response = true;
         t.informational_responses = f->informational;
-        if (t.request.method == "CONNECT") tunnel_wait = false;
+        const bool refused_connect = t.request.method == "CONNECT" && tunnel_wait &&
+                                     t.response.status_code / 100 != 2;
         out->push_back(std::move(t));
         PopFront();
+        if (refused_connect) EndTunnelWait();
         break;
       }
     }
@@ -450,7 +483,12 @@ void HttpConnection::Feed(Direction dir, std::string_view data, uint64_t wire_le
   if (c.state != ConnState::kActive) return;
   const uint64_t uncaptured = wire_len > data.size() ? wire_len - data.size() : 0;
   if (dir == Direction::kRequest) {
-    if (c.tunnel_wait) return;
+    if (c.tunnel_wait) {
+      // Uncaptured bytes cannot be replayed: if the CONNECT is refused, resync.
+      if (uncaptured > 0) c.tunnel_held_overflow = true;
+      c.HoldTunnelBytes(data, ts_ns);
+      return;
+    }
     if (c.req_resync) {
       const StartVerdict v = ResyncVerdict(dir, data);
       if (v == StartVerdict::kNo) return;
@@ -480,6 +518,7 @@ void HttpConnection::Gap(Direction dir) noexcept {
   ++c.stats.gaps;
   if (c.state != ConnState::kActive) return;
   if (dir == Direction::kRequest) {
+    if (c.tunnel_wait) c.tunnel_held_overflow = true;  // held bytes can't be replayed
     if (c.req_resync || c.tunnel_wait) return;
     if (c.req_parser.InHead()) {
       c.LostRequestHead();
@@ -528,6 +567,8 @@ void HttpConnection::Close(uint64_t ts_ns, std::vector<Transaction>* out) noexce
   c.resp_parser.NextMessage();
   c.resp = Response{};
   c.tunnel_wait = false;
+  std::string().swap(c.tunnel_held);
+  c.tunnel_held_overflow = false;
   c.req_resync = c.resp_resync = false;
   c.req_tentative = c.resp_tentative = false;
 }
@@ -550,6 +591,7 @@ size_t HttpConnection::MemoryBytes() const noexcept {
   n += c.pending.capacity() * sizeof(Impl::Pending) + c.pending_mem;
   n += HeapBytes(c.resp);
   n += c.deferred.capacity() * sizeof(Transaction);
+  n += HeapBytes(c.tunnel_held);
   return n;
 }
 

@@ -109,50 +109,82 @@ void ParseTransferEncoding(std::string_view v, internal::HeadInfo* info) {
 }
 
 // Parses header lines after the start line, up to and including the empty line.
-bool ParseFields(std::string_view rest, std::vector<Header>* headers, internal::HeadInfo* info,
-                 bool is_request) {
-  const size_t approx = static_cast<size_t>(std::count(rest.begin(), rest.end(), '\n'));
-  headers->reserve(approx > 0 ? approx - 1 : 0);
-  std::string_view line;
-  while (NextLine(&rest, &line)) {
-    if (line.empty()) return rest.empty();
-    if (IsOws(line.front())) {
+// Bytes that end or invalidate a field value: LF, and every control other than HT (a CR
+// is only valid right before the LF), and DEL.
+constexpr std::array<bool, 256> MakeValueStopTable() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = c != '\t';
+  t[0x7f] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kValueStop = MakeValueStopTable();
+
+// Parses header lines after the start line, up to and including the empty line, in one
+// pass over the bytes.
+bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t line_hint) {
+  headers->reserve(line_hint);
+  const char* p = rest.data();
+  const char* const end = p + rest.size();
+  while (p < end) {
+    // Empty line: end of the head.
+    if (*p == '\n') return p + 1 == end;
+    if (*p == '\r') return p + 2 == end && p[1] == '\n';
+    const bool fold = *p == ' ' || *p == '\t';
+    const char* name_end = p;
+    if (!fold) {
+      while (name_end < end && kToken[static_cast<unsigned char>(*name_end)]) ++name_end;
+      // Includes an empty name and whitespace before the colon (§5.1).
+      if (name_end == p || name_end == end || *name_end != ':') return false;
+    }
+    const char* v = fold ? p : name_end + 1;
+    const char* e = v;
+    while (e < end && !kValueStop[static_cast<unsigned char>(*e)]) ++e;
+    if (e == end) return false;
+    const char* next;
+    if (*e == '\n') {
+      next = e + 1;
+    } else if (*e == '\r' && e + 1 < end && e[1] == '\n') {
+      next = e + 2;
+    } else {
+      return false;  // a control byte or a bare CR in the value
+    }
+    const std::string_view value = TrimOws(std::string_view(v, static_cast<size_t>(e - v)));
+    if (fold) {
       // obs-fold (RFC 9112 §5.2): replace the fold with a single SP.
       if (headers->empty()) return false;
-      std::string_view more = TrimOws(line);
-      if (!ValidFieldValue(more)) return false;
       Header& h = headers->back();
-      if (!more.empty()) {
+      if (!value.empty()) {
         if (!h.value.empty()) h.value.push_back(' ');
-        h.value.append(more);
+        h.value.append(value);
       }
-      // Re-check special fields whose value just changed.
-      if (EqualsIgnoreCase(h.name, "Content-Length")) return false;  // never folded honestly
-      continue;
+    } else {
+      Header& h = headers->emplace_back();
+      h.name.assign(p, static_cast<size_t>(name_end - p));
+      h.value.assign(value);
     }
-    const size_t colon = line.find(':');
-    if (colon == 0 || colon == std::string_view::npos) return false;
-    std::string_view name = line.substr(0, colon);
-    for (char c : name) {
-      if (!IsToken(c)) return false;  // includes whitespace before the colon (§5.1)
-    }
-    std::string_view value = TrimOws(line.substr(colon + 1));
-    if (!ValidFieldValue(value)) return false;
-
-    if (EqualsIgnoreCase(name, "Content-Length")) {
-      uint64_t n = 0;
-      if (!ParseContentLength(value, &n)) return false;
-      if (info->has_content_length && info->content_length != n) return false;
-      info->has_content_length = true;
-      info->content_length = n;
-    } else if (EqualsIgnoreCase(name, "Transfer-Encoding")) {
-      ParseTransferEncoding(value, info);
-    } else if (is_request && EqualsIgnoreCase(name, "Expect")) {
-      info->expect_continue = EqualsIgnoreCase(value, "100-continue");
-    }
-    headers->push_back(Header{std::string(name), std::string(value)});
+    p = next;
   }
   return false;  // no empty line
+}
+
+// Framing fields, read once the values are complete (after any obs-fold).
+bool ReadFramingFields(const std::vector<Header>& headers, internal::HeadInfo* info,
+                       bool is_request) {
+  for (const Header& h : headers) {
+    const size_t n = h.name.size();
+    if (n == 14 && EqualsIgnoreCase(h.name, "Content-Length")) {
+      uint64_t v = 0;
+      if (!ParseContentLength(h.value, &v)) return false;
+      if (info->has_content_length && info->content_length != v) return false;
+      info->has_content_length = true;
+      info->content_length = v;
+    } else if (n == 17 && EqualsIgnoreCase(h.name, "Transfer-Encoding")) {
+      ParseTransferEncoding(h.value, info);
+    } else if (is_request && n == 6 && EqualsIgnoreCase(h.name, "Expect")) {
+      info->expect_continue = EqualsIgnoreCase(h.value, "100-continue");
+    }
+  }
+  return true;
 }
 
 // "HTTP/1.<digit>" at the front of s; returns the minor version or -1.
@@ -179,16 +211,19 @@ std::string_view Response::Find(std::string_view name) const {
 
 namespace internal {
 
-bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info) noexcept {
+bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
+                      size_t line_hint) noexcept {
   *info = HeadInfo{};
   std::string_view line;
   if (!NextLine(&head, &line)) return false;
-  // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single spaces.
+  // request-line = method SP request-target SP HTTP-version (RFC 9112 §3). Runs of SP
+  // between the three tokens are tolerated (§3: a recipient MAY split on whitespace).
   size_t i = 0;
   while (i < line.size() && IsToken(line[i])) ++i;
   if (i == 0 || i >= line.size() || line[i] != ' ') return false;
   const std::string_view method = line.substr(0, i);
   std::string_view rest = line.substr(i + 1);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
   const size_t sp = rest.find(' ');
   if (sp == 0 || sp == std::string_view::npos) return false;  // HTTP/0.9 has no version
   const std::string_view target = rest.substr(0, sp);
@@ -196,19 +231,25 @@ bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info) noexc
     const auto c = static_cast<unsigned char>(ch);
     if (c <= 0x20 || c == 0x7f) return false;
   }
-  const int minor = ParseVersion(rest.substr(sp + 1));
+  rest.remove_prefix(sp);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  const int minor = ParseVersion(rest);
   if (minor < 0) return false;
 
   req->method.assign(method);
   req->target.assign(target);
   req->version_minor = minor;
   req->headers.clear();
-  if (!ParseFields(head, &req->headers, info, /*is_request=*/true)) return false;
+  if (!ParseFields(head, &req->headers, line_hint) ||
+      !ReadFramingFields(req->headers, info, /*is_request=*/true)) {
+    return false;
+  }
   req->expect_continue = info->expect_continue;
   return true;
 }
 
-bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info) noexcept {
+bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
+                       size_t line_hint) noexcept {
   *info = HeadInfo{};
   std::string_view line;
   if (!NextLine(&head, &line)) return false;
@@ -235,7 +276,8 @@ bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info) no
   resp->reason.assign(rest);
   resp->version_minor = minor;
   resp->headers.clear();
-  return ParseFields(head, &resp->headers, info, /*is_request=*/false);
+  return ParseFields(head, &resp->headers, line_hint) &&
+         ReadFramingFields(resp->headers, info, /*is_request=*/false);
 }
 
 bool IsTokenChar(char c) noexcept { return IsToken(c); }
@@ -259,12 +301,14 @@ StartVerdict CheckResponseStart(std::string_view p) noexcept {
 namespace {
 
 // Index just past the empty line ending a head in p[0, n), scanning LFs from `from`, or npos.
-size_t FindHeadEnd(const char* p, size_t n, size_t from) {
+// `*lines` counts the LFs seen (a hint for reserving the header vector).
+size_t FindHeadEnd(const char* p, size_t n, size_t from, size_t* lines) {
   size_t i = from;
   while (i < n) {
     const void* hit = std::memchr(p + i, '\n', n - i);
     if (hit == nullptr) return std::string_view::npos;
     i = static_cast<size_t>(static_cast<const char*>(hit) - p);
+    ++*lines;
     if (i + 1 < n && p[i + 1] == '\n') return i + 2;
     if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n') return i + 3;
     ++i;
@@ -367,10 +411,11 @@ MessageParser::Event MessageParser::StepHead(std::string_view* data, uint64_t ts
     // Fast path: the whole head is in this chunk; parse it in place.
     const std::string_view d = *data;
     const size_t limit = std::min(d.size(), max_head_bytes_);
-    const size_t end = FindHeadEnd(d.data(), limit, 0);
+    size_t lines = 0;
+    const size_t end = FindHeadEnd(d.data(), limit, 0, &lines);
     if (end != std::string_view::npos) {
       data->remove_prefix(end);
-      return FinishHead(d.substr(0, end), ts);
+      return FinishHead(d.substr(0, end), ts, lines);
     }
     if (!start_confirmed_) {
       const StartVerdict v = CheckStart(d);
@@ -386,11 +431,14 @@ MessageParser::Event MessageParser::StepHead(std::string_view* data, uint64_t ts
   const size_t old = head_buf_.size();
   const size_t take = std::min(data->size(), max_head_bytes_ - std::min(old, max_head_bytes_));
   head_buf_.append(data->substr(0, take));
-  const size_t end = FindHeadEnd(head_buf_.data(), head_buf_.size(), old >= 3 ? old - 3 : 0);
+  size_t lines = 0;
+  const size_t end =
+      FindHeadEnd(head_buf_.data(), head_buf_.size(), old >= 3 ? old - 3 : 0, &lines);
   if (end != std::string_view::npos) {
     data->remove_prefix(end - old);
     head_buf_.resize(end);
-    const Event ev = FinishHead(head_buf_, ts);
+    lines = static_cast<size_t>(std::count(head_buf_.begin(), head_buf_.end(), '\n'));
+    const Event ev = FinishHead(head_buf_, ts, lines);
     head_buf_.clear();
     return ev;
   }
@@ -404,9 +452,12 @@ MessageParser::Event MessageParser::StepHead(std::string_view* data, uint64_t ts
   return Event::kNeedMore;
 }
 
-MessageParser::Event MessageParser::FinishHead(std::string_view head, uint64_t ts) noexcept {
-  const bool ok = kind_ == Kind::kRequest ? ParseRequestHead(head, &request_, &info_)
-                                          : ParseResponseHead(head, &response_, &info_);
+MessageParser::Event MessageParser::FinishHead(std::string_view head, uint64_t ts,
+                                               size_t lines) noexcept {
+  // Lines minus the start line and the empty line: the number of header lines.
+  const size_t hint = lines > 2 ? lines - 2 : 0;
+  const bool ok = kind_ == Kind::kRequest ? ParseRequestHead(head, &request_, &info_, hint)
+                                          : ParseResponseHead(head, &response_, &info_, hint);
   if (!ok) {
     return CheckStart(head) == StartVerdict::kNo ? Event::kGarbage : Event::kBadHead;
   }

@@ -25,8 +25,11 @@ struct HeadInfo {
 
 /// Parses a complete head (start line + fields + empty line; CRLF or bare LF line ends).
 /// Returns false when the head is malformed. Content-Length values are validated here.
-bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info) noexcept;
-bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info) noexcept;
+/// `line_hint`: expected number of header lines (to reserve the vector), 0 if unknown.
+bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
+                      size_t line_hint = 0) noexcept;
+bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
+                       size_t line_hint = 0) noexcept;
 
 /// RFC 9110 tchar.
 bool IsTokenChar(char c) noexcept;
@@ -112,7 +115,7 @@ class MessageParser {
   };
 
   Event StepHead(std::string_view* data, uint64_t ts) noexcept;
-  Event FinishHead(std::string_view head, uint64_t ts) noexcept;
+  Event FinishHead(std::string_view head, uint64_t ts, size_t lines) noexcept;
   Event StepChunked(std::string_view* data, uint64_t ts) noexcept;
   StartVerdict CheckStart(std::string_view prefix) const noexcept;
 

@@ -22,6 +22,8 @@ void AddParserStats(http::ConnStats& to, const http::ConnStats& s) {
   to.pending_overflow += s.pending_overflow;
   to.head_too_large += s.head_too_large;
   to.placeholder_pairs += s.placeholder_pairs;
+  to.lost_responses += s.lost_responses;
+  to.informational += s.informational;
 }
 
 template <typename T>

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -83,6 +84,9 @@ Result<std::string> EnsureTracefs() {
 
 CaptureLoader::~CaptureLoader() {
   DetachAll();
+  long page = sysconf(_SC_PAGESIZE);
+  if (ring_consumer_) munmap(const_cast<unsigned long*>(ring_consumer_), page);
+  if (ring_producer_) munmap(const_cast<unsigned long*>(ring_producer_), page);
   if (skel_) capture::destroy(skel_);
 }
 
@@ -109,6 +113,14 @@ Result<std::unique_ptr<CaptureLoader>> CaptureLoader::Load(const config::Config&
         "/sys/kernel/btf/vmlinux; run with --log-level debug for the verifier log)");
   }
   REDTAP_RETURN_IF_ERROR(l->ApplyFilters(cfg));
+  // Map the ring's position pages read-only for the fill gauge (libbpf 1.1 has no API for it).
+  long page = sysconf(_SC_PAGESIZE);
+  int rfd = bpf_map__fd(s->maps.events_rb);
+  void* c = mmap(nullptr, page, PROT_READ, MAP_SHARED, rfd, 0);
+  void* p = mmap(nullptr, page, PROT_READ, MAP_SHARED, rfd, page);
+  if (c != MAP_FAILED) l->ring_consumer_ = static_cast<const volatile unsigned long*>(c);
+  if (p != MAP_FAILED) l->ring_producer_ = static_cast<const volatile unsigned long*>(p);
+  l->ring_size_ = cfg.capture.ring_buffer_bytes;
   return l;
 }
 
@@ -183,6 +195,13 @@ bool CaptureLoader::Ready() const {
 }
 
 int CaptureLoader::ring_buffer_fd() const { return bpf_map__fd(skel_->maps.events_rb); }
+
+uint64_t CaptureLoader::RingBufferFill() const {
+  if (!ring_consumer_ || !ring_producer_) return 0;
+  unsigned long cons = __atomic_load_n(ring_consumer_, __ATOMIC_ACQUIRE);
+  unsigned long prod = __atomic_load_n(ring_producer_, __ATOMIC_ACQUIRE);
+  return prod >= cons ? prod - cons : 0;
+}
 
 std::array<uint64_t, REDTAP_DROP_MAX> CaptureLoader::DropCounters() const {
   std::array<uint64_t, REDTAP_DROP_MAX> out{};

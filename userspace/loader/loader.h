@@ -46,6 +46,9 @@ class CaptureLoader : public KernelControl {
   bool Ready() const;
 
   int ring_buffer_fd() const;
+  /// Bytes written by the kernel and not yet consumed (fill gauge), and the ring's size.
+  uint64_t RingBufferFill() const;
+  uint64_t RingBufferSize() const { return ring_size_; }
 
   /// Kernel drop counters summed over CPUs, index enum redtap_drop_reason.
   std::array<uint64_t, REDTAP_DROP_MAX> DropCounters() const;
@@ -69,6 +72,10 @@ class CaptureLoader : public KernelControl {
   struct capture* skel_ = nullptr;
   std::vector<HookStatus> hooks_;
   std::vector<struct bpf_link*> links_;
+  // Read-only mappings of the ring's consumer and producer position pages.
+  const volatile unsigned long* ring_consumer_ = nullptr;
+  const volatile unsigned long* ring_producer_ = nullptr;
+  uint64_t ring_size_ = 0;
 };
 
 /// Mounts tracefs at /sys/kernel/tracing when the syscall tracepoints are not visible.

@@ -118,6 +118,11 @@ std::vector<Case> Cases() {
         Resp("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"),
         Req(kGet), Resp(k200)},
        {"CONNECT h:443 -> 407 req=0 resp=0", "GET / -> 200 req=0 resp=5"}},
+      {"CONNECT refused: request bytes sent meanwhile are replayed as HTTP",
+       {Req("CONNECT h:80 HTTP/1.1\r\n\r\nHEAD / HTTP/1.0\r\n\r\n"),
+        Resp("HTTP/1.1 301 Moved\r\nContent-Length: 0\r\n\r\n"
+             "HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\n")},
+       {"CONNECT h:80 -> 301 req=0 resp=0", "HEAD / -> 200 req=0 resp=0"}},
       {"methods and target forms",
        {Req("OPTIONS * HTTP/1.1\r\n\r\n"
             "PROPFIND /dav HTTP/1.1\r\nDepth: 1\r\n\r\n"

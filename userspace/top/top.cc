@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/top/top.h"
+
+#include <httplib.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "userspace/api/http_server.h"
+
+namespace redtap {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+double Num(const nlohmann::json& e, const char* k) {
+  auto it = e.find(k);
+  return it != e.end() && it->is_number() ? it->get<double>() : -1;
+}
+
+std::string Str(const nlohmann::json& e, const char* k) {
+  auto it = e.find(k);
+  return it != e.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string Ms(double v) {
+  if (v < 0) return "-";
+  char b[32];
+  std::snprintf(b, sizeof(b), v < 10 ? "%.2f" : v < 1000 ? "%.1f" : "%.0f", v);
+  return b;
+}
+
+std::string Fit(std::string s, size_t w) {
+  if (s.size() > w) s = s.substr(0, w - 1) + "~";
+  return s;
+}
+
+// Restores the terminal on exit.
+struct RawTerminal {
+  termios saved{};
+  bool active = false;
+  void Enter() {
+    if (tcgetattr(STDIN_FILENO, &saved) != 0) return;
+    termios raw = saved;
+    raw.c_lflag &= ~(ICANON | ECHO);
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    active = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+  }
+};
+
+}  // namespace
+
+std::string RenderTopTable(const nlohmann::json& endpoints, const std::string& sort, bool color,
+                           int width, int max_rows) {
+  std::vector<const nlohmann::json*> rows;
+  if (endpoints.is_array())
+    for (const auto& e : endpoints) rows.push_back(&e);
+  auto key = [&](const nlohmann::json* e) {
+    if (sort == "errors") return Num(*e, "error_rate_1m") * 1e9 + Num(*e, "errors_total");
+    if (sort == "p99") return Num(*e, "p99_ms");
+    return Num(*e, "rps_1m");
+  };
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](const auto* a, const auto* b) { return key(a) > key(b); });
+  int route_w = std::max(16, width - 96);
+  std::string out;
+  char line[1024];
+  std::snprintf(line, sizeof(line), "%-18s %-6s %-7s %-*s %9s %7s %9s %9s %9s %9s %10s\n",
+                "SERVICE", "KIND", "METHOD", route_w, "ROUTE", "RPS(1m)", "ERR%", "P50ms",
+                "P95ms", "P99ms", "4xx", "REQUESTS");
+  out += color ? "\033[1m" + std::string(line) + "\033[0m" : line;
+  int n = 0;
+  for (const auto* e : rows) {
+    if (max_rows > 0 && n >= max_rows) break;
+    std::string route = Str(*e, "route");
+    if (Str(*e, "kind") == "client" && e->contains("server_address"))
+      route = Str(*e, "server_address") + ":" + std::to_string((int)Num(*e, "server_port")) +
+              " " + route;
+    double err = Num(*e, "error_rate_1m");
+    std::snprintf(line, sizeof(line), "%-18s %-6s %-7s %-*s %9.1f %6.1f%% %9s %9s %9s %9.0f %10.0f\n",
+                  Fit(Str(*e, "service"), 18).c_str(), Str(*e, "kind").c_str(),
+                  Fit(Str(*e, "method"), 7).c_str(), route_w,
+                  Fit(route, route_w).c_str(), std::max(0.0, Num(*e, "rps_1m")),
+                  std::max(0.0, err) * 100, Ms(Num(*e, "p50_ms")).c_str(),
+                  Ms(Num(*e, "p95_ms")).c_str(), Ms(Num(*e, "p99_ms")).c_str(),
+                  std::max(0.0, Num(*e, "client_errors_total")),
+                  std::max(0.0, Num(*e, "requests_total")));
+    bool bad = err > 0 || Num(*e, "errors_total") > 0;
+    out += (color && bad) ? "\033[31m" + std::string(line) + "\033[0m" : line;
+    n++;
+  }
+  if (rows.empty()) out += "(no HTTP transactions seen yet)\n";
+  return out;
+}
+
+int RunTop(const TopOptions& opt) {
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(opt.http, &host, &port)) {
+    std::fprintf(stderr, "redtap top: --http %s: expected HOST:PORT\n", opt.http.c_str());
+    return 2;
+  }
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  bool tty = isatty(STDOUT_FILENO);
+  RawTerminal term;
+  if (tty && !opt.once && isatty(STDIN_FILENO)) term.Enter();
+  httplib::Client cli(host, port);
+  cli.set_connection_timeout(2);
+  cli.set_read_timeout(5);
+  std::string sort = opt.sort;
+  while (!g_stop) {
+    auto res = cli.Get("/api/v1/endpoints");
+    std::string body;
+    if (!res) {
+      body = "redtap top: cannot reach the agent at http://" + opt.http +
+             "/api/v1/endpoints (" + httplib::to_string(res.error()) +
+             "): is `redtap run` running with --http " + opt.http + "?\n";
+      if (opt.once) {
+        std::fputs(body.c_str(), stderr);
+        return 1;
+      }
+    } else if (res->status != 200) {
+      body = "redtap top: agent answered HTTP " + std::to_string(res->status) + "\n";
+      if (opt.once) {
+        std::fputs(body.c_str(), stderr);
+        return 1;
+      }
+    } else {
+      auto j = nlohmann::json::parse(res->body, nullptr, false);
+      int width = 160, rows = opt.limit;
+      winsize ws{};
+      if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+        width = ws.ws_col;
+        if (rows == 0) rows = std::max(1, ws.ws_row - 4);
+      }
+      body = RenderTopTable(j, sort, tty, width, rows);
+    }
+    if (tty && !opt.once) {
+      std::time_t now = std::time(nullptr);
+      char ts[64];
+      std::strftime(ts, sizeof(ts), "%H:%M:%S", std::localtime(&now));
+      std::printf("\033[H\033[2Jredtap top — %s — sort: %s (r: rate, e: errors, p: p99, q: quit)\n%s",
+                  ts, sort.c_str(), body.c_str());
+    } else {
+      std::fputs(body.c_str(), stdout);
+      if (!opt.once) std::fputs("\n", stdout);
+    }
+    std::fflush(stdout);
+    if (opt.once) return 0;
+    // Wait for the next refresh, reacting to keys when interactive.
+    auto until = std::chrono::steady_clock::now() +
+                 std::chrono::milliseconds(static_cast<int>(opt.interval_s * 1000));
+    while (!g_stop && std::chrono::steady_clock::now() < until) {
+      pollfd p{STDIN_FILENO, POLLIN, 0};
+      if (term.active && poll(&p, 1, 100) > 0) {
+        char c = 0;
+        if (read(STDIN_FILENO, &c, 1) == 1) {
+          if (c == 'q') g_stop = true;
+          else if (c == 'r') sort = "rate";
+          else if (c == 'e') sort = "errors";
+          else if (c == 'p') sort = "p99";
+          break;
+        }
+      } else if (!term.active) {
+        usleep(100 * 1000);
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace redtap

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+// `redtap top`: a live per-endpoint table read from the agent's /api/v1/endpoints.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace redtap {
+
+struct TopOptions {
+  std::string http = "127.0.0.1:9464";  // the agent's --http address
+  std::string sort = "rate";            // rate | errors | p99
+  double interval_s = 1.0;
+  bool once = false;                    // print one table and exit
+  int limit = 0;                        // rows shown (0 = fit the terminal, or all when not a tty)
+};
+
+/// Renders the endpoints array as a table (no ANSI codes when `color` is false).
+std::string RenderTopTable(const nlohmann::json& endpoints, const std::string& sort, bool color,
+                           int width, int max_rows);
+
+/// Runs the loop; returns the exit code.
+int RunTop(const TopOptions& opt);
+
+}  // namespace redtap
