@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Integration (label bpf): the CLI around capture: config errors, kernel-side filters,
+doctor, version, /health and /ready, and that the agent leaves no BPF program behind."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import harness
+
+REDTAP = harness.find_redtap()
+
+
+def run(*args, **kw):
+    return subprocess.run([REDTAP, *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+def bpf_prog_ids():
+    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    return {line.split(":")[0] for line in out.splitlines() if line and line[0].isdigit()}
+
+
+class AgentCli(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="redtap-cli-")
+        self.procs = harness.Procs()
+
+    def tearDown(self):
+        self.procs.stop_all()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_version(self):
+        r = run("version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^redtap \d+\.\d+\.\d+ \(libbpf v?1\.\d+")
+
+    def test_bad_config_names_the_key_and_exits_nonzero(self):
+        bad = self.write("bad.yaml", "capture:\n  max_bytes_per_call: 1000\n")
+        for cmd in (["check-config", "--config", bad], ["run", "--config", bad]):
+            r = run(*cmd)
+            self.assertNotEqual(r.returncode, 0, cmd)
+            self.assertIn("capture.max_bytes_per_call", r.stderr)
+            self.assertEqual(r.stderr.count("\n"), 1, r.stderr)  # one clear line
+        unknown = self.write("unknown.yaml", "capture:\n  max_bytes: 10\n")
+        r = run("check-config", "--config", unknown)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("capture.max_bytes", r.stderr)
+        r = run("check-config", "--config", os.path.join(self.tmp, "missing.yaml"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("missing.yaml", r.stderr)
+        good = self.write("good.yaml", "filter:\n  exclude_ports: [22]\n")
+        self.assertEqual(run("check-config", "--config", good).returncode, 0)
+
+    def test_doctor(self):
+        r = run("doctor")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for item in ("kernel BTF", "tracefs", "capture programs", "hook tracepoint",
+                     "hook kprobe", "hook fentry", "lockdown", "capabilities"):
+            self.assertIn(item, r.stdout)
+        self.assertIn("capture: can run on this host", r.stdout)
+
+    def test_filters_apply_in_kernel_and_health_ready(self):
+        be_in, be_out = harness.free_port(), harness.free_port()
+        for p in (be_in, be_out):
+            self.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(p)])
+            harness.wait_port(p)
+        cfg = self.write("f.yaml", f"filter:\n  exclude_ports: [{be_out}]\n")
+        before = bpf_prog_ids()
+        agent = harness.Agent(REDTAP, self.tmp, self.procs, ["--config", cfg])
+        agent.start()
+        with urllib.request.urlopen(f"http://127.0.0.1:{agent.http_port}/health") as r:
+            self.assertEqual(r.status, 200)
+        for p in (be_in, be_out):
+            for _ in range(3):
+                urllib.request.urlopen(f"http://127.0.0.1:{p}/status/200").read()
+        time.sleep(0.2)
+        rc, secs = agent.stop()
+        self.assertEqual(rc, 0)
+        ports = [e["server.port"] for e in agent.read_events()]
+        self.assertEqual(ports.count(be_in), 6)   # 3 client (urllib) + 3 server (backend)
+        self.assertEqual(ports.count(be_out), 0)  # excluded in the kernel
+        # Every program the agent loaded is gone once it exited.
+        self.assertEqual(bpf_prog_ids() - before, set())
+
+
+if __name__ == "__main__":
+    harness.require_bpf()
+    unittest.main(verbosity=2)
