@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -69,6 +70,11 @@ std::string Describe(const YAML::Node& node) {
   std::string_view digits = s;
   if (!digits.empty() && digits[0] == '-') digits.remove_prefix(1);
   if (node.Tag() != "!" && IsPlainUnsigned(digits)) return s;
+  double number = 0;
+  if (node.Tag() != "!" && !s.empty()) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), number);
+    if (ec == std::errc() && end == s.data() + s.size() && std::isfinite(number)) return s;
+  }
   std::string out = "\"";
   for (char c : s.substr(0, 80)) {
     out += (c == '"' || c == '\\') ? std::string{'\\', c} : std::string{c};
@@ -299,6 +305,216 @@ void ParseLimits(const YAML::Node& node, const std::string& prefix, LimitsConfig
            });
 }
 
+bool ParseBool(const YAML::Node& node, const std::string& key) {
+  if (node.IsScalar() && node.Tag() != "!") {
+    if (node.Scalar() == "true") return true;
+    if (node.Scalar() == "false") return false;
+  }
+  Fail(key, "must be true or false (got " + Describe(node) + ")");
+}
+
+/// A plain (unquoted) finite decimal number: 3, 0.005, 1e-3.
+double ParseNumber(const YAML::Node& node, const std::string& key, const std::string& rule) {
+  const auto fail = [&] { Fail(key, rule + " (got " + Describe(node) + ")"); };
+  if (!node.IsScalar() || node.Tag() == "!") fail();
+  const std::string& s = node.Scalar();
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) fail();
+  return v;
+}
+
+constexpr size_t kMaxBuckets = 64;
+
+/// A histogram bucket list: 1..64 finite numbers >= `min`, strictly increasing.
+void ParseBuckets(const YAML::Node& node, const std::string& key, double min, const char* unit,
+                  std::vector<double>& out) {
+  const std::string what = std::string("a list of 1 to 64 increasing numbers (") + unit + ")";
+  if (!node.IsSequence() || node.size() == 0 || node.size() > kMaxBuckets) {
+    Fail(key, "must be " + what + " (got " +
+                  (node.IsSequence() ? std::to_string(node.size()) + " items" : Describe(node)) +
+                  ")");
+  }
+  std::vector<double> buckets;
+  ForEachItem(node, key, what, [&](const YAML::Node& n, const std::string& k) {
+    const std::string rule = std::string("must be a number ") + (min > 0 ? "> 0" : ">= 0") +
+                             " (" + unit + ")";
+    const double v = ParseNumber(n, k, rule);
+    if (v < min || (min > 0 && v == 0)) Fail(k, rule + " (got " + Describe(n) + ")");
+    if (!buckets.empty() && v <= buckets.back()) {
+      Fail(k, "must be greater than the previous bucket (got " + Describe(n) + ")");
+    }
+    buckets.push_back(v);
+  });
+  out = std::move(buckets);
+}
+
+/// A service name: 1..64 bytes, no control characters (it becomes a label value).
+std::string ParseName(const YAML::Node& node, const std::string& key) {
+  const auto fail = [&] {
+    Fail(key, "must be a name of 1 to 64 characters, no control characters (got " +
+                  Describe(node) + ")");
+  };
+  if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 64) fail();
+  for (unsigned char c : node.Scalar()) {
+    if (c < 0x20 || c == 0x7f) fail();
+  }
+  return node.Scalar();
+}
+
+void ParseServices(const YAML::Node& node, const std::string& key,
+                   std::vector<ServiceRule>& out) {
+  out.clear();
+  ForEachItem(node, key, "a list of service rules", [&](const YAML::Node& n, const std::string& k) {
+    ServiceRule rule;
+    bool has_name = false;
+    ParseMap(n, k,
+             {
+                 {"name",
+                  [&](const YAML::Node& v, const std::string& vk) {
+                    rule.name = ParseName(v, vk);
+                    has_name = true;
+                  }},
+                 {"process",
+                  [&](const YAML::Node& v, const std::string& vk) {
+                    if (!v.IsScalar() || v.Scalar().empty() || v.Scalar().size() > kMaxCommLength) {
+                      Fail(vk, "must be a process name of 1 to 15 characters (got " +
+                                   Describe(v) + ")");
+                    }
+                    rule.process = v.Scalar();
+                  }},
+                 {"exe",
+                  [&](const YAML::Node& v, const std::string& vk) {
+                    if (!v.IsScalar() || v.Scalar().size() < 2 || v.Scalar()[0] != '/' ||
+                        v.Scalar().size() > 4096) {
+                      Fail(vk, "must be an absolute executable path, or a directory prefix "
+                               "ending in '/' (got " + Describe(v) + ")");
+                    }
+                    rule.exe = v.Scalar();
+                  }},
+                 {"port",
+                  [&](const YAML::Node& v, const std::string& vk) {
+                    rule.port = static_cast<uint16_t>(ParseUint(v, vk, {1, 65535}));
+                  }},
+             });
+    if (!n.IsMap() || !has_name) {
+      Fail(k, "must be a map with a name and at least one of process, exe, port (got " +
+                  Describe(n) + ")");
+    }
+    if (rule.process.empty() && rule.exe.empty() && rule.port == 0) {
+      Fail(k, "needs at least one of process, exe, port (got only a name: \"" + rule.name +
+                  "\")");
+    }
+    out.push_back(std::move(rule));
+  });
+}
+
+bool IsPatternNameChar(char c, bool first) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         (!first && c >= '0' && c <= '9');
+}
+
+/// Route pattern syntax: "/seg/{name}/seg", optionally ending with "/*" or "/{name...}".
+/// Returns "" when valid, else why not.
+std::string PatternProblem(std::string_view p) {
+  if (p.empty() || p[0] != '/') return "must start with '/'";
+  if (p.size() > 256) return "must be at most 256 characters";
+  for (unsigned char c : p) {
+    if (c <= 0x20 || c >= 0x7f) return "must be printable ASCII without spaces";
+    if (c == '?' || c == '#') return "must not contain a query or fragment";
+  }
+  size_t pos = 1;
+  while (pos <= p.size()) {
+    size_t end = p.find('/', pos);
+    if (end == std::string_view::npos) end = p.size();
+    const std::string_view seg = p.substr(pos, end - pos);
+    const bool last = end == p.size();
+    const bool braces = seg.find_first_of("{}") != std::string_view::npos;
+    if (seg == "*" || (braces && seg.size() > 5 && seg.substr(seg.size() - 4) == "...}")) {
+      if (!last) return "a catch-all ('*' or '{name...}') must be the last segment";
+      if (seg != "*") {
+        const std::string_view name = seg.substr(1, seg.size() - 5);
+        if (seg[0] != '{' || name.empty()) return "invalid catch-all segment";
+        for (size_t i = 0; i < name.size(); ++i) {
+          if (!IsPatternNameChar(name[i], i == 0)) return "invalid parameter name";
+        }
+      }
+    } else if (braces) {
+      if (seg.size() < 3 || seg.front() != '{' || seg.back() != '}') {
+        return "a parameter must be a whole segment, like {id}";
+      }
+      const std::string_view name = seg.substr(1, seg.size() - 2);
+      for (size_t i = 0; i < name.size(); ++i) {
+        if (!IsPatternNameChar(name[i], i == 0)) return "invalid parameter name";
+      }
+    } else if (seg.find('*') != std::string_view::npos) {
+      return "'*' must be a whole last segment";
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
+void ParseRoutes(const YAML::Node& node, const std::string& prefix, RoutesConfig& r) {
+  ParseMap(
+      node, prefix,
+      {
+          {"max_per_service",
+           [&](const YAML::Node& n, const std::string& k) {
+             r.max_per_service = static_cast<uint32_t>(ParseUint(n, k, {1, 100000}));
+           }},
+          {"auto_template",
+           [&](const YAML::Node& n, const std::string& k) { r.auto_template = ParseBool(n, k); }},
+          {"patterns",
+           [&](const YAML::Node& n, const std::string& k) {
+             r.patterns.clear();
+             ForEachItem(n, k, "a list of {pattern, service} maps",
+                         [&](const YAML::Node& item, const std::string& ik) {
+                           RoutePattern rp;
+                           bool has_pattern = false;
+                           ParseMap(item, ik,
+                                    {
+                                        {"service",
+                                         [&](const YAML::Node& v, const std::string& vk) {
+                                           rp.service = ParseName(v, vk);
+                                         }},
+                                        {"pattern",
+                                         [&](const YAML::Node& v, const std::string& vk) {
+                                           const std::string why =
+                                               v.IsScalar() ? PatternProblem(v.Scalar())
+                                                            : "must be a string";
+                                           if (!why.empty()) {
+                                             Fail(vk, "must be a route like /api/orders/{id} "
+                                                      "(" + why + ") (got " + Describe(v) + ")");
+                                           }
+                                           rp.pattern = v.Scalar();
+                                           has_pattern = true;
+                                         }},
+                                    });
+                           if (!item.IsMap() || !has_pattern) {
+                             Fail(ik, "must be a map with a pattern (got " + Describe(item) +
+                                          ")");
+                           }
+                           r.patterns.push_back(std::move(rp));
+                         });
+           }},
+      });
+}
+
+void ParseMetrics(const YAML::Node& node, const std::string& prefix, MetricsConfig& m) {
+  ParseMap(node, prefix,
+           {
+               {"duration_buckets",
+                [&](const YAML::Node& n, const std::string& k) {
+                  ParseBuckets(n, k, 1e-9, "seconds", m.duration_buckets);
+                }},
+               {"body_size_buckets",
+                [&](const YAML::Node& n, const std::string& k) {
+                  ParseBuckets(n, k, 0, "bytes", m.body_size_buckets);
+                }},
+           });
+}
+
 constexpr size_t kMaxConfigBytes = 1 << 20;
 
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
@@ -340,6 +556,20 @@ void ParseRoot(const YAML::Node& root, Config& config) {
                                               }
                                               keys.push_back(item.Scalar());
                                             });
+                              }}});
+           }},
+          {"services",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseServices(n, k, config.services);
+           }},
+          {"routes",
+           [&](const YAML::Node& n, const std::string& k) { ParseRoutes(n, k, config.routes); }},
+          {"metrics",
+           [&](const YAML::Node& n, const std::string& k) { ParseMetrics(n, k, config.metrics); }},
+          {"tls",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseMap(n, k, {{"enabled", [&](const YAML::Node& v, const std::string& vk) {
+                                config.tls.enabled = ParseBool(v, vk);
                               }}});
            }},
           {"log",

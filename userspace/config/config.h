@@ -50,8 +50,43 @@ struct RedactionConfig {
                                          "key",      "auth",   "session", "pin"};
 };
 
+/// services[i]: names the service of a transaction. Every criterion given must match; at
+/// least one is required. The first matching rule wins; without one, the process command
+/// name (comm) is the service name.
+struct ServiceRule {
+  std::string name;     // services[i].name: the service.name value (1..64 printable chars)
+  std::string process;  // services[i].process: comm, exact ("" = any)
+  std::string exe;      // services[i].exe: executable path, exact, or a prefix ending in '/'
+  uint16_t port = 0;    // services[i].port: listening port, server transactions only (0 = any)
+};
+
+/// routes.patterns[i]: a route template tried before the automatic templating.
+struct RoutePattern {
+  std::string service;  // routes.patterns[i].service: "" = every service
+  std::string pattern;  // routes.patterns[i].pattern: "/api/orders/{order_id}/items", "/static/*"
+};
+
+struct RoutesConfig {
+  uint32_t max_per_service = 500;  // routes.max_per_service: beyond it routes fold into "/*"
+  bool auto_template = true;       // routes.auto_template: {id}, {uuid}, {hex}, {token}, {date}
+  std::vector<RoutePattern> patterns;  // routes.patterns: service-specific first, then global
+};
+
+struct MetricsConfig {
+  // metrics.duration_buckets: histogram upper bounds in seconds (OTel defaults plus 3 s).
+  std::vector<double> duration_buckets = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
+                                          0.75,  1,    2.5,   3,    5,     7.5, 10};
+  // metrics.body_size_buckets: histogram upper bounds in bytes.
+  std::vector<double> body_size_buckets = {0,    32,    64,    128,    256,    512,    1024,
+                                           2048, 4096,  8192,  16384,  65536,  262144, 1048576};
+};
+
 struct LogConfig {
   std::string level = "info";  // log.level: trace|debug|info|warn|error
+};
+
+struct TlsConfig {
+  bool enabled = true;  // tls.enabled: OpenSSL uprobes (HTTPS plaintext without keys)
 };
 
 struct Config {
@@ -62,6 +97,10 @@ struct Config {
   HttpConfig http;
   RedactionConfig redaction;
   LogConfig log;
+  std::vector<ServiceRule> services;
+  RoutesConfig routes;
+  MetricsConfig metrics;
+  TlsConfig tls;
 };
 
 /// The text of config/redtap.yaml, embedded at build time.

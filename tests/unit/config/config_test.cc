@@ -34,6 +34,23 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.http.listen, b.http.listen);
   EXPECT_EQ(a.redaction.query_keys, b.redaction.query_keys);
   EXPECT_EQ(a.log.level, b.log.level);
+  ASSERT_EQ(a.services.size(), b.services.size());
+  for (size_t i = 0; i < a.services.size(); ++i) {
+    EXPECT_EQ(a.services[i].name, b.services[i].name);
+    EXPECT_EQ(a.services[i].process, b.services[i].process);
+    EXPECT_EQ(a.services[i].exe, b.services[i].exe);
+    EXPECT_EQ(a.services[i].port, b.services[i].port);
+  }
+  EXPECT_EQ(a.routes.max_per_service, b.routes.max_per_service);
+  EXPECT_EQ(a.routes.auto_template, b.routes.auto_template);
+  ASSERT_EQ(a.routes.patterns.size(), b.routes.patterns.size());
+  for (size_t i = 0; i < a.routes.patterns.size(); ++i) {
+    EXPECT_EQ(a.routes.patterns[i].service, b.routes.patterns[i].service);
+    EXPECT_EQ(a.routes.patterns[i].pattern, b.routes.patterns[i].pattern);
+  }
+  EXPECT_EQ(a.metrics.duration_buckets, b.metrics.duration_buckets);
+  EXPECT_EQ(a.metrics.body_size_buckets, b.metrics.body_size_buckets);
+  EXPECT_EQ(a.tls.enabled, b.tls.enabled);
 }
 
 const std::vector<std::string> kAllKeys = {
@@ -55,6 +72,13 @@ const std::vector<std::string> kAllKeys = {
     "http.listen",
     "redaction.query_keys",
     "log.level",
+    "services",  // a list: the section itself is the key
+    "routes.max_per_service",
+    "routes.auto_template",
+    "routes.patterns",
+    "metrics.duration_buckets",
+    "metrics.body_size_buckets",
+    "tls.enabled",
 };
 
 std::string ErrorOf(const std::string& yaml) {
@@ -74,6 +98,12 @@ TEST(ConfigTest, EmbeddedDefaultListsEveryKeyExactly) {
   YAML::Node root = YAML::Load(DefaultConfigText());
   size_t count = 0;
   for (const auto& section : root) {
+    if (section.second.IsSequence()) {
+      const std::string dotted = section.first.Scalar();
+      EXPECT_NE(std::find(kAllKeys.begin(), kAllKeys.end(), dotted), kAllKeys.end()) << dotted;
+      ++count;
+      continue;
+    }
     for (const auto& key : section.second) {
       const std::string dotted = section.first.Scalar() + "." + key.first.Scalar();
       EXPECT_NE(std::find(kAllKeys.begin(), kAllKeys.end(), dotted), kAllKeys.end()) << dotted;
@@ -198,6 +228,44 @@ TEST(ConfigTest, EveryValidationErrorNamesItsKey) {
       {"log: {level: verbose}", "log.level"},
       {"log: {level: INFO}", "log.level"},
       {"log: {level: [info]}", "log.level"},
+      {"services: {name: a}", "services"},
+      {"services: [{name: a}]", "services[0]"},
+      {"services: [{process: nginx}]", "services[0]"},
+      {"services: [a]", "services[0]"},
+      {"services: [{name: a, process: nginx}, {name: \"\", process: x}]", "services[1].name"},
+      {"services: [{name: a, process: a_name_longer_than_15}]", "services[0].process"},
+      {"services: [{name: a, exe: bin/php}]", "services[0].exe"},
+      {"services: [{name: a, port: 0}]", "services[0].port"},
+      {"services: [{name: \"a\\tb\", port: 80}]", "services[0].name"},
+      {"routes: {max_per_service: 0}", "routes.max_per_service"},
+      {"routes: {max_per_service: 100001}", "routes.max_per_service"},
+      {"routes: {auto_template: yes}", "routes.auto_template"},
+      {"routes: {auto_template: \"true\"}", "routes.auto_template"},
+      {"routes: {patterns: /api}", "routes.patterns"},
+      {"routes: {patterns: [{service: shop}]}", "routes.patterns[0]"},
+      {"routes: {patterns: [{pattern: api/x}]}", "routes.patterns[0].pattern"},
+      {"routes: {patterns: [{pattern: /a}, {pattern: \"/a/{id\"}]}", "routes.patterns[1].pattern"},
+      {"routes: {patterns: [{pattern: \"/a/x{id}\"}]}", "routes.patterns[0].pattern"},
+      {"routes: {patterns: [{pattern: \"/a/{1d}\"}]}", "routes.patterns[0].pattern"},
+      {"routes: {patterns: [{pattern: \"/a/*/b\"}]}", "routes.patterns[0].pattern"},
+      {"routes: {patterns: [{pattern: \"/a/{p...}/b\"}]}", "routes.patterns[0].pattern"},
+      {"routes: {patterns: [{pattern: \"/a?x=1\"}]}", "routes.patterns[0].pattern"},
+      {"routes: {patterns: [{pattern: \"/a b\"}]}", "routes.patterns[0].pattern"},
+      {"routes: {patterns: [{pattern: /a, service: \"\"}]}", "routes.patterns[0].service"},
+      {"metrics: {duration_buckets: []}", "metrics.duration_buckets"},
+      {"metrics: {duration_buckets: 1}", "metrics.duration_buckets"},
+      {"metrics: {duration_buckets: }", "metrics.duration_buckets"},
+      {"metrics: {duration_buckets: [0, 1]}", "metrics.duration_buckets[0]"},
+      {"metrics: {duration_buckets: [1, 0.5]}", "metrics.duration_buckets[1]"},
+      {"metrics: {duration_buckets: [1, 1]}", "metrics.duration_buckets[1]"},
+      {"metrics: {duration_buckets: [0.1, inf]}", "metrics.duration_buckets[1]"},
+      {"metrics: {duration_buckets: [0.1, .inf]}", "metrics.duration_buckets[1]"},
+      {"metrics: {duration_buckets: [0.1, nan]}", "metrics.duration_buckets[1]"},
+      {"metrics: {duration_buckets: [\"0.1\"]}", "metrics.duration_buckets[0]"},
+      {"metrics: {duration_buckets: [0.1, 1s]}", "metrics.duration_buckets[1]"},
+      {"metrics: {body_size_buckets: [-1, 0]}", "metrics.body_size_buckets[0]"},
+      {"metrics: {body_size_buckets: [0, 0]}", "metrics.body_size_buckets[1]"},
+      {"metrics: {body_size_buckets: [[0]]}", "metrics.body_size_buckets[0]"},
       {"capture: 5", "capture"},
       {"capture: [a, b]", "capture"},
   };
@@ -254,6 +322,14 @@ TEST(ConfigTest, UnknownKeysAtEveryLevel) {
   EXPECT_EQ(ErrorOf("events: {path: x, format: json}").rfind("config.yaml: events.format: ", 0),
             0u);
   EXPECT_EQ(ErrorOf("log: {level: info, file: x}").rfind("config.yaml: log.file: ", 0), 0u);
+  EXPECT_EQ(ErrorOf("services: [{name: a, port: 80, host: x}]")
+                .rfind("config.yaml: services[0].host: unknown key", 0),
+            0u);
+  EXPECT_EQ(ErrorOf("routes: {patterns: [{pattern: /a, method: GET}]}")
+                .rfind("config.yaml: routes.patterns[0].method: unknown key", 0),
+            0u);
+  EXPECT_EQ(ErrorOf("metrics: {buckets: [1]}").rfind("config.yaml: metrics.buckets: unknown", 0),
+            0u);
 }
 
 TEST(ConfigTest, DuplicateKey) {
@@ -303,6 +379,74 @@ TEST(ConfigTest, LoadConfigFile) {
   r = LoadConfigFile("/nonexistent/redtap.yaml");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().rfind("/nonexistent/redtap.yaml: cannot open", 0), 0u) << r.error();
+}
+
+}  // namespace
+}  // namespace redtap::config
+
+namespace redtap::config {
+namespace {
+
+TEST(ConfigTest, ServicesRoutesAndMetrics) {
+  Result<Config> r = LoadConfigString(R"(
+services:
+  - {name: shop, process: php-fpm}
+  - name: payment-gw
+    exe: /opt/payment/
+  - {name: catalog, process: java, port: 8080}
+routes:
+  max_per_service: 50
+  auto_template: false
+  patterns:
+    - {pattern: "/api/products/{id}"}
+    - {service: shop, pattern: "/api/orders/{order_id}/items"}
+    - {pattern: /static/*}
+    - {pattern: "/files/{path...}"}
+metrics:
+  duration_buckets: [0.001, 0.1, 1e1]
+  body_size_buckets: [0, 100]
+)",
+                                      "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const Config& c = r.value();
+  ASSERT_EQ(c.services.size(), 3u);
+  EXPECT_EQ(c.services[0].name, "shop");
+  EXPECT_EQ(c.services[0].process, "php-fpm");
+  EXPECT_EQ(c.services[1].exe, "/opt/payment/");
+  EXPECT_EQ(c.services[1].port, 0u);
+  EXPECT_EQ(c.services[2].port, 8080u);
+  EXPECT_EQ(c.routes.max_per_service, 50u);
+  EXPECT_FALSE(c.routes.auto_template);
+  ASSERT_EQ(c.routes.patterns.size(), 4u);
+  EXPECT_EQ(c.routes.patterns[0].service, "");
+  EXPECT_EQ(c.routes.patterns[0].pattern, "/api/products/{id}");
+  EXPECT_EQ(c.routes.patterns[1].service, "shop");
+  EXPECT_EQ(c.routes.patterns[3].pattern, "/files/{path...}");
+  EXPECT_EQ(c.metrics.duration_buckets, (std::vector<double>{0.001, 0.1, 10}));
+  EXPECT_EQ(c.metrics.body_size_buckets, (std::vector<double>{0, 100}));
+}
+
+TEST(ConfigTest, DefaultBucketsAreTheIssueOnes) {
+  const Config c;
+  EXPECT_EQ(c.metrics.duration_buckets,
+            (std::vector<double>{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 3,
+                                 5, 7.5, 10}));
+  EXPECT_EQ(c.metrics.body_size_buckets.size(), 14u);
+  EXPECT_EQ(c.routes.max_per_service, 500u);
+  EXPECT_TRUE(c.services.empty());
+  EXPECT_TRUE(c.routes.patterns.empty());
+}
+
+TEST(ConfigTest, ServiceRuleNeedsACriterion) {
+  EXPECT_EQ(ErrorOf("services: [{name: shop}]"),
+            "config.yaml: services[0]: needs at least one of process, exe, port (got only a "
+            "name: \"shop\")");
+}
+
+TEST(ConfigTest, BucketErrorMessage) {
+  EXPECT_EQ(ErrorOf("metrics: {duration_buckets: [0.1, 0.05]}"),
+            "config.yaml: metrics.duration_buckets[1]: must be greater than the previous bucket "
+            "(got 0.05)");
 }
 
 }  // namespace

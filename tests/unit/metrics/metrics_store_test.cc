@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/metrics/metrics_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace redtap::metrics {
+namespace {
+
+constexpr uint64_t kMs = 1'000'000ull;
+constexpr uint64_t kSec = 1'000'000'000ull;
+constexpr uint64_t kT0 = 10'000 * kSec;  // fake monotonic time
+
+http::Transaction Txn(const std::string& method, const std::string& target, int status,
+                      uint64_t duration_ns, uint64_t req_body = 0, uint64_t resp_body = 0) {
+  http::Transaction t;
+  t.request.method = method;
+  t.request.target = target;
+  t.request.body_size = req_body;
+  t.request.first_byte_ts = 1'000'000;
+  t.has_response = status != 0;
+  t.response.status_code = status;
+  t.response.body_size = resp_body;
+  t.response.last_byte_ts = t.request.first_byte_ts + duration_ns;
+  return t;
+}
+
+ConnMeta Server(const std::string& comm, uint16_t port = 8080, uint32_t pid = 100) {
+  ConnMeta m;
+  m.pid = pid;
+  m.command = comm;
+  m.role = Role::kServer;
+  m.local = {"10.0.0.1", port};
+  m.remote = {"10.0.0.50", 51000};
+  return m;
+}
+
+ConnMeta Client(const std::string& comm, const std::string& addr, uint16_t port) {
+  ConnMeta m;
+  m.pid = 200;
+  m.command = comm;
+  m.role = Role::kClient;
+  m.local = {"10.0.0.1", 40000};
+  m.remote = {addr, port};
+  return m;
+}
+
+std::string NoExe(uint32_t) { return ""; }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Compares `actual` with golden/<name>; REDTAP_UPDATE_GOLDEN=1 rewrites the file instead.
+void ExpectGolden(const std::string& name, const std::string& actual) {
+  const std::string path = std::string(REDTAP_METRICS_GOLDEN_DIR) + "/" + name;
+  if (std::getenv("REDTAP_UPDATE_GOLDEN") != nullptr) {
+    std::ofstream(path) << actual;
+    GTEST_SKIP() << "rewrote " << path;
+  }
+  EXPECT_EQ(actual, ReadFile(path)) << "golden " << path
+                                    << " differs (REDTAP_UPDATE_GOLDEN=1 to rewrite)";
+}
+
+config::Config GoldenConfig() {
+  config::Config c;
+  c.services = {{"shop", "php-fpm", "", 0}};
+  c.routes.patterns = {{"shop", "/api/orders/{order_id}/items"}};
+  c.metrics.duration_buckets = {0.01, 0.1, 1};
+  c.metrics.body_size_buckets = {0, 1024};
+  return c;
+}
+
+void RecordGoldenInput(MetricsStore& store) {
+  const ConnMeta shop = Server("php-fpm", 80);
+  store.Record(Txn("GET", "/api/products/42?ref=mail", 200, 12 * kMs, 0, 512), shop, kT0);
+  store.Record(Txn("GET", "/api/products/7", 200, 30 * kMs, 0, 2048), shop, kT0 + 1 * kSec);
+  store.Record(Txn("GET", "/api/products/8", 404, 2 * kMs, 0, 10), shop, kT0 + 2 * kSec);
+  store.Record(Txn("POST", "/api/orders/1234/items", 201, 80 * kMs, 300, 20), shop,
+               kT0 + 3 * kSec);
+  store.Record(Txn("POST", "/api/orders/99/items", 503, 1500 * kMs, 300, 0), shop,
+               kT0 + 4 * kSec);
+  store.Record(Txn("POST", "/api/checkout", 0, 0, 100), shop, kT0 + 5 * kSec);  // no response
+  store.Record(Txn("PROPFIND", "/users/alice@example.com", 999, 5 * kMs), shop, kT0 + 6 * kSec);
+  store.Record(Txn("GET", "/health", 200, 1 * kMs), Server("nginx", 8080), kT0 + 7 * kSec);
+  const ConnMeta pay = Client("php-fpm", "10.0.0.9", 443);
+  store.Record(Txn("POST", "/v1/charges", 200, 250 * kMs, 700, 900), pay, kT0 + 8 * kSec);
+  store.Record(Txn("POST", "/v1/charges", 0, 0, 700), pay, kT0 + 9 * kSec);
+}
+
+AgentHealth GoldenHealth() {
+  AgentHealth h;
+  h.records_received = 1000;
+  h.transactions = 10;
+  h.kernel_drops = {{"ringbuf_full", 3}, {"scratch_read", 0}};
+  h.userspace_drops = {{"event_queue_full", 1}, {"seq_gap", 2}, {"data_without_conn", 0},
+                       {"conn_evicted", 4}};
+  h.parse_errors = 5;
+  h.kernel_connections = 12;
+  h.userspace_connections = 11;
+  h.ring_buffer_fill_bytes = 4096;
+  h.ring_buffer_size_bytes = 67108864;
+  h.rss_bytes = 20 << 20;
+  h.ready = true;
+  h.hooks_attached = 17;
+  return h;
+}
+
+/// The golden exposition minus the store's memory gauge (its value depends on the
+/// allocator), which is checked on its own.
+std::string WithoutStoreBytes(const std::string& text) {
+  std::istringstream in(text);
+  std::string out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("redtap_agent_metrics_store_bytes ", 0) == 0) {
+      line = "redtap_agent_metrics_store_bytes <varies>";
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+TEST(MetricsStoreTest, PrometheusGolden) {
+  MetricsStore store(GoldenConfig(), {}, NoExe);
+  RecordGoldenInput(store);
+  const std::string text = store.RenderPrometheus(GoldenHealth());
+  ExpectGolden("metrics.prom", WithoutStoreBytes(text));
+  // Private data never reaches a label.
+  EXPECT_EQ(text.find("alice"), std::string::npos);
+  EXPECT_EQ(text.find("ref=mail"), std::string::npos);
+}
+
+TEST(MetricsStoreTest, EndpointsJsonGolden) {
+  MetricsStore store(GoldenConfig(), {}, NoExe);
+  RecordGoldenInput(store);
+  const std::string json = store.RenderEndpointsJson(kT0 + 10 * kSec);
+  ExpectGolden("endpoints.json", nlohmann::ordered_json::parse(json).dump(2) + "\n");
+}
+
+TEST(MetricsStoreTest, JsonFieldsAndFakeTimeWindows) {
+  MetricsStore store(config::Config{}, {}, NoExe);
+  const ConnMeta web = Server("web");
+  // One request per second for 120 s: 10 ms, with a 500 every 10th and a 404 every 20th.
+  for (int i = 0; i < 120; ++i) {
+    const int status = i % 10 == 9 ? 500 : (i % 20 == 4 ? 404 : 200);
+    store.Record(Txn("GET", "/api/items/" + std::to_string(i), status,
+                     (i < 60 ? 10 : 40) * kMs), web, kT0 + i * kSec);
+  }
+  auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 120 * kSec));
+  ASSERT_EQ(rows.size(), 1u);
+  const auto& r = rows[0];
+  EXPECT_EQ(r["service"], "web");
+  EXPECT_EQ(r["kind"], "server");
+  EXPECT_EQ(r["method"], "GET");
+  EXPECT_EQ(r["route"], "/api/items/{id}");
+  EXPECT_FALSE(r.contains("server_address"));
+  EXPECT_EQ(r["requests_total"], 120);
+  EXPECT_EQ(r["errors_total"], 12);
+  EXPECT_EQ(r["client_errors_total"], 6);
+  EXPECT_EQ(r["status_codes"]["200"], 102);
+  EXPECT_EQ(r["status_codes"]["500"], 12);
+  EXPECT_EQ(r["status_codes"]["404"], 6);
+  // Window of the last minute: slots of 15 s, the current one partial: 45 s + 10 s elapsed
+  // (kT0 = 10000 s is 666 slots + 10 s), one request per second.
+  EXPECT_DOUBLE_EQ(r["rps_1m"].get<double>(), 1.0);
+  EXPECT_NEAR(r["error_rate_1m"].get<double>(), 0.1, 0.02);
+  // 5 minutes: 60 samples at 10 ms and 60 at 40 ms.
+  EXPECT_NEAR(r["p50_ms"].get<double>(), 10, 0.1);
+  EXPECT_NEAR(r["p95_ms"].get<double>(), 40, 0.4);
+  EXPECT_NEAR(r["p99_ms"].get<double>(), 40, 0.4);
+
+  // Ten minutes later: windows are empty, totals stay.
+  rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 720 * kSec));
+  EXPECT_EQ(rows[0]["requests_total"], 120);
+  EXPECT_EQ(rows[0]["rps_1m"], 0);
+  EXPECT_EQ(rows[0]["error_rate_1m"], 0);
+  EXPECT_TRUE(rows[0]["p50_ms"].is_null());
+  EXPECT_TRUE(rows[0]["p99_ms"].is_null());
+}
+
+TEST(MetricsStoreTest, RateEarlyAfterStartUsesElapsedTime) {
+  MetricsStore store(config::Config{}, {}, NoExe);
+  for (int i = 0; i < 20; ++i) store.Record(Txn("GET", "/a", 200, kMs), Server("w"), kT0 + i * (kSec / 2));
+  auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 10 * kSec));
+  EXPECT_DOUBLE_EQ(rows[0]["rps_1m"].get<double>(), 2.0);
+}
+
+TEST(MetricsStoreTest, CardinalityGuard100kRandomUrls) {
+  config::Config c;  // max_per_service 500
+  MetricsStore store(c, {}, NoExe);
+  std::mt19937_64 rng(1);
+  std::uniform_int_distribution<int> letter('a', 'z');
+  const auto random_url = [&] {
+    std::string s = "/p/";
+    for (int i = 0; i < 12; ++i) s.push_back(static_cast<char>(letter(rng)));
+    return s + "/q";
+  };
+  const ConnMeta web = Server("web");
+  size_t bytes_at_10k = 0;
+  for (int i = 0; i < 100000; ++i) {
+    store.Record(Txn("GET", random_url(), 200 + (i % 3), (1 + i % 50) * kMs, 10, 100), web,
+                 kT0 + static_cast<uint64_t>(i) * kMs);
+    if (i == 9999) bytes_at_10k = store.GetStats().approx_bytes;
+  }
+  const auto stats = store.GetStats();
+  std::printf("[ guard ] 100k unique URLs: %zu endpoints, %zu series, ~%zu KiB (%zu KiB at 10k)\n",
+              stats.endpoints, stats.series, stats.approx_bytes / 1024, bytes_at_10k / 1024);
+  EXPECT_EQ(stats.endpoints, 501u);          // 500 routes + "/*"
+  EXPECT_EQ(stats.series, 500u + 3);  // one status per kept route, 3 on "/*"
+  EXPECT_EQ(stats.routes_folded, 100000u - 500u);  // exact: every later URL was new
+  EXPECT_EQ(stats.transactions, 100000u);
+  EXPECT_LT(stats.approx_bytes, 32u << 20);
+  EXPECT_LT(stats.approx_bytes, bytes_at_10k + bytes_at_10k / 10) << "no growth past the cap";
+
+  const std::string text = store.RenderPrometheus({});
+  EXPECT_NE(text.find("redtap_agent_routes_folded_total{service_name=\"web\"} 99500"),
+            std::string::npos);
+  EXPECT_NE(text.find("http_route=\"/*\""), std::string::npos);
+  auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 100 * kSec));
+  EXPECT_EQ(rows.size(), 501u);
+}
+
+TEST(MetricsStoreTest, MethodsStatusesAndOtherBoundsFold) {
+  StoreLimits limits;
+  limits.max_services = 2;
+  limits.max_peers_per_service = 2;
+  limits.max_endpoints = 6;
+  limits.max_series = 8;
+  MetricsStore store(config::Config{}, limits, NoExe);
+  store.Record(Txn("get", "/a", 200, kMs), Server("s1"), kT0);       // lower case: not standard
+  store.Record(Txn("BREW", "/a", 418, kMs), Server("s1"), kT0);
+  store.Record(Txn("GET", "/a", 99, kMs), Server("s1"), kT0);
+  store.Record(Txn("GET", "/a", 600, kMs), Server("s1"), kT0);
+  store.Record(Txn("GET", "/a", 200, kMs), Server("s2"), kT0);
+  store.Record(Txn("GET", "/a", 200, kMs), Server("s3"), kT0);        // 3rd service: folded
+  for (int port = 1; port <= 3; ++port) {                              // 3rd peer: folded
+    store.Record(Txn("GET", "/b", 200, kMs), Client("s1", "10.1.1.1", static_cast<uint16_t>(port)), kT0);
+  }
+  const auto stats = store.GetStats();
+  EXPECT_EQ(stats.services, 3u);  // s1, s2, _OTHER
+  const std::string text = store.RenderPrometheus({});
+  EXPECT_NE(text.find("http_request_method=\"_OTHER\",http_route=\"/a\",http_response_status_code=\"418\""),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("service_name=\"s1\",http_request_method=\"GET\",http_route=\"/a\",http_response_status_code=\"_OTHER\""),
+            std::string::npos);
+  EXPECT_NE(text.find("service_name=\"_OTHER\""), std::string::npos);
+  EXPECT_NE(text.find("server_address=\"_OTHER\",server_port=\"_OTHER\""), std::string::npos);
+  EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"services\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"peers\"} 1"), std::string::npos);
+
+  // Endpoint and series caps: everything new folds, nothing grows past the caps (+ the
+  // per-service overflow endpoints).
+  for (int i = 0; i < 1000; ++i) {
+    store.Record(Txn("POST", "/r" + std::to_string(i) + "x", 200 + i % 100, kMs), Server("s2"), kT0);
+  }
+  const auto after = store.GetStats();
+  EXPECT_LE(after.endpoints, limits.max_endpoints + 2 * 3);
+  EXPECT_LE(after.series, limits.max_series + after.endpoints);
+  EXPECT_GT(after.series_folded, 900u);
+  EXPECT_EQ(after.transactions, 1009u);
+}
+
+TEST(MetricsStoreTest, PlaceholderRequestsAreIgnored) {
+  MetricsStore store(config::Config{}, {}, NoExe);
+  http::Transaction t = Txn("", "", 200, kMs);
+  t.request.placeholder = true;
+  store.Record(t, Server("w"), kT0);
+  EXPECT_EQ(store.GetStats().transactions, 0u);
+  EXPECT_EQ(store.RenderEndpointsJson(kT0), "[]");
+}
+
+TEST(MetricsStoreTest, ConcurrentRecordAndRender) {
+  MetricsStore store(config::Config{}, {}, NoExe);
+  std::thread writer([&] {
+    for (int i = 0; i < 20000; ++i) {
+      store.Record(Txn("GET", "/x/" + std::to_string(i % 700), 200, kMs), Server("w"),
+                   kT0 + static_cast<uint64_t>(i) * kMs);
+    }
+  });
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(store.RenderPrometheus({}).empty());
+    EXPECT_FALSE(store.RenderEndpointsJson(kT0 + static_cast<uint64_t>(i) * kSec).empty());
+  }
+  writer.join();
+  EXPECT_EQ(store.GetStats().transactions, 20000u);
+}
+
+}  // namespace
+}  // namespace redtap::metrics

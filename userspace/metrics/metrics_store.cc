@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/metrics/metrics_store.h"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <tuple>
+#include <unordered_set>
+
+namespace redtap::metrics {
+namespace {
+
+// OTel semconv: methods outside the standard set are reported as _OTHER.
+constexpr std::array<std::string_view, 9> kMethods = {"GET",  "HEAD",    "POST",  "PUT",  "DELETE",
+                                                      "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+constexpr uint8_t kOtherMethod = kMethods.size();
+
+uint8_t MethodIndex(std::string_view m) noexcept {
+  for (uint8_t i = 0; i < kMethods.size(); ++i) {
+    if (kMethods[i] == m) return i;
+  }
+  return kOtherMethod;
+}
+
+std::string_view MethodName(uint8_t i) noexcept {
+  return i < kMethods.size() ? kMethods[i] : MetricsStore::kOther;
+}
+
+enum Kind : uint8_t { kServer = 0, kClient = 1 };
+constexpr int kOtherStatus = 0;   // status codes outside 100..599
+constexpr int kFoldedPort = -1;   // server_port of the folded peer
+
+/// Non-cumulative bucket counts; counts.back() is the +Inf bucket.
+struct Histogram {
+  std::vector<uint64_t> counts;
+  double sum = 0;
+  uint64_t count = 0;
+
+  explicit Histogram(size_t bounds) : counts(bounds + 1, 0) {}
+  void Observe(const std::vector<double>& bounds, double v) noexcept {
+    size_t i = 0;
+    while (i < bounds.size() && v > bounds[i]) ++i;
+    ++counts[i];
+    sum += v;
+    ++count;
+  }
+  size_t MemoryBytes() const { return counts.capacity() * sizeof(uint64_t); }
+};
+
+struct Series {
+  int status;
+  Histogram duration;
+  Histogram request_body;
+  Histogram response_body;
+};
+
+struct Slot {
+  uint64_t requests = 0;
+  uint64_t errors = 0;  // 5xx and failed
+  DDSketch sketch;      // durations, seconds
+};
+
+struct ServiceState {
+  std::string name;
+  std::unordered_set<std::string> routes;  // distinct routes kept (<= max_per_service)
+  std::unordered_set<std::string> peers;   // "address\x1fport" of client calls kept
+  uint64_t routes_folded = 0;
+};
+
+struct Endpoint {
+  const ServiceState* service = nullptr;
+  Kind kind = kServer;
+  uint8_t method = 0;
+  std::string route;
+  std::string server_address;  // client only
+  int server_port = 0;         // client only; kFoldedPort when folded
+  uint64_t requests_total = 0;
+  uint64_t errors_total = 0;
+  uint64_t client_errors_total = 0;
+  uint64_t failed_total = 0;
+  std::vector<std::unique_ptr<Series>> series;  // by status, few
+  SlotRing<Slot> window;
+
+  Endpoint(uint64_t slot_ns, size_t slots, const Slot& prototype)
+      : window(slot_ns, slots, prototype) {}
+};
+
+std::string PortLabel(int port) {
+  return port == kFoldedPort ? std::string(MetricsStore::kOther) : std::to_string(port);
+}
+
+std::string StatusLabel(int status) {
+  return status == kOtherStatus ? std::string(MetricsStore::kOther) : std::to_string(status);
+}
+
+double RoundTo(double v, double scale) { return std::round(v * scale) / scale; }
+
+}  // namespace
+
+struct MetricsStore::Impl {
+  Impl(const config::Config& config, StoreLimits l, ExeReader exe_reader)
+      : limits(l),
+        max_routes(config.routes.max_per_service == 0 ? 1 : config.routes.max_per_service),
+        duration_bounds(config.metrics.duration_buckets),
+        size_bounds(config.metrics.body_size_buckets),
+        templater(config.routes),
+        resolver(config.services, std::move(exe_reader)),
+        slot_prototype{0, 0, DDSketch(0.01, l.sketch_max_bins)} {}
+
+  void RecordLocked(const http::Transaction& txn, const ConnMeta& meta, uint64_t now_ns);
+  ServiceState* GetService(std::string_view name);
+  Endpoint* GetEndpoint(ServiceState* svc, Kind kind, uint8_t method, const std::string& route,
+                        std::string_view address, int port);
+  Series* GetSeries(Endpoint* ep, int status);
+  std::vector<const Endpoint*> SortedEndpoints() const;
+  size_t ApproxBytesLocked() const;
+
+  const StoreLimits limits;
+  const size_t max_routes;
+  const std::vector<double> duration_bounds;
+  const std::vector<double> size_bounds;
+  const RouteTemplater templater;
+
+  mutable std::mutex mu;
+  ServiceResolver resolver;
+  const Slot slot_prototype;
+  std::unordered_map<std::string, std::unique_ptr<ServiceState>> services;
+  std::unordered_map<std::string, std::unique_ptr<Endpoint>> endpoints;
+  size_t series_count = 0;
+  uint64_t transactions = 0;
+  uint64_t record_failures = 0;  // allocation failures inside Record
+  bool started = false;
+  uint64_t start_ns = 0;
+  std::array<uint64_t, 4> series_folded{};  // services, peers, endpoints, series
+  // Scratch buffers reused by Record (under mu): no allocation once warm.
+  std::string scratch_name;
+  std::string scratch_route;
+  std::string scratch_key;
+};
+
+namespace {
+constexpr std::array<std::string_view, 4> kFoldReasons = {"services", "peers", "endpoints",
+                                                          "series"};
+}
+
+ServiceState* MetricsStore::Impl::GetService(std::string_view name) {
+  scratch_name.assign(name);
+  auto it = services.find(scratch_name);
+  if (it != services.end()) return it->second.get();
+  if (services.size() >= limits.max_services) {
+    ++series_folded[0];
+    scratch_name.assign(kOther);
+    it = services.find(scratch_name);
+    if (it != services.end()) return it->second.get();
+  }
+  auto svc = std::make_unique<ServiceState>();
+  svc->name = scratch_name;
+  ServiceState* raw = svc.get();
+  services.emplace(scratch_name, std::move(svc));
+  return raw;
+}
+
+Endpoint* MetricsStore::Impl::GetEndpoint(ServiceState* svc, Kind kind, uint8_t method,
+                                          const std::string& route, std::string_view address,
+                                          int port) {
+  const auto make_key = [&](uint8_t m, std::string_view r, std::string_view a, int p) {
+    scratch_key.assign(svc->name);
+    scratch_key.push_back('\x1f');
+    scratch_key.push_back(static_cast<char>('0' + kind));
+    scratch_key.push_back(static_cast<char>('0' + m));
+    scratch_key.append(r);
+    if (kind == kClient) {
+      scratch_key.push_back('\x1f');
+      scratch_key.append(a);
+      scratch_key.push_back('\x1f');
+      scratch_key.append(std::to_string(p));
+    }
+  };
+  make_key(method, route, address, port);
+  auto it = endpoints.find(scratch_key);
+  if (it != endpoints.end()) return it->second.get();
+  std::string_view r = route;
+  if (endpoints.size() >= limits.max_endpoints) {
+    ++series_folded[2];
+    method = kOtherMethod;
+    r = kOverflowRoute;
+    if (kind == kClient) {
+      address = kOther;
+      port = kFoldedPort;
+    }
+    make_key(method, r, address, port);
+    it = endpoints.find(scratch_key);
+    if (it != endpoints.end()) return it->second.get();
+  }
+  auto ep = std::make_unique<Endpoint>(limits.window_slot_ns, limits.window_slots, slot_prototype);
+  ep->service = svc;
+  ep->kind = kind;
+  ep->method = method;
+  ep->route.assign(r);
+  if (kind == kClient) {
+    ep->server_address.assign(address);
+    ep->server_port = port;
+  }
+  Endpoint* raw = ep.get();
+  endpoints.emplace(scratch_key, std::move(ep));
+  return raw;
+}
+
+Series* MetricsStore::Impl::GetSeries(Endpoint* ep, int status) {
+  for (auto& s : ep->series) {
+    if (s->status == status) return s.get();
+  }
+  if (series_count >= limits.max_series && status != kOtherStatus) {
+    ++series_folded[3];
+    return GetSeries(ep, kOtherStatus);
+  }
+  auto s = std::make_unique<Series>(Series{status, Histogram(duration_bounds.size()),
+                                           Histogram(size_bounds.size()),
+                                           Histogram(size_bounds.size())});
+  Series* raw = s.get();
+  // Keep sorted by status (the exposition order).
+  auto pos = std::find_if(ep->series.begin(), ep->series.end(),
+                          [&](const auto& x) { return x->status > status; });
+  ep->series.insert(pos, std::move(s));
+  ++series_count;
+  return raw;
+}
+
+void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMeta& meta,
+                                      uint64_t now_ns) {
+  if (txn.request.placeholder) return;
+  if (!started) {
+    started = true;
+    start_ns = now_ns;
+  }
+  ++transactions;
+  ServiceState* svc = GetService(resolver.Resolve(meta, now_ns));
+  const uint8_t method = MethodIndex(txn.request.method);
+
+  templater.Template(svc->name, txn.request.target, &scratch_route);
+  if (scratch_route != kOverflowRoute && svc->routes.find(scratch_route) == svc->routes.end()) {
+    if (svc->routes.size() < max_routes) {
+      svc->routes.insert(scratch_route);
+    } else {
+      scratch_route.assign(kOverflowRoute);
+      ++svc->routes_folded;
+    }
+  }
+
+  const Kind kind = meta.role == Role::kServer ? kServer : kClient;
+  std::string_view address;
+  int port = 0;
+  if (kind == kClient) {
+    address = meta.server().address;
+    port = meta.server().port;
+    scratch_key.assign(address);
+    scratch_key.push_back('\x1f');
+    scratch_key.append(std::to_string(port));
+    if (svc->peers.find(scratch_key) == svc->peers.end()) {
+      if (svc->peers.size() < limits.max_peers_per_service) {
+        svc->peers.insert(scratch_key);
+      } else {
+        ++series_folded[1];
+        address = kOther;
+        port = kFoldedPort;
+      }
+    }
+  }
+  Endpoint* ep = GetEndpoint(svc, kind, method, scratch_route, address, port);
+  ++ep->requests_total;
+  Slot& slot = ep->window.At(now_ns, [](Slot& s) {
+    s.requests = 0;
+    s.errors = 0;
+    s.sketch.Clear();
+  });
+  ++slot.requests;
+  if (!txn.has_response) {
+    ++ep->failed_total;
+    ++ep->errors_total;
+    ++slot.errors;
+    return;
+  }
+  const int code = txn.response.status_code;
+  const int status = code >= 100 && code <= 599 ? code : kOtherStatus;
+  if (status >= 500) {
+    ++ep->errors_total;
+    ++slot.errors;
+  } else if (status >= 400) {
+    ++ep->client_errors_total;
+  }
+  Series* series = GetSeries(ep, status);
+  const double seconds = static_cast<double>(txn.DurationNs()) / 1e9;
+  series->duration.Observe(duration_bounds, seconds);
+  series->request_body.Observe(size_bounds, static_cast<double>(txn.request.body_size));
+  series->response_body.Observe(size_bounds, static_cast<double>(txn.response.body_size));
+  slot.sketch.Add(seconds);
+}
+
+MetricsStore::MetricsStore(const config::Config& config, StoreLimits limits, ExeReader exe_reader)
+    : impl_(std::make_unique<Impl>(config, limits, std::move(exe_reader))) {}
+
+MetricsStore::~MetricsStore() = default;
+
+void MetricsStore::Record(const http::Transaction& txn, const ConnMeta& meta,
+                          uint64_t now_ns) noexcept {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  try {
+    impl_->RecordLocked(txn, meta, now_ns);
+  } catch (...) {
+    ++impl_->record_failures;  // out of memory: the transaction is lost, the store stays valid
+  }
+}
+
+std::vector<const Endpoint*> MetricsStore::Impl::SortedEndpoints() const {
+  std::vector<const Endpoint*> out;
+  out.reserve(endpoints.size());
+  for (const auto& [key, ep] : endpoints) out.push_back(ep.get());
+  std::sort(out.begin(), out.end(), [](const Endpoint* a, const Endpoint* b) {
+    return std::make_tuple(std::string_view(a->service->name), a->kind, MethodName(a->method),
+                           std::string_view(a->route), std::string_view(a->server_address),
+                           a->server_port) <
+           std::make_tuple(std::string_view(b->service->name), b->kind, MethodName(b->method),
+                           std::string_view(b->route), std::string_view(b->server_address),
+                           b->server_port);
+  });
+  return out;
+}
+
+size_t MetricsStore::Impl::ApproxBytesLocked() const {
+  constexpr size_t kNode = 64;  // hash node + bucket overhead, approximate
+  size_t bytes = sizeof(Impl);
+  for (const auto& [name, svc] : services) {
+    bytes += kNode + sizeof(ServiceState) + 2 * name.capacity();
+    for (const auto& r : svc->routes) bytes += kNode + sizeof(std::string) + r.capacity();
+    for (const auto& p : svc->peers) bytes += kNode + sizeof(std::string) + p.capacity();
+  }
+  for (const auto& [key, ep] : endpoints) {
+    bytes += kNode + key.capacity() + sizeof(Endpoint) + ep->route.capacity() +
+             ep->server_address.capacity();
+    bytes += ep->window.size() * (sizeof(Slot) + sizeof(uint64_t));
+    ep->window.ForEachSlot([&](const Slot& s) { bytes += s.sketch.MemoryBytes(); });
+    for (const auto& s : ep->series) {
+      bytes += sizeof(void*) + sizeof(Series) + s->duration.MemoryBytes() +
+               s->request_body.MemoryBytes() + s->response_body.MemoryBytes();
+    }
+  }
+  return bytes;
+}
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+ClientMetric::Histogram ToPrometheus(const Histogram& h, const std::vector<double>& bounds) {
+  ClientMetric::Histogram out;
+  out.sample_count = h.count;
+  out.sample_sum = h.sum;
+  uint64_t cumulative = 0;
+  out.bucket.reserve(bounds.size());
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    cumulative += h.counts[i];
+    out.bucket.push_back({cumulative, bounds[i]});
+  }
+  return out;  // the serializer adds le="+Inf" = sample_count
+}
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+ClientMetric Counter(std::vector<ClientMetric::Label> labels, double v) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = v;
+  return m;
+}
+
+ClientMetric Gauge(std::vector<ClientMetric::Label> labels, double v) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = v;
+  return m;
+}
+
+}  // namespace
+
+std::string MetricsStore::RenderPrometheus(const AgentHealth& health) const {
+  std::vector<MetricFamily> families;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    const auto& d = impl_->duration_bounds;
+    const auto& z = impl_->size_bounds;
+    for (Kind kind : {kServer, kClient}) {
+      const std::string k = kind == kServer ? "server" : "client";
+      const std::string side = kind == kServer ? "server" : "client";
+      MetricFamily duration = Family(
+          "http_" + k + "_request_duration_seconds",
+          "Duration of HTTP " + side + " requests, first request byte to last response byte.",
+          MetricType::Histogram);
+      MetricFamily req_body = Family("http_" + k + "_request_body_size_bytes",
+                                     "Size of HTTP " + side + " request bodies.",
+                                     MetricType::Histogram);
+      MetricFamily resp_body = Family("http_" + k + "_response_body_size_bytes",
+                                      "Size of HTTP " + side + " response bodies.",
+                                      MetricType::Histogram);
+      MetricFamily failed = Family(
+          "redtap_http_" + k + "_failed_requests_total",
+          "HTTP " + side + " requests whose connection closed before a response.",
+          MetricType::Counter);
+      for (const Endpoint* ep : impl_->SortedEndpoints()) {
+        if (ep->kind != kind) continue;
+        std::vector<ClientMetric::Label> labels = {
+            {"service_name", ep->service->name},
+            {"http_request_method", std::string(MethodName(ep->method))},
+            {"http_route", ep->route}};
+        std::vector<ClientMetric::Label> peer;
+        if (kind == kClient) {
+          peer = {{"server_address", ep->server_address},
+                  {"server_port", PortLabel(ep->server_port)}};
+        }
+        for (const auto& s : ep->series) {
+          ClientMetric m;
+          m.label = labels;
+          m.label.push_back({"http_response_status_code", StatusLabel(s->status)});
+          m.label.insert(m.label.end(), peer.begin(), peer.end());
+          m.histogram = ToPrometheus(s->duration, d);
+          duration.metric.push_back(m);
+          m.histogram = ToPrometheus(s->request_body, z);
+          req_body.metric.push_back(m);
+          m.histogram = ToPrometheus(s->response_body, z);
+          resp_body.metric.push_back(std::move(m));
+        }
+        if (ep->failed_total > 0) {
+          std::vector<ClientMetric::Label> l = labels;
+          l.insert(l.end(), peer.begin(), peer.end());
+          failed.metric.push_back(Counter(std::move(l), static_cast<double>(ep->failed_total)));
+        }
+      }
+      families.push_back(std::move(duration));
+      families.push_back(std::move(req_body));
+      families.push_back(std::move(resp_body));
+      families.push_back(std::move(failed));
+    }
+    MetricFamily folded = Family("redtap_agent_routes_folded_total",
+                                 "Transactions whose new route went to the overflow route \"/*\" "
+                                 "because the service reached routes.max_per_service.",
+                                 MetricType::Counter);
+    std::vector<const ServiceState*> services;
+    for (const auto& [name, svc] : impl_->services) services.push_back(svc.get());
+    std::sort(services.begin(), services.end(),
+              [](const auto* a, const auto* b) { return a->name < b->name; });
+    for (const ServiceState* svc : services) {
+      folded.metric.push_back(
+          Counter({{"service_name", svc->name}}, static_cast<double>(svc->routes_folded)));
+    }
+    families.push_back(std::move(folded));
+    MetricFamily series_folded = Family(
+        "redtap_agent_series_folded_total",
+        "Transactions folded into an _OTHER label value by a store bound (services, peers, "
+        "endpoints, series).",
+        MetricType::Counter);
+    for (size_t i = 0; i < kFoldReasons.size(); ++i) {
+      series_folded.metric.push_back(Counter({{"reason", std::string(kFoldReasons[i])}},
+                                             static_cast<double>(impl_->series_folded[i])));
+    }
+    families.push_back(std::move(series_folded));
+    MetricFamily series = Family("redtap_agent_metric_series",
+                                 "HTTP histogram series held by the metrics store.",
+                                 MetricType::Gauge);
+    series.metric.push_back(Gauge({}, static_cast<double>(impl_->series_count)));
+    families.push_back(std::move(series));
+    MetricFamily bytes = Family("redtap_agent_metrics_store_bytes",
+                                "Approximate heap memory held by the metrics store.",
+                                MetricType::Gauge);
+    bytes.metric.push_back(Gauge({}, static_cast<double>(impl_->ApproxBytesLocked())));
+    families.push_back(std::move(bytes));
+  }
+
+  const auto counter = [&](std::string name, std::string help, uint64_t v) {
+    MetricFamily f = Family(std::move(name), std::move(help), MetricType::Counter);
+    f.metric.push_back(Counter({}, static_cast<double>(v)));
+    families.push_back(std::move(f));
+  };
+  const auto gauge = [&](std::string name, std::string help, double v) {
+    MetricFamily f = Family(std::move(name), std::move(help), MetricType::Gauge);
+    f.metric.push_back(Gauge({}, v));
+    families.push_back(std::move(f));
+  };
+  const auto reasons = [&](std::string name, std::string help, const AgentHealth::Reasons& r) {
+    MetricFamily f = Family(std::move(name), std::move(help), MetricType::Counter);
+    for (const auto& [reason, v] : r) {
+      f.metric.push_back(Counter({{"reason", reason}}, static_cast<double>(v)));
+    }
+    families.push_back(std::move(f));
+  };
+  counter("redtap_agent_records_total", "Records read from the kernel ring buffer.",
+          health.records_received);
+  counter("redtap_agent_transactions_total", "HTTP transactions decoded.", health.transactions);
+  reasons("redtap_agent_kernel_drops_total", "Events the kernel programs dropped, by reason.",
+          health.kernel_drops);
+  reasons("redtap_agent_userspace_drops_total", "Events or data the agent dropped, by reason.",
+          health.userspace_drops);
+  counter("redtap_agent_parse_errors_total", "Malformed HTTP messages.", health.parse_errors);
+  {
+    MetricFamily f = Family("redtap_agent_tracked_connections",
+                            "Connections tracked now, in the kernel and in the agent.",
+                            MetricType::Gauge);
+    f.metric.push_back(
+        Gauge({{"side", "kernel"}}, static_cast<double>(health.kernel_connections)));
+    f.metric.push_back(
+        Gauge({{"side", "userspace"}}, static_cast<double>(health.userspace_connections)));
+    families.push_back(std::move(f));
+  }
+  gauge("redtap_agent_ring_buffer_fill_bytes", "Bytes waiting in the kernel ring buffer.",
+        static_cast<double>(health.ring_buffer_fill_bytes));
+  gauge("redtap_agent_ring_buffer_size_bytes", "Size of the kernel ring buffer.",
+        static_cast<double>(health.ring_buffer_size_bytes));
+  gauge("redtap_agent_resident_memory_bytes", "Resident memory of the agent.",
+        static_cast<double>(health.rss_bytes));
+  gauge("redtap_agent_ready", "1 when the kernel programs are loaded and attached, else 0.",
+        health.ready ? 1 : 0);
+  gauge("redtap_agent_hooks_attached", "Kernel hooks (programs) attached.",
+        static_cast<double>(health.hooks_attached));
+
+  // An empty family would only print HELP and TYPE lines: leave it out.
+  std::erase_if(families, [](const MetricFamily& f) { return f.metric.empty(); });
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+std::string MetricsStore::RenderEndpointsJson(uint64_t now_ns) const {
+  constexpr uint64_t kMinute = 60'000'000'000ull;
+  using Json = nlohmann::ordered_json;
+  Json rows = Json::array();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (const Endpoint* ep : impl_->SortedEndpoints()) {
+      Json row;
+      row["service"] = ep->service->name;
+      row["kind"] = ep->kind == kServer ? "server" : "client";
+      row["method"] = MethodName(ep->method);
+      row["route"] = ep->route;
+      if (ep->kind == kClient) {
+        row["server_address"] = ep->server_address;
+        row["server_port"] = ep->server_port == kFoldedPort ? Json(nullptr) : Json(ep->server_port);
+      }
+      uint64_t requests_1m = 0;
+      uint64_t errors_1m = 0;
+      ep->window.ForEach(now_ns, kMinute, [&](const Slot& s) {
+        requests_1m += s.requests;
+        errors_1m += s.errors;
+      });
+      double covered = ep->window.CoveredSeconds(now_ns, kMinute);
+      if (impl_->started && now_ns >= impl_->start_ns) {
+        covered = std::min(covered, static_cast<double>(now_ns - impl_->start_ns) / 1e9);
+      }
+      covered = std::max(covered, 1.0);
+      DDSketch window = impl_->slot_prototype.sketch;
+      ep->window.ForEach(now_ns, 5 * kMinute, [&](const Slot& s) { window.Merge(s.sketch); });
+
+      row["rps_1m"] = RoundTo(static_cast<double>(requests_1m) / covered, 1e3);
+      row["requests_total"] = ep->requests_total;
+      row["errors_total"] = ep->errors_total;
+      row["client_errors_total"] = ep->client_errors_total;
+      row["failed_total"] = ep->failed_total;
+      row["error_rate_1m"] =
+          requests_1m == 0
+              ? 0.0
+              : RoundTo(static_cast<double>(errors_1m) / static_cast<double>(requests_1m), 1e6);
+      for (const auto& [name, q] :
+           {std::pair{"p50_ms", 0.5}, std::pair{"p95_ms", 0.95}, std::pair{"p99_ms", 0.99}}) {
+        row[name] = window.count() == 0 ? Json(nullptr) : Json(RoundTo(window.Quantile(q) * 1e3, 1e3));
+      }
+      Json codes = Json::object();
+      for (const auto& s : ep->series) codes[StatusLabel(s->status)] = s->duration.count;
+      row["status_codes"] = std::move(codes);
+      rows.push_back(std::move(row));
+    }
+  }
+  return rows.dump();
+}
+
+MetricsStore::Stats MetricsStore::GetStats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Stats s;
+  s.services = impl_->services.size();
+  s.endpoints = impl_->endpoints.size();
+  s.series = impl_->series_count;
+  s.approx_bytes = impl_->ApproxBytesLocked();
+  s.transactions = impl_->transactions;
+  for (const auto& [name, svc] : impl_->services) s.routes_folded += svc->routes_folded;
+  for (uint64_t v : impl_->series_folded) s.series_folded += v;
+  return s;
+}
+
+}  // namespace redtap::metrics

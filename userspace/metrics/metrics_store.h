@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// MetricsStore: per-endpoint RED metrics. Every transaction is aggregated by service, kind,
+// method, route and status (and, for client calls, the server called); memory is bounded by
+// the route cap (routes.max_per_service, overflow route "/*") and the StoreLimits below.
+// Thread-safe: Record runs on the capture reader thread, the Render* calls on HTTP threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "parsers/http/types.h"
+#include "userspace/capture/conn_meta.h"
+#include "userspace/config/config.h"
+#include "userspace/metrics/agent_health.h"
+#include "userspace/metrics/ddsketch.h"
+#include "userspace/metrics/route_templater.h"
+#include "userspace/metrics/service_resolver.h"
+
+namespace redtap::metrics {
+
+/// Hard bounds besides routes.max_per_service. What goes beyond folds into "_OTHER" label
+/// values and is counted in redtap_agent_series_folded_total{reason}.
+struct StoreLimits {
+  size_t max_services = 256;            // reason "services": service_name="_OTHER"
+  size_t max_peers_per_service = 256;   // reason "peers": server_address/port="_OTHER"
+  size_t max_endpoints = 10000;         // reason "endpoints": method _OTHER, route "/*"
+  size_t max_series = 50000;            // reason "series": status "_OTHER"
+  uint64_t window_slot_ns = 15'000'000'000ull;  // sub-window of the sliding windows
+  size_t window_slots = 20;                     // 20 x 15 s = 5 minutes
+  size_t sketch_max_bins = 512;  // per sub-window sketch: 1 % over a 28000x value range
+};
+
+class MetricsStore {
+ public:
+  /// The overflow route of a service past routes.max_per_service.
+  static constexpr std::string_view kOverflowRoute = "/*";
+  /// The label value of folded methods, status codes, services and peers.
+  static constexpr std::string_view kOther = "_OTHER";
+
+  explicit MetricsStore(const config::Config& config, StoreLimits limits = {},
+                        ExeReader exe_reader = ReadProcExe);
+  ~MetricsStore();
+  MetricsStore(const MetricsStore&) = delete;
+  MetricsStore& operator=(const MetricsStore&) = delete;
+
+  /// Aggregates one transaction seen on connection `meta` at `now_ns` (monotonic clock, the
+  /// caller's: tests use fake time). Never throws; placeholder requests are ignored.
+  void Record(const http::Transaction& txn, const ConnMeta& meta, uint64_t now_ns) noexcept;
+
+  /// Prometheus text exposition (format 0.0.4) of every series plus the agent's health.
+  std::string RenderPrometheus(const AgentHealth& health) const;
+
+  /// /api/v1/endpoints: a JSON array, one object per (service, kind, method, route[, server])
+  /// with rates and quantiles over the windows ending at `now_ns`.
+  std::string RenderEndpointsJson(uint64_t now_ns) const;
+
+  struct Stats {
+    size_t services = 0;
+    size_t endpoints = 0;       // JSON rows
+    size_t series = 0;          // (endpoint, status) histogram series
+    size_t approx_bytes = 0;    // heap held by the store, approximate
+    uint64_t transactions = 0;  // recorded
+    uint64_t routes_folded = 0;
+    uint64_t series_folded = 0;
+  };
+  Stats GetStats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace redtap::metrics
