@@ -22,6 +22,7 @@ enum redtap_event_type {
 	REDTAP_EV_CONN_OPEN = 1,  /* a connection became tracked as HTTP */
 	REDTAP_EV_DATA = 2,       /* bytes one syscall moved on a tracked connection */
 	REDTAP_EV_CONN_CLOSE = 3, /* the tracked fd was closed */
+	REDTAP_EV_EXEC = 4,       /* a process exec'd (TLS: look for new libssl files) */
 };
 
 enum redtap_role {
@@ -52,6 +53,8 @@ enum redtap_syscall {
 	REDTAP_SYS_RECVMSG,
 	REDTAP_SYS_SENDMSG,
 	REDTAP_SYS_SENDFILE,
+	REDTAP_SYS_SSL_READ,  /* plaintext returned by SSL_read / SSL_read_ex (uretprobe) */
+	REDTAP_SYS_SSL_WRITE, /* plaintext accepted by SSL_write / SSL_write_ex (uretprobe) */
 };
 
 /* Kernel-side drop and loss counters: index of drop_stats (per-CPU array). */
@@ -61,6 +64,7 @@ enum redtap_drop_reason {
 	REDTAP_DROP_TRUNCATED,         /* syscall moved more bytes than the capture cap (not lost: framed) */
 	REDTAP_DROP_READ_FAULT,        /* bpf_probe_read_user failed: payload not captured */
 	REDTAP_DROP_IOV_LIMIT,         /* more iovecs than walked: the rest framed, not captured */
+	REDTAP_DROP_TLS_NO_FD,         /* TLS plaintext whose socket could not be found: not captured */
 	REDTAP_DROP_MAX,
 };
 
@@ -104,6 +108,8 @@ struct redtap_conn_open_event {
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 	char comm[REDTAP_COMM_LEN];
+	__u8 tls;      /* 1: plaintext comes from the TLS library (uprobes) */
+	__u8 pad[7];
 };
 
 struct redtap_data_event {
@@ -126,6 +132,12 @@ struct redtap_conn_close_event {
 	__u32 tid;
 };
 
+struct redtap_exec_event {
+	struct redtap_event_hdr hdr;
+	__u32 pid; /* tgid that exec'd */
+	__u32 pad;
+};
+
 /* Value of conn_map. */
 struct redtap_conn_info {
 	__u64 gen;
@@ -134,5 +146,7 @@ struct redtap_conn_info {
 	__u8 state;   /* enum redtap_conn_state */
 	__u8 role;    /* enum redtap_role */
 	__u8 source;  /* enum redtap_conn_source */
-	__u8 pad;
+	__u8 tls;     /* 1: the socket carries TLS; plaintext comes from uprobes only */
+	__u8 tls_seen; /* its first bytes were a TLS handshake record */
+	__u8 pad[7];
 };

@@ -26,7 +26,7 @@ static __always_inline int sniff__http(const __u8 *b, __u32 n)
 	if (n < 4 || !sniff__is_upper(b[0]))
 		return REDTAP_SNIFF_NONE;
 	/* bounded loop: the verifier (>= 5.3) walks it; no unroll needed */
-	for (int i = 1; i < REDTAP_SNIFF_LEN; i++) {
+	for (__u32 i = 1; i < REDTAP_SNIFF_LEN; i++) {
 		if (i >= n)
 			return REDTAP_SNIFF_NONE;
 		__u8 c = b[i];

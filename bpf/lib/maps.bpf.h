@@ -69,3 +69,47 @@ static __always_inline void stats__drop(__u32 reason)
 	if (v)
 		*v += 1; /* per-CPU: no atomics needed */
 }
+
+/* An SSL_read/SSL_write call in progress. key: pid_tgid (the calling thread); value: its
+ * arguments, and the socket fd the library used inside the call (learned by the syscall
+ * programs: ciphertext moved on that fd while the call was active). Written by the uprobes. */
+struct redtap_ssl_args {
+	__u64 ssl;       /* SSL * */
+	__u64 buf;       /* plaintext buffer */
+	__u64 readbytes; /* size_t * of the _ex variants, 0 otherwise */
+	__s32 fd;        /* -1 until a syscall inside the call reveals it */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct redtap_ssl_args);
+} ssl_args_map SEC(".maps");
+
+/* SSL * -> socket fd, per process: from SSL_set_fd or learned during a call, for calls that
+ * are served from the library's buffer without any syscall. LRU: SSL objects are freed unseen. */
+struct redtap_ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct redtap_ssl_key);
+	__type(value, __s32);
+} ssl_fd_map SEC(".maps");
+
+/* The TLS socket a thread last moved ciphertext on. key: pid_tgid; value: fd. For TLS
+ * libraries that use memory BIOs (node): their SSL calls touch no socket, but the event loop
+ * reads the ciphertext of a connection right before SSL_read on it. Written by the syscall
+ * programs for sockets whose first bytes were a TLS handshake. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __s32);
+} thread_tls_fd_map SEC(".maps");

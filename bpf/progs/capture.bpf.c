@@ -33,6 +33,7 @@ const volatile __u8 cfg_comm_include = 0;          /* comm_filter_map holds an i
 const volatile __u8 cfg_comm_exclude = 0;          /* comm_filter_map holds excludes (value 2) */
 const volatile __u8 cfg_port_include = 0;          /* port_filter_map holds includes (value 1) */
 const volatile __u8 cfg_port_exclude = 0;          /* port_filter_map holds excludes (value 2) */
+const volatile __u8 cfg_tls = 0;                   /* TLS uprobes are in use */
 
 #define REDTAP_MAX_IOV 16
 #define REDTAP_EINPROGRESS 115
@@ -95,7 +96,7 @@ static __always_inline int conn__passes_filters(const struct redtap_conn_open_ev
 
 /* Creates the conn_map entry of a new or discovered connection. */
 static __always_inline int conn__track(struct redtap_conn_key *key, struct sock *sk, __u8 role,
-				       __u8 source)
+				       __u8 source, __u8 tls)
 {
 	struct redtap_conn_info info = {
 		.gen = bpf_ktime_get_ns(),
@@ -103,6 +104,7 @@ static __always_inline int conn__track(struct redtap_conn_key *key, struct sock 
 		.state = REDTAP_STATE_UNKNOWN,
 		.role = role,
 		.source = source,
+		.tls = tls,
 	};
 	if (bpf_map_update_elem(&conn_map, key, &info, BPF_ANY)) {
 		stats__drop(REDTAP_DROP_CONN_TABLE_FULL);
@@ -126,6 +128,7 @@ static __always_inline int conn__open(struct redtap_conn_key *key, struct redtap
 	ev.tid = (__u32)bpf_get_current_pid_tgid();
 	ev.role = info->role;
 	ev.source = info->source;
+	ev.tls = info->tls;
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	sock__endpoints((struct sock *)info->sk, &ev);
 	if (!conn__passes_filters(&ev)) {
@@ -238,9 +241,10 @@ static __always_inline void data__emit(struct redtap_conn_key *key, struct redta
 		stats__drop(REDTAP_DROP_RINGBUF_FULL);
 }
 
-/* One data syscall returned `ret` bytes on `fd`. */
+/* `ret` bytes moved on `fd`: by a data syscall (tls = 0: the bytes on the socket), or by
+ * SSL_read/SSL_write (tls = 1: the plaintext of a TLS socket). */
 static __always_inline void io__handle(__u32 fd, const struct io_src *src, long ret, __u8 dir,
-				       __u8 sys)
+				       __u8 sys, __u8 tls)
 {
 	if (ret <= 0)
 		return;
@@ -249,6 +253,30 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 	if (key.tgid == cfg_self_tgid)
 		return;
 	struct redtap_conn_info *info = bpf_map_lookup_elem(&conn_map, &key);
+	if (!tls) {
+		/* The plaintext HTTP fast path needs nothing more. Otherwise these bytes may be the
+		 * ciphertext of an SSL call in progress on this thread: remember its fd, never parse. */
+		if (cfg_tls && !(info && info->state == REDTAP_STATE_HTTP && !info->tls)) {
+			struct redtap_ssl_args *a = bpf_map_lookup_elem(&ssl_args_map, &pid_tgid);
+			if (a) {
+				a->fd = fd;
+				return;
+			}
+		}
+		if (info && (info->tls || info->tls_seen)) {
+			/* Ciphertext: never parsed. Remember the thread's TLS socket (memory-BIO libraries). */
+			if (cfg_tls && dir == REDTAP_DIR_INGRESS) {
+				__s32 v = fd;
+				bpf_map_update_elem(&thread_tls_fd_map, &pid_tgid, &v, BPF_ANY);
+			}
+			return;
+		}
+	} else if (info && !info->tls) {
+		/* First plaintext of a socket whose ciphertext was seen (and ignored) already. */
+		info->tls = 1;
+		if (info->state == REDTAP_STATE_IGNORED)
+			info->state = REDTAP_STATE_UNKNOWN;
+	}
 	if (info && info->state == REDTAP_STATE_IGNORED)
 		return;
 	if (!info || info->state == REDTAP_STATE_UNKNOWN || info->state == REDTAP_STATE_REARMED) {
@@ -268,15 +296,25 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 			__u8 role = ((kind == REDTAP_SNIFF_REQUEST) == (dir == REDTAP_DIR_INGRESS))
 					    ? REDTAP_ROLE_SERVER
 					    : REDTAP_ROLE_CLIENT;
-			if (conn__track(&key, sk, role, REDTAP_SRC_DISCOVERED))
+			if (conn__track(&key, sk, role, REDTAP_SRC_DISCOVERED, tls))
 				return;
 			info = bpf_map_lookup_elem(&conn_map, &key);
 			if (!info)
 				return;
 		} else if (kind == REDTAP_SNIFF_NONE) {
 			/* A fresh connection's first bytes decide; a re-armed one waits for a message start. */
-			if (info->state == REDTAP_STATE_UNKNOWN)
+			if (info->state == REDTAP_STATE_UNKNOWN) {
 				info->state = REDTAP_STATE_IGNORED;
+				/* TLS record header: handshake (0x16), version 3.x. */
+				if (!tls && n >= 3 && head[0] == 0x16 && head[1] == 0x03) {
+					info->tls_seen = 1;
+					if (cfg_tls && dir == REDTAP_DIR_INGRESS) {
+						__s32 v = fd;
+						bpf_map_update_elem(&thread_tls_fd_map, &pid_tgid, &v,
+								    BPF_ANY);
+					}
+				}
+			}
 			return;
 		}
 		if (conn__open(&key, info))
@@ -293,7 +331,7 @@ static __always_inline int exit__flat(struct trace_event_raw_sys_exit *ctx, __u8
 	struct io_src src = {};
 	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	src.buf = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-	io__handle(fd, &src, ctx->ret, dir, sys);
+	io__handle(fd, &src, ctx->ret, dir, sys, 0);
 	return 0;
 }
 
@@ -304,7 +342,7 @@ static __always_inline int exit__vec(struct trace_event_raw_sys_exit *ctx, __u8 
 	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	src.iov = (const struct redtap_iovec *)PT_REGS_PARM2_CORE_SYSCALL(regs);
 	src.iovcnt = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	io__handle(fd, &src, ctx->ret, dir, sys);
+	io__handle(fd, &src, ctx->ret, dir, sys, 0);
 	return 0;
 }
 
@@ -322,7 +360,7 @@ static __always_inline int exit__msg(struct trace_event_raw_sys_exit *ctx, __u8 
 		return 0;
 	src.iov = m.iov;
 	src.iovcnt = m.iovlen > REDTAP_MAX_IOV ? REDTAP_MAX_IOV + 1 : m.iovlen;
-	io__handle(fd, &src, ctx->ret, dir, sys);
+	io__handle(fd, &src, ctx->ret, dir, sys, 0);
 	return 0;
 }
 
@@ -385,7 +423,7 @@ int sendfile_exit(struct trace_event_raw_sys_exit *ctx)
 	struct pt_regs *regs = regs__current();
 	struct io_src src = {};
 	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	io__handle(fd, &src, ctx->ret, REDTAP_DIR_EGRESS, REDTAP_SYS_SENDFILE);
+	io__handle(fd, &src, ctx->ret, REDTAP_DIR_EGRESS, REDTAP_SYS_SENDFILE, 0);
 	return 0;
 }
 
@@ -401,7 +439,7 @@ static __always_inline int accept__exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct sock *sk = sock__from_fd(fd);
 	if (sk)
-		conn__track(&key, sk, REDTAP_ROLE_SERVER, REDTAP_SRC_ACCEPT);
+		conn__track(&key, sk, REDTAP_ROLE_SERVER, REDTAP_SRC_ACCEPT, 0);
 	return 0;
 }
 
@@ -430,7 +468,7 @@ int connect_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct sock *sk = sock__from_fd(fd);
 	if (sk)
-		conn__track(&key, sk, REDTAP_ROLE_CLIENT, REDTAP_SRC_CONNECT);
+		conn__track(&key, sk, REDTAP_ROLE_CLIENT, REDTAP_SRC_CONNECT, 0);
 	return 0;
 }
 
@@ -458,5 +496,166 @@ int close_enter(struct trace_event_raw_sys_enter *ctx)
 			stats__drop(REDTAP_DROP_RINGBUF_FULL);
 	}
 	bpf_map_delete_elem(&conn_map, &key);
+	return 0;
+}
+
+/* ---- TLS: OpenSSL uprobes (attached per library file by userspace) ---- */
+
+static __always_inline int ssl__enter(void *ssl, void *buf, void *readbytes)
+{
+	if (!cfg_tls)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((pid_tgid >> 32) == cfg_self_tgid)
+		return 0;
+	struct redtap_ssl_args a = {
+		.ssl = (__u64)ssl,
+		.buf = (__u64)buf,
+		.readbytes = (__u64)readbytes,
+		.fd = -1,
+	};
+	bpf_map_update_elem(&ssl_args_map, &pid_tgid, &a, BPF_ANY);
+	return 0;
+}
+
+/* The socket of an SSL object for this call: the fd a syscall inside the call used, else the
+ * pairing learned earlier, else (memory-BIO libraries such as node's) the TLS socket this
+ * thread last read ciphertext from, learned on reads only (the event loop reads a
+ * connection's ciphertext right before SSL_read on it). Returns -1 when unknown. */
+static __always_inline __s32 ssl__fd(struct redtap_ssl_args *a, __u64 pid_tgid, __u8 dir)
+{
+	struct redtap_ssl_key k = { .ssl = a->ssl, .tgid = pid_tgid >> 32 };
+	if (a->fd >= 0) {
+		bpf_map_update_elem(&ssl_fd_map, &k, &a->fd, BPF_ANY);
+		return a->fd;
+	}
+	__s32 *fd = bpf_map_lookup_elem(&ssl_fd_map, &k);
+	if (fd)
+		return *fd;
+	fd = bpf_map_lookup_elem(&thread_tls_fd_map, &pid_tgid);
+	if (!fd)
+		return -1;
+	__s32 v = *fd;
+	if (dir == REDTAP_DIR_INGRESS)
+		bpf_map_update_elem(&ssl_fd_map, &k, &v, BPF_ANY);
+	return v;
+}
+
+static __always_inline int ssl__exit(long ret, __u8 dir, __u8 sys)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct redtap_ssl_args *ap = bpf_map_lookup_elem(&ssl_args_map, &pid_tgid);
+	if (!ap)
+		return 0;
+	struct redtap_ssl_args a = *ap;
+	bpf_map_delete_elem(&ssl_args_map, &pid_tgid);
+	if (a.readbytes) {
+		/* SSL_read_ex / SSL_write_ex: 1 on success, the byte count behind the pointer. */
+		__u64 n = 0;
+		if (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)a.readbytes))
+			return 0;
+		ret = n;
+	}
+	if (ret <= 0)
+		return 0;
+	/* Only calls that moved plaintext teach a pairing: a read that made no progress may follow
+	 * another connection's ciphertext. */
+	__s32 fd = ssl__fd(&a, pid_tgid, dir);
+	if (fd < 0) {
+		stats__drop(REDTAP_DROP_TLS_NO_FD);
+		return 0;
+	}
+	struct io_src src = { .buf = (const void *)a.buf };
+	io__handle(fd, &src, ret, dir, sys, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf)
+{
+	return ssl__enter(ssl, buf, NULL);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_exit, long ret)
+{
+	return ssl__exit((int)ret, REDTAP_DIR_INGRESS, REDTAP_SYS_SSL_READ);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, void *buf)
+{
+	return ssl__enter(ssl, buf, NULL);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_exit, long ret)
+{
+	return ssl__exit((int)ret, REDTAP_DIR_EGRESS, REDTAP_SYS_SSL_WRITE);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, void *readbytes)
+{
+	return ssl__enter(ssl, buf, readbytes);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_read_ex_exit, long ret)
+{
+	return ssl__exit((int)ret, REDTAP_DIR_INGRESS, REDTAP_SYS_SSL_READ);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, void *buf, __u64 num, void *written)
+{
+	return ssl__enter(ssl, buf, written);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_write_ex_exit, long ret)
+{
+	return ssl__exit((int)ret, REDTAP_DIR_EGRESS, REDTAP_SYS_SSL_WRITE);
+}
+
+/* SSL_set_fd(ssl, fd): the direct answer to "which socket is this SSL on". */
+SEC("uprobe")
+int BPF_KPROBE(ssl_set_fd_enter, void *ssl, int fd)
+{
+	if (!cfg_tls || fd < 0)
+		return 0;
+	struct redtap_ssl_key k = { .ssl = (__u64)ssl,
+				    .tgid = bpf_get_current_pid_tgid() >> 32 };
+	__s32 v = fd;
+	bpf_map_update_elem(&ssl_fd_map, &k, &v, BPF_ANY);
+	return 0;
+}
+
+/* SSL_free(ssl): forget its socket; the allocator hands the same address to the next SSL. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_free_enter, void *ssl)
+{
+	if (!cfg_tls)
+		return 0;
+	struct redtap_ssl_key k = { .ssl = (__u64)ssl,
+				    .tgid = bpf_get_current_pid_tgid() >> 32 };
+	bpf_map_delete_elem(&ssl_fd_map, &k);
+	return 0;
+}
+
+/* New programs may map a libssl the agent has not attached yet (containers, other builds). */
+SEC("tracepoint/sched/sched_process_exec")
+int process_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	if (!cfg_tls)
+		return 0;
+	struct redtap_exec_event ev = {};
+	ev.hdr.type = REDTAP_EV_EXEC;
+	ev.hdr.version = REDTAP_ABI_VERSION;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.ts_ns = bpf_ktime_get_ns();
+	ev.pid = bpf_get_current_pid_tgid() >> 32;
+	if (bpf_ringbuf_output(&events_rb, &ev, sizeof(ev), rb__flags()))
+		stats__drop(REDTAP_DROP_RINGBUF_FULL);
 	return 0;
 }

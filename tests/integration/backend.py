@@ -7,6 +7,7 @@ Routes:
   POST /echo               reads the body (Content-Length or chunked), answers its size
   GET  /chunked            answers with a chunked body of 3 chunks
   GET  /slow?ms=N          sleeps N ms, then 200
+  ANY  /api/...?status=N&ms=M  a shop-like API: sleeps M ms (default 0), answers N (default 200)
   anything else            404
 Usage: backend.py PORT [HOST]
 """
@@ -69,6 +70,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(piece), piece))
                 self.wfile.flush()
             self.wfile.write(b"0\r\nX-Trailer: done\r\n\r\n")
+        elif url.path.startswith("/api/"):
+            q = urllib.parse.parse_qs(url.query)
+            ms = int(q.get("ms", ["0"])[0])
+            if ms:
+                time.sleep(ms / 1000.0)
+            code = int(q.get("status", ["200"])[0])
+            self._send(code, b'{"ok":true}\n', {"Content-Type": "application/json"})
         elif url.path == "/slow":
             ms = int(urllib.parse.parse_qs(url.query).get("ms", ["100"])[0])
             time.sleep(ms / 1000.0)
@@ -80,7 +88,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         n = self._read_body()
-        if self.path.startswith("/echo"):
+        if self.path.startswith("/api/"):
+            self.do_GET()
+        elif self.path.startswith("/echo"):
             self._send(200, b"got %d bytes\n" % n)
         elif self.path.startswith("/status/"):
             code = int(self.path.split("/")[2])

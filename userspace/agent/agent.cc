@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <mutex>
 
 #include "userspace/api/http_server.h"
@@ -16,26 +17,55 @@
 #include "userspace/export/event_writer.h"
 #include "userspace/export/redact.h"
 #include "userspace/loader/loader.h"
+#include "userspace/metrics/agent_health.h"
+#include "userspace/metrics/metrics_store.h"
+#include "userspace/metrics/service_resolver.h"
+#include "userspace/tls/tls_attacher.h"
 
 namespace redtap {
 namespace {
 
-// Formats each transaction as one NDJSON event and queues it for the writer thread.
-class EventSink : public TransactionSink {
+// Every transaction goes to the metrics store and, when events are on, becomes one NDJSON
+// line queued for the writer thread. Runs on the reader thread.
+class AgentSink : public TransactionSink {
  public:
-  EventSink(const config::Config& cfg, exporter::EventWriter* writer)
-      : redactor_(cfg.redaction), writer_(writer), offset_(MonotonicToRealtimeOffsetNs()) {}
+  AgentSink(const config::Config& cfg, exporter::EventWriter* writer,
+            metrics::MetricsStore* store)
+      : redactor_(cfg.redaction),
+        services_(cfg.services),
+        writer_(writer),
+        store_(store),
+        offset_(MonotonicToRealtimeOffsetNs()) {}
 
   void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override {
+    uint64_t now = static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC));
+    store_->Record(txn, meta, now);
     if (!writer_) return;
-    // service.name: the process command until service rules exist (config, issue 3).
-    writer_->Push(exporter::FormatHttpEvent(txn, meta, meta.command, offset_, redactor_));
+    std::string service(services_.Resolve(meta, now));
+    writer_->Push(exporter::FormatHttpEvent(txn, meta, service, offset_, redactor_));
   }
 
  private:
   exporter::Redactor redactor_;
+  metrics::ServiceResolver services_;
   exporter::EventWriter* writer_;
+  metrics::MetricsStore* store_;
   int64_t offset_;
+};
+
+uint64_t ResidentBytes() {
+  std::ifstream f("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  f >> size >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// What the reader thread knows, copied for the HTTP threads a few times a second.
+struct HealthSnapshot {
+  std::mutex mu;
+  TrackerStats tracker;
+  size_t user_conns = 0;
+  size_t kernel_conns = 0;
 };
 
 }  // namespace
@@ -75,15 +105,58 @@ int RunAgent(const config::Config& cfg) {
   }
   std::unique_ptr<CaptureLoader> loader = std::move(loaded.value());
 
-  EventSink sink(cfg, writer.get());
+  metrics::MetricsStore store(cfg);
+  AgentSink sink(cfg, writer.get(), &store);
   ConnTracker tracker(cfg.limits, &sink, loader.get());
   std::atomic<bool> ready{false};
+  std::atomic<int> hooks_attached{0};
+  HealthSnapshot health;
 
   HttpServer http;
-  http.Get("/health", [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; });
+  constexpr const char* kText = "text/plain; charset=utf-8";
+  http.Get("/health", [] { return HttpResponse{200, kText, "ok\n"}; });
   http.Get("/ready", [&] {
-    return ready.load() ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
-                        : HttpResponse{503, "text/plain; charset=utf-8", "not ready\n"};
+    return ready.load() ? HttpResponse{200, kText, "ready\n"}
+                        : HttpResponse{503, kText, "not ready\n"};
+  });
+  http.Get("/metrics", [&] {
+    metrics::AgentHealth h;
+    TrackerStats s;
+    {
+      std::lock_guard<std::mutex> l(health.mu);
+      s = health.tracker;
+      h.userspace_connections = health.user_conns;
+      h.kernel_connections = health.kernel_conns;
+    }
+    h.records_received = s.records;
+    h.transactions = s.transactions;
+    h.parse_errors = s.parser.parse_errors;
+    auto drops = loader->DropCounters();
+    for (int r = 0; r < REDTAP_DROP_MAX; r++)
+      h.kernel_drops.emplace_back(CaptureLoader::DropReasonName(r), drops[r]);
+    h.userspace_drops = {
+        {"event_queue_full", writer ? writer->dropped() : 0},
+        {"seq_gap", s.seq_gaps},
+        {"data_without_conn", s.data_without_conn},
+        {"conn_evicted_full", s.conns_evicted_full},
+        {"conn_evicted_idle", s.conns_evicted_idle},
+        {"bad_record", s.bad_records},
+        {"truncated_head", s.parser.truncated_heads},
+        {"lost_response", s.parser.lost_responses},
+        {"orphan_response", s.parser.orphan_responses},
+        {"pending_overflow", s.parser.pending_overflow},
+    };
+    h.ring_buffer_fill_bytes = loader->RingBufferFill();
+    h.ring_buffer_size_bytes = loader->RingBufferSize();
+    h.rss_bytes = ResidentBytes();
+    h.ready = ready.load();
+    h.hooks_attached = static_cast<uint64_t>(hooks_attached.load());
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                        store.RenderPrometheus(h)};
+  });
+  http.Get("/api/v1/endpoints", [&] {
+    return HttpResponse{200, "application/json",
+                        store.RenderEndpointsJson(static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC)))};
   });
   if (auto st = http.Start(cfg.http.listen); !st.ok()) {
     spdlog::error("{}", st.message());
@@ -93,7 +166,7 @@ int RunAgent(const config::Config& cfg) {
   // Start draining before attaching, so nothing waits in a full ring.
   RingReader reader;
   auto last_sweep = std::chrono::steady_clock::now();
-  auto last_gc = last_sweep;
+  auto last_gc = last_sweep, last_snapshot = last_sweep, last_kernel_count = last_sweep;
   auto st = reader.Start(
       loader->ring_buffer_fd(), cfg.capture.poll_interval_ms,
       [&](const void* d, size_t n) { tracker.OnRecord(d, n); },
@@ -107,6 +180,19 @@ int RunAgent(const config::Config& cfg) {
           loader->CollectDeadProcesses();
           last_gc = now;
         }
+        if (now - last_snapshot >= std::chrono::milliseconds(200)) {
+          // Walking the kernel table costs a syscall per entry: every few seconds only.
+          bool count_kernel = now - last_kernel_count >= std::chrono::seconds(5);
+          size_t kernel_conns = count_kernel ? loader->TrackedConnections() : 0;
+          std::lock_guard<std::mutex> l(health.mu);
+          health.tracker = tracker.stats();
+          health.user_conns = tracker.connections();
+          if (count_kernel) {
+            health.kernel_conns = kernel_conns;
+            last_kernel_count = now;
+          }
+          last_snapshot = now;
+        }
       });
   if (!st.ok()) {
     spdlog::error("{}", st.message());
@@ -114,11 +200,18 @@ int RunAgent(const config::Config& cfg) {
   }
 
   loader->AttachAll();
+  std::unique_ptr<tls::TlsAttacher> tls_attacher;
+  if (cfg.tls.enabled) {
+    tls_attacher = std::make_unique<tls::TlsAttacher>(loader.get());
+    tracker.SetExecHandler([t = tls_attacher.get()](uint32_t pid) { t->OnExec(pid); });
+    tls_attacher->Start();
+  }
   int attached = 0, failed_required = 0;
   for (const auto& h : loader->hooks()) {
     if (h.attached) attached++;
     else if (h.required) failed_required++;
   }
+  hooks_attached = attached;
   ready = loader->Ready();
   if (ready) {
     spdlog::info("capturing: {} hooks attached; http on {}; events {}", attached,
@@ -133,23 +226,32 @@ int RunAgent(const config::Config& cfg) {
   sigwait(&stop_set, &sig);
   spdlog::info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   ready = false;
-  loader->DetachAll();
+  {
+    // One parallel detach of every link: each waits for an RCU grace period.
+    std::vector<struct bpf_link*> links = loader->TakeLinks();
+    if (tls_attacher) {
+      auto t = tls_attacher->StopAndTakeLinks();
+      links.insert(links.end(), t.begin(), t.end());
+    }
+    DestroyLinksInParallel(links);
+  }
   reader.Stop();  // drains what the kernel had already written
   http.Stop();
   auto s = tracker.stats();
   auto drops = loader->DropCounters();
   if (writer) writer->Stop();  // flushes
   uint64_t written = writer ? writer->written() : 0, dropped = writer ? writer->dropped() : 0;
+  std::string kernel;
+  for (int r = 0; r < REDTAP_DROP_MAX; r++)
+    kernel += fmt::format(" {}={}", CaptureLoader::DropReasonName(r), drops[r]);
   spdlog::info(
       "stopped: {} transactions ({} unanswered), {} events written, {} events dropped "
       "(queue full), {} records, {} seq gaps, {} parse errors, {} data without conn, {} orphan "
-      "responses, {} truncated heads, {} conns opened, {} muted, {} evicted; kernel drops: "
-      "ringbuf_full={} conn_table_full={} read_fault={}; truncated={}",
+      "responses, {} truncated heads, {} conns opened, {} muted, {} evicted; kernel drops:{}",
       s.transactions, s.unanswered, written, dropped, s.records, s.seq_gaps,
       s.parser.parse_errors, s.data_without_conn, s.parser.orphan_responses,
       s.parser.truncated_heads, s.conns_opened, s.conns_muted,
-      s.conns_evicted_full + s.conns_evicted_idle, drops[REDTAP_DROP_RINGBUF_FULL], drops[REDTAP_DROP_CONN_TABLE_FULL],
-      drops[REDTAP_DROP_READ_FAULT], drops[REDTAP_DROP_TRUNCATED]);
+      s.conns_evicted_full + s.conns_evicted_idle, kernel);
   return 0;
 }
 

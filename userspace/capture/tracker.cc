@@ -72,6 +72,16 @@ void ConnTracker::OnRecord(const void* data, size_t size) noexcept {
     case REDTAP_EV_DATA: OnData(data, size); break;
     case REDTAP_EV_CONN_OPEN: OnOpen(data, size); break;
     case REDTAP_EV_CONN_CLOSE: OnClose(data, size); break;
+    case REDTAP_EV_EXEC: {
+      redtap_exec_event ev;
+      if (!Decode(data, size, &ev)) {
+        stats_.bad_records++;
+        break;
+      }
+      stats_.exec_records++;
+      if (on_exec_) on_exec_(ev.pid);
+      break;
+    }
     default: stats_.bad_records++;
   }
 }
@@ -89,6 +99,7 @@ void ConnTracker::OnOpen(const void* data, size_t size) noexcept {
   c->meta.pid = ev.id.tgid;
   c->meta.command.assign(ev.comm, strnlen(ev.comm, sizeof(ev.comm)));
   c->meta.role = ev.role == REDTAP_ROLE_CLIENT ? Role::kClient : Role::kServer;
+  c->meta.tls = ev.tls != 0;
   c->meta.local = {FormatAddress(ev.family, ev.laddr), ev.lport};
   c->meta.remote = {FormatAddress(ev.family, ev.raddr), ev.rport};
   c->next_seq = ev.seq + 1;

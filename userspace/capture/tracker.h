@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -35,6 +36,7 @@ struct TrackerStats {
   uint64_t conns_evicted_full = 0;    // trackers evicted because max_connections was reached
   uint64_t conns_evicted_idle = 0;    // trackers evicted after idle_timeout_s
   uint64_t conns_muted = 0;           // upgraded or not HTTP: kernel told to stop sending
+  uint64_t exec_records = 0;
   uint64_t transactions = 0;
   uint64_t unanswered = 0;            // requests whose connection closed without a response
   http::ConnStats parser;             // summed over closed and live connections
@@ -59,6 +61,9 @@ class ConnTracker {
 
   /// One ring-buffer record, as the kernel wrote it. Never throws; bad input is counted.
   void OnRecord(const void* data, size_t size) noexcept;
+
+  /// Called for each process exec record (TLS library discovery). Must not block.
+  void SetExecHandler(std::function<void(uint32_t pid)> fn) { on_exec_ = std::move(fn); }
 
   /// Evicts trackers idle for longer than the configured timeout (`now_ns` in kernel time).
   void Sweep(uint64_t now_ns) noexcept;
@@ -99,6 +104,7 @@ class ConnTracker {
   http::Limits parser_limits_;
   TransactionSink* sink_;
   KernelControl* kernel_;
+  std::function<void(uint32_t)> on_exec_;
   std::unordered_map<ConnKey, std::unique_ptr<Conn>, ConnKeyHash> conns_;
   std::vector<http::Transaction> out_;
   TrackerStats stats_;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
+#include <utility>
 
 #include "capture.skel.h"
 
@@ -35,6 +36,9 @@ constexpr HookSpec kHooks[] = {
     {"recvmsg_exit", true},   {"sendmsg_exit", true},  {"sendfile_exit", false},
     {"accept4_exit", true},   {"accept_exit", false},  {"connect_exit", true},
     {"close_enter", true},
+    // TLS: new processes may map a libssl not attached yet. The SSL uprobes themselves are
+    // attached per library file by tls::TlsAttacher, not here.
+    {"process_exec", false},
 };
 
 bool g_libbpf_quiet = false;
@@ -102,6 +106,7 @@ Result<std::unique_ptr<CaptureLoader>> CaptureLoader::Load(const config::Config&
   s->rodata->cfg_comm_exclude = !cfg.filter.exclude_processes.empty();
   s->rodata->cfg_port_include = !cfg.filter.include_ports.empty();
   s->rodata->cfg_port_exclude = !cfg.filter.exclude_ports.empty();
+  s->rodata->cfg_tls = cfg.tls.enabled;
   int err = bpf_map__set_max_entries(s->maps.conn_map, cfg.capture.max_connections);
   if (!err) err = bpf_map__set_max_entries(s->maps.events_rb, cfg.capture.ring_buffer_bytes);
   if (err) return Status::Error("cannot size BPF maps: " + ErrnoText(err));
@@ -176,14 +181,21 @@ void CaptureLoader::AttachAll() {
   }
 }
 
-void CaptureLoader::DetachAll() {
-  // Each tracepoint detach waits for an RCU grace period (tens of ms); detaching from one
-  // thread per link overlaps those waits so SIGTERM exits well within a second.
+void DestroyLinksInParallel(std::vector<struct bpf_link*>& links) {
   std::vector<std::thread> threads;
-  threads.reserve(links_.size());
-  for (auto* l : links_) threads.emplace_back([l] { bpf_link__destroy(l); });
+  threads.reserve(links.size());
+  for (auto* l : links) threads.emplace_back([l] { bpf_link__destroy(l); });
   for (auto& t : threads) t.join();
-  links_.clear();
+  links.clear();
+}
+
+std::vector<struct bpf_link*> CaptureLoader::TakeLinks() {
+  for (auto& h : hooks_) h.attached = false;
+  return std::exchange(links_, {});
+}
+
+void CaptureLoader::DetachAll() {
+  DestroyLinksInParallel(links_);
   for (auto& h : hooks_) h.attached = false;
 }
 
@@ -195,6 +207,10 @@ bool CaptureLoader::Ready() const {
 }
 
 int CaptureLoader::ring_buffer_fd() const { return bpf_map__fd(skel_->maps.events_rb); }
+
+struct bpf_program* CaptureLoader::FindProgram(const char* name) const {
+  return bpf_object__find_program_by_name(skel_->obj, name);
+}
 
 uint64_t CaptureLoader::RingBufferFill() const {
   if (!ring_consumer_ || !ring_producer_) return 0;
@@ -224,6 +240,7 @@ const char* CaptureLoader::DropReasonName(int reason) {
     case REDTAP_DROP_TRUNCATED: return "truncated";
     case REDTAP_DROP_READ_FAULT: return "read_fault";
     case REDTAP_DROP_IOV_LIMIT: return "iov_limit";
+    case REDTAP_DROP_TLS_NO_FD: return "tls_no_fd";
   }
   return "unknown";
 }

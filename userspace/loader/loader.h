@@ -17,6 +17,7 @@
 struct capture;
 struct bpf_map;
 struct bpf_link;
+struct bpf_program;
 
 namespace redtap {
 
@@ -40,12 +41,16 @@ class CaptureLoader : public KernelControl {
   void AttachAll();
   /// Detaches everything (idempotent; also done by the destructor).
   void DetachAll();
+  /// Hands over the links without detaching them (for one parallel detach at shutdown).
+  std::vector<struct bpf_link*> TakeLinks();
 
   const std::vector<HookStatus>& hooks() const { return hooks_; }
   /// True when every required hook is attached.
   bool Ready() const;
 
   int ring_buffer_fd() const;
+  /// A program of the capture object by name (the TLS attacher attaches the SSL uprobes).
+  struct bpf_program* FindProgram(const char* name) const;
   /// Bytes written by the kernel and not yet consumed (fill gauge), and the ring's size.
   uint64_t RingBufferFill() const;
   uint64_t RingBufferSize() const { return ring_size_; }
@@ -77,6 +82,10 @@ class CaptureLoader : public KernelControl {
   const volatile unsigned long* ring_producer_ = nullptr;
   uint64_t ring_size_ = 0;
 };
+
+/// Destroys links concurrently: each detach waits for an RCU grace period (tens of ms), so
+/// one thread per link keeps shutdown well under a second.
+void DestroyLinksInParallel(std::vector<struct bpf_link*>& links);
 
 /// Mounts tracefs at /sys/kernel/tracing when the syscall tracepoints are not visible.
 /// Returns a message saying what was done ("" when nothing was needed).

@@ -9,7 +9,9 @@
 
 #include "redtap_abi.h"
 extern "C" {
+#ifndef __always_inline
 #define __always_inline inline
+#endif
 #include "http_sniff.bpf.h"
 }
 
@@ -56,10 +58,12 @@ TEST(Abi, Layout) {
   EXPECT_EQ(sizeof(redtap_data_event), 56u);
   EXPECT_EQ(offsetof(redtap_data_event, data), 56u);
   EXPECT_EQ(sizeof(redtap_data_event) % 8, 0u);
-  EXPECT_EQ(sizeof(redtap_conn_open_event), 96u);
+  EXPECT_EQ(sizeof(redtap_conn_open_event), 104u);
+  EXPECT_EQ(offsetof(redtap_conn_open_event, tls), 96u);
+  EXPECT_EQ(sizeof(redtap_exec_event), 24u);
   EXPECT_EQ(offsetof(redtap_conn_open_event, comm), 80u);
   EXPECT_EQ(sizeof(redtap_conn_close_event), 40u);
-  EXPECT_EQ(sizeof(redtap_conn_info), 24u);
+  EXPECT_EQ(sizeof(redtap_conn_info), 32u);
 }
 
 }  // namespace

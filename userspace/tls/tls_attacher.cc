@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/tls/tls_attacher.h"
+
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <glob.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "userspace/loader/loader.h"
+#include "userspace/tls/elf_symbols.h"
+
+namespace redtap::tls {
+namespace {
+
+struct ProbeSpec {
+  const char* symbol;
+  const char* prog;
+  bool retprobe;
+  bool required;  // without it the file is not attached
+};
+
+constexpr ProbeSpec kProbes[] = {
+    {"SSL_read", "ssl_read_enter", false, true},
+    {"SSL_read", "ssl_read_exit", true, true},
+    {"SSL_write", "ssl_write_enter", false, true},
+    {"SSL_write", "ssl_write_exit", true, true},
+    {"SSL_read_ex", "ssl_read_ex_enter", false, false},
+    {"SSL_read_ex", "ssl_read_ex_exit", true, false},
+    {"SSL_write_ex", "ssl_write_ex_enter", false, false},
+    {"SSL_write_ex", "ssl_write_ex_exit", true, false},
+    {"SSL_set_fd", "ssl_set_fd_enter", false, false},
+    {"SSL_free", "ssl_free_enter", false, false},
+};
+
+// Where distributions keep the system OpenSSL (merged /usr makes some of these the same file).
+constexpr const char* kSystemGlobs[] = {
+    "/usr/lib/x86_64-linux-gnu/libssl.so*", "/usr/lib/aarch64-linux-gnu/libssl.so*",
+    "/lib/x86_64-linux-gnu/libssl.so*",     "/usr/lib64/libssl.so*",
+    "/usr/lib/libssl.so*",                  "/lib64/libssl.so*",
+};
+
+bool IsLibssl(const std::string& path) {
+  auto slash = path.rfind('/');
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  return base.rfind("libssl.so", 0) == 0;
+}
+
+}  // namespace
+
+TlsAttacher::TlsAttacher(CaptureLoader* loader) : loader_(loader) {}
+
+TlsAttacher::~TlsAttacher() { Stop(); }
+
+void TlsAttacher::Start(std::chrono::seconds rescan) {
+  rescan_ = rescan;
+  for (const char* pattern : kSystemGlobs) {
+    glob_t g{};
+    if (glob(pattern, 0, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; i++) Consider(g.gl_pathv[i], true, nullptr);
+    }
+    globfree(&g);
+  }
+  ScanAll();
+  worker_ = std::thread([this] { Worker(); });
+  auto s = stats();
+  spdlog::info("tls: OpenSSL probes on {} file(s){}", s.files_attached,
+               s.attach_failures ? fmt::format(" ({} failed)", s.attach_failures) : "");
+}
+
+void TlsAttacher::OnExec(uint32_t pid) noexcept {
+  std::lock_guard<std::mutex> l(qmu_);
+  {
+    std::lock_guard<std::mutex> s(mu_);
+    stats_.exec_events++;
+    if (queue_.size() >= 4096) {
+      stats_.exec_dropped++;
+      return;
+    }
+  }
+  // The executable is known now (static OpenSSL: look at once, short-lived tools included);
+  // the dynamic loader maps libraries after exec: look again shortly after, and once later.
+  auto now = std::chrono::steady_clock::now();
+  queue_.emplace(now, static_cast<pid_t>(pid));
+  queue_.emplace(now + std::chrono::milliseconds(200), static_cast<pid_t>(pid));
+  queue_.emplace(now + std::chrono::seconds(2), static_cast<pid_t>(pid));
+  qcv_.notify_one();
+}
+
+void TlsAttacher::Worker() {
+  auto next_rescan = std::chrono::steady_clock::now() + rescan_;
+  std::unique_lock<std::mutex> l(qmu_);
+  while (!stop_) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_rescan) {
+      l.unlock();
+      ScanAll();
+      l.lock();
+      next_rescan = std::chrono::steady_clock::now() + rescan_;
+      continue;
+    }
+    if (!queue_.empty() && queue_.begin()->first <= now) {
+      pid_t pid = queue_.begin()->second;
+      queue_.erase(queue_.begin());
+      l.unlock();
+      ScanPid(pid, nullptr);
+      l.lock();
+      continue;
+    }
+    auto until = queue_.empty() ? next_rescan : std::min(next_rescan, queue_.begin()->first);
+    qcv_.wait_until(l, until);
+  }
+}
+
+void TlsAttacher::ScanAll() {
+  std::set<FileKey> in_use;
+  DIR* d = opendir("/proc");
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end == '\0' && pid > 0) ScanPid(static_cast<pid_t>(pid), &in_use);
+  }
+  closedir(d);
+  // Files no process maps any more lose their probes (system libraries stay attached).
+  std::lock_guard<std::mutex> l(mu_);
+  stats_.scans++;
+  for (auto it = attached_.begin(); it != attached_.end();) {
+    if (!it->second.system && !in_use.count(it->first)) {
+      for (auto* link : it->second.links) bpf_link__destroy(link);
+      stats_.probes_attached -= it->second.links.size();
+      stats_.files_attached--;
+      stats_.files_detached++;
+      spdlog::debug("tls: {} no longer mapped: probes removed", it->second.path);
+      it = attached_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void TlsAttacher::ScanPid(pid_t pid, std::set<FileKey>* in_use) {
+  std::string root = "/proc/" + std::to_string(pid) + "/root";
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  std::set<std::string> paths;
+  while (std::getline(maps, line)) {
+    auto slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    std::string path = line.substr(slash);
+    if (IsLibssl(path)) paths.insert(path);
+  }
+  // Paths are as the process sees them: go through its root (containers), unless it is ours.
+  struct stat r1{}, r2{};
+  bool same_root = stat(root.c_str(), &r1) == 0 && stat("/", &r2) == 0 &&
+                   r1.st_dev == r2.st_dev && r1.st_ino == r2.st_ino;
+  for (const auto& p : paths) Consider(same_root ? p : root + p, false, in_use);
+  // An executable that carries OpenSSL itself (node, statically linked servers).
+  Consider("/proc/" + std::to_string(pid) + "/exe", false, in_use);
+}
+
+void TlsAttacher::Consider(const std::string& path, bool system, std::set<FileKey>* in_use) {
+  struct stat st{};
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+  FileKey key{st.st_dev, st.st_ino};
+  if (in_use) in_use->insert(key);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (attached_.count(key) || rejected_.count(key)) return;
+  }
+  // Attach through a stable path: /proc/<pid>/exe is a magic link the kernel resolves.
+  std::string target = path;
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, "/exe") == 0) {
+    char buf[4096];
+    ssize_t n = readlink(path.c_str(), buf, sizeof(buf) - 1);
+    if (n <= 0) return;
+    buf[n] = '\0';
+    std::string exe(buf);
+    if (exe.size() > 10 && exe.compare(exe.size() - 10, 10, " (deleted)") == 0) return;
+    // Through the process's root (containers), unless it is ours: then the plain path, which
+    // stays valid after the process exits.
+    std::string proc_root = path.substr(0, path.size() - 4) + "/root";
+    struct stat r1{}, r2{};
+    bool same_root = stat(proc_root.c_str(), &r1) == 0 && stat("/", &r2) == 0 &&
+                     r1.st_dev == r2.st_dev && r1.st_ino == r2.st_ino;
+    target = same_root ? exe : proc_root + exe;
+  }
+  AttachFile(key, target, system);
+}
+
+bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool system) {
+  std::vector<std::string> names;
+  for (const auto& p : kProbes) names.push_back(p.symbol);
+  auto offsets = FindFunctionOffsets(path, names);
+  if (!offsets.ok() || !offsets->count("SSL_read") || !offsets->count("SSL_write")) {
+    std::lock_guard<std::mutex> l(mu_);
+    rejected_.insert(key);  // not OpenSSL: never look at this file again
+    return false;
+  }
+  std::vector<struct bpf_link*> links;
+  std::string failure;
+  for (const auto& p : kProbes) {
+    auto it = offsets->find(p.symbol);
+    if (it == offsets->end()) continue;
+    struct bpf_program* prog = loader_->FindProgram(p.prog);
+    struct bpf_link* link =
+        prog ? bpf_program__attach_uprobe(prog, p.retprobe, -1, path.c_str(), it->second)
+             : nullptr;
+    if (!link) {
+      if (p.required) {
+        failure = std::string(p.prog) + " on " + p.symbol + ": " + strerror(errno);
+        break;
+      }
+      continue;
+    }
+    links.push_back(link);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (!failure.empty()) {
+    for (auto* link : links) bpf_link__destroy(link);
+    stats_.attach_failures++;
+    rejected_.insert(key);
+    spdlog::warn("tls: cannot attach OpenSSL probes to {}: {}", path, failure);
+    return false;
+  }
+  stats_.files_attached++;
+  stats_.probes_attached += links.size();
+  spdlog::info("tls: OpenSSL probes attached to {} ({} probes)", path, links.size());
+  attached_[key] = Attached{path, system, std::move(links)};
+  return true;
+}
+
+void TlsAttacher::Stop() {
+  auto links = StopAndTakeLinks();
+  DestroyLinksInParallel(links);
+}
+
+std::vector<struct bpf_link*> TlsAttacher::StopAndTakeLinks() {
+  stop_ = true;
+  qcv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<struct bpf_link*> all;
+  for (auto& [k, a] : attached_) all.insert(all.end(), a.links.begin(), a.links.end());
+  stats_.probes_attached = 0;
+  stats_.files_attached = 0;
+  attached_.clear();
+  return all;
+}
+
+TlsStats TlsAttacher::stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stats_;
+}
+
+std::vector<std::string> TlsAttacher::AttachedFiles() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::string> out;
+  for (const auto& [k, a] : attached_) out.push_back(a.path);
+  return out;
+}
+
+}  // namespace redtap::tls

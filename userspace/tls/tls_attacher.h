@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// TlsAttacher: finds every OpenSSL the host runs (libssl.so* files, and executables that link
+// OpenSSL statically and export its symbols) and attaches the capture's SSL uprobes to each
+// file once. A uprobe on a file covers every process that maps it, now and later.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+struct bpf_link;
+
+namespace redtap {
+class CaptureLoader;
+
+namespace tls {
+
+struct TlsStats {
+  uint64_t files_attached = 0;    // library/executable files with probes now
+  uint64_t files_detached = 0;    // files no process maps any more: probes removed
+  uint64_t attach_failures = 0;   // files whose probes could not be attached
+  uint64_t probes_attached = 0;   // uprobes + uretprobes live
+  uint64_t exec_events = 0;
+  uint64_t exec_dropped = 0;      // exec events not queued (queue full)
+  uint64_t scans = 0;
+};
+
+class TlsAttacher {
+ public:
+  explicit TlsAttacher(CaptureLoader* loader);
+  ~TlsAttacher();
+
+  /// Attaches to the system's libssl and to what running processes map, then keeps watching
+  /// (exec events, and a full rescan every `rescan` for libraries loaded later with dlopen).
+  void Start(std::chrono::seconds rescan = std::chrono::seconds(30));
+  /// A process exec'd (from the reader thread; never blocks).
+  void OnExec(uint32_t pid) noexcept;
+  /// Detaches every probe and stops the worker.
+  void Stop();
+  /// Stops the worker and hands over the links without detaching them, so the caller can
+  /// detach everything at once (shutdown time).
+  std::vector<struct bpf_link*> StopAndTakeLinks();
+
+  TlsStats stats() const;
+  std::vector<std::string> AttachedFiles() const;
+
+ private:
+  struct FileKey {
+    dev_t dev;
+    ino_t ino;
+    auto operator<=>(const FileKey&) const = default;
+  };
+  struct Attached {
+    std::string path;
+    bool system = false;  // a well-known library path: kept even when unmapped
+    std::vector<struct bpf_link*> links;
+  };
+
+  void Worker();
+  void ScanAll();
+  /// Scans one process; adds the files it uses to `in_use` when given.
+  void ScanPid(pid_t pid, std::set<FileKey>* in_use);
+  void Consider(const std::string& path, bool system, std::set<FileKey>* in_use);
+  bool AttachFile(const FileKey& key, const std::string& path, bool system);
+
+  CaptureLoader* loader_;
+  mutable std::mutex mu_;
+  std::map<FileKey, Attached> attached_;
+  std::set<FileKey> rejected_;  // checked: no OpenSSL symbols, or attach failed
+  TlsStats stats_;
+
+  std::mutex qmu_;
+  std::condition_variable qcv_;
+  // Scans due, ordered by time (several per exec: now, +200 ms, +2 s).
+  std::multimap<std::chrono::steady_clock::time_point, pid_t> queue_;
+  std::atomic<bool> stop_{false};
+  std::chrono::seconds rescan_{30};
+  std::thread worker_;
+};
+
+}  // namespace tls
+}  // namespace redtap
