@@ -13,6 +13,7 @@
 #include "userspace/doctor/doctor.h"
 #include "userspace/loader/loader.h"
 #include "userspace/top/top.h"
+#include "userspace/pcap/pcap_runner.h"
 
 #ifndef REDTAP_VERSION
 #define REDTAP_VERSION "0.0.0"
@@ -56,6 +57,19 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "validate a config file and exit");
   check->add_option("-c,--config", config_path, "YAML config to check")->required();
 
+  redtap::pcap::PcapOptions pcap_opt;
+  std::string pcap_http;
+  auto* pcap = app.add_subcommand(
+      "pcap", "HTTP transactions from a capture file (pcap/pcapng) or a live interface (libpcap)");
+  pcap->add_option("file", pcap_opt.file, "pcap or pcapng file ('-' = stdin)");
+  pcap->add_option("-i,--iface", pcap_opt.iface, "capture live on this interface instead");
+  pcap->add_option("-f,--filter", pcap_opt.filter, "BPF capture filter, e.g. 'tcp port 80'");
+  pcap->add_option("-c,--config", config_path, "YAML config (services, routes, limits)");
+  pcap->add_option("--events", events, "write one NDJSON event per transaction to FILE ('-' = stdout)");
+  pcap->add_option("--http", pcap_http, "serve /metrics and /api/v1/endpoints on ADDR while running");
+  pcap->add_flag("--summary", pcap_opt.summary, "print a per-endpoint table when done");
+  pcap->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+
   redtap::TopOptions top_opt;
   auto* top = app.add_subcommand("top", "live per-endpoint table from a running agent");
   top->add_option("--http", top_opt.http, "the agent's --http address")->capture_default_str();
@@ -97,6 +111,15 @@ int main(int argc, char** argv) {
   }
   redtap::config::Config c = cfg.value();
   if (!events.empty()) c.events.path = events;
+  if (pcap->parsed()) {
+    if (log_level.empty() && !SetLogLevel(c.log.level)) SetLogLevel("info");
+    if (pcap_opt.file.empty() == pcap_opt.iface.empty()) {
+      std::fprintf(stderr, "redtap pcap: give a capture FILE or --iface IF (one of them)\n");
+      return 2;
+    }
+    if (!pcap_http.empty()) c.http.listen = pcap_http;
+    return redtap::RunPcapCommand(pcap_opt, c, !pcap_http.empty());
+  }
   if (!http_addr.empty()) c.http.listen = http_addr;
   if (log_level.empty() && !SetLogLevel(c.log.level)) SetLogLevel("info");
   return redtap::RunAgent(c);

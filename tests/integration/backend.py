@@ -20,6 +20,7 @@ import urllib.parse
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
     def log_message(self, fmt, *args):  # quiet
         pass
@@ -28,6 +29,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(code)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        if self.request_version == "HTTP/1.0" and \
+                self.headers.get("Connection", "").lower() == "keep-alive":
+            self.send_header("Connection", "keep-alive")  # ab -k waits for it
         if code not in (204, 304) and not (100 <= code < 200):
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()

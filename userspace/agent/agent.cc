@@ -20,6 +20,7 @@
 #include "userspace/metrics/agent_health.h"
 #include "userspace/metrics/metrics_store.h"
 #include "userspace/metrics/service_resolver.h"
+#include "userspace/pcap/pcap_runner.h"
 #include "userspace/tls/tls_attacher.h"
 
 namespace redtap {
@@ -68,7 +69,44 @@ struct HealthSnapshot {
   size_t kernel_conns = 0;
 };
 
+// Feeds the metrics store only (pcap mode writes its own events).
+class MetricsSink : public TransactionSink {
+ public:
+  explicit MetricsSink(metrics::MetricsStore* store) : store_(store) {}
+  void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override {
+    store_->Record(txn, meta, static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC)));
+  }
+
+ private:
+  metrics::MetricsStore* store_;
+};
+
 }  // namespace
+
+int RunPcapCommand(const pcap::PcapOptions& opt, const config::Config& cfg, bool serve_http) {
+  metrics::MetricsStore store(cfg);
+  MetricsSink sink(&store);
+  HttpServer http;
+  if (serve_http) {
+    http.Get("/metrics", [&] {
+      metrics::AgentHealth h;
+      h.ready = true;
+      h.rss_bytes = ResidentBytes();
+      return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                          store.RenderPrometheus(h)};
+    });
+    http.Get("/api/v1/endpoints", [&] {
+      return HttpResponse{
+          200, "application/json",
+          store.RenderEndpointsJson(static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC)))};
+    });
+    if (auto st = http.Start(cfg.http.listen); !st.ok()) {
+      spdlog::error("{}", st.message());
+      return 1;
+    }
+  }
+  return pcap::RunPcap(opt, cfg, &sink);
+}
 
 int RunAgent(const config::Config& cfg) {
   // Block the stop signals in every thread; the main thread waits for them below.

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/pcap/flow_table.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace redtap::pcap {
+namespace {
+
+void AddStream(StreamStats* a, const StreamStats& b) {
+  a->segments += b.segments;
+  a->out_of_order += b.out_of_order;
+  a->retransmits += b.retransmits;
+  a->overlaps += b.overlaps;
+  a->holes += b.holes;
+  a->hole_bytes += b.hole_bytes;
+  a->forced_skips += b.forced_skips;
+  a->jumps += b.jumps;
+}
+
+void AddParser(http::ConnStats* a, const http::ConnStats& b) {
+  a->requests += b.requests;
+  a->responses += b.responses;
+  a->parse_errors += b.parse_errors;
+  a->gaps += b.gaps;
+  a->truncated_heads += b.truncated_heads;
+  a->orphan_responses += b.orphan_responses;
+  a->pending_overflow += b.pending_overflow;
+  a->head_too_large += b.head_too_large;
+  a->placeholder_pairs += b.placeholder_pairs;
+  a->lost_responses += b.lost_responses;
+  a->informational += b.informational;
+}
+
+// A chunk that may be the first bytes of a request line cut short ("GE").
+bool MaybeRequestPrefix(std::string_view d) {
+  if (d.empty() || d.size() > 7) return false;
+  for (char c : d) {
+    if (c < 'A' || c > 'Z') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+size_t FindRequestStart(std::string_view d) noexcept {
+  if (http::LooksLikeRequestStart(d)) return 0;
+  size_t i = 0;
+  while (true) {
+    const void* p = std::memchr(d.data() + i, '\n', d.size() - i);
+    if (p == nullptr) return std::string_view::npos;
+    i = static_cast<size_t>(static_cast<const char*>(p) - d.data()) + 1;
+    if (i >= d.size()) return std::string_view::npos;
+    if (d[i] >= 'A' && d[i] <= 'Z' && http::LooksLikeRequestStart(d.substr(i))) return i;
+  }
+}
+
+size_t FindResponseStart(std::string_view d) noexcept {
+  size_t from = 0;
+  while (from < d.size()) {
+    const size_t i = d.find("HTTP/1.", from);
+    if (i == std::string_view::npos) return i;
+    if ((i == 0 || d[i - 1] == '\n') && http::LooksLikeResponseStart(d.substr(i))) return i;
+    from = i + 1;
+  }
+  return std::string_view::npos;
+}
+
+size_t FlowTable::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
+  uint64_t a0, a1, b0, b1;
+  std::memcpy(&a0, k.a, 8);
+  std::memcpy(&a1, k.a + 8, 8);
+  std::memcpy(&b0, k.b, 8);
+  std::memcpy(&b1, k.b + 8, 8);
+  uint64_t h = (a0 * 0x9E3779B97F4A7C15ull) ^ (a1 * 0xC2B2AE3D27D4EB4Full);
+  h ^= (b0 + 0x165667B19E3779F9ull) * 0xD6E8FEB86659FD93ull;
+  h ^= (b1 ^ (static_cast<uint64_t>(k.pa) << 16 | k.pb | static_cast<uint64_t>(k.family) << 40)) *
+       0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+FlowTable::FlowTable(const FlowLimits& limits, TransactionSink* sink)
+    : limits_(limits), sink_(sink) {
+  if (limits_.max_flows == 0) limits_.max_flows = 1;
+  flows_.reserve(std::min<size_t>(limits_.max_flows, 65536));
+}
+
+FlowTable::~FlowTable() = default;
+
+void FlowTable::SetLocalAddresses(std::vector<IpAddrs> addrs) { local_ = std::move(addrs); }
+
+bool FlowTable::IsLocal(uint8_t family, const uint8_t* addr) const noexcept {
+  const size_t n = family == 4 ? 4 : 16;
+  for (const IpAddrs& l : local_) {
+    if (l.family == family && std::memcmp(l.src, addr, n) == 0) return true;
+  }
+  return false;
+}
+
+void FlowTable::Unlink(Flow* f) noexcept {
+  if (f->prev) f->prev->next = f->next; else lru_head_ = f->next;
+  if (f->next) f->next->prev = f->prev; else lru_tail_ = f->prev;
+  f->prev = f->next = nullptr;
+}
+
+void FlowTable::Touch(Flow* f) noexcept {
+  if (lru_head_ == f) return;
+  if (f->prev || f->next || lru_tail_ == f) Unlink(f);
+  f->next = lru_head_;
+  if (lru_head_) lru_head_->prev = f;
+  lru_head_ = f;
+  if (!lru_tail_) lru_tail_ = f;
+}
+
+void FlowTable::Account(Flow* f) noexcept {
+  const size_t now = f->stream[0].buffered_bytes() + f->stream[1].buffered_bytes();
+  buffered_total_ = buffered_total_ - f->buffered + now;
+  f->buffered = now;
+}
+
+void FlowTable::SetClient(Flow* f, int side) noexcept {
+  f->client = side;
+  const FlowKey& k = f->key;
+  const uint8_t* caddr = side == 0 ? k.a : k.b;
+  const uint8_t* saddr = side == 0 ? k.b : k.a;
+  const uint16_t family = k.family == 4 ? AF_INET : AF_INET6;
+  Endpoint client{FormatAddress(family, caddr), side == 0 ? k.pa : k.pb};
+  Endpoint server{FormatAddress(family, saddr), side == 0 ? k.pb : k.pa};
+  f->meta.pid = 0;
+  f->meta.command.clear();
+  const bool client_local = !local_.empty() && IsLocal(k.family, caddr);
+  const bool server_local = !local_.empty() && IsLocal(k.family, saddr);
+  if (client_local && !server_local) {
+    f->meta.role = Role::kClient;
+    f->meta.local = std::move(client);
+    f->meta.remote = std::move(server);
+  } else {
+    f->meta.role = Role::kServer;
+    f->meta.local = std::move(server);
+    f->meta.remote = std::move(client);
+  }
+}
+
+void FlowTable::Emit(Flow* f) noexcept {
+  for (const http::Transaction& t : out_) {
+    f->connect_ok = t.has_response && t.request.method == "CONNECT" &&
+                    t.response.status_code >= 200 && t.response.status_code < 300;
+    ++stats_.transactions;
+    if (!t.has_response) ++stats_.unanswered;
+    if (sink_) sink_->OnTransaction(t, f->meta);
+  }
+  out_.clear();
+}
+
+void FlowTable::Side::OnData(std::string_view data, uint64_t wire_len, uint64_t ts) noexcept {
+  table->Data(flow, index, data, wire_len, ts);
+}
+void FlowTable::Side::OnHole(uint64_t len, uint64_t ts) noexcept {
+  table->Hole(flow, index, len, ts);
+}
+
+void FlowTable::Data(Flow* f, int side, std::string_view data, uint64_t wire_len,
+                     uint64_t ts) noexcept {
+  if (f->dead) return;
+  const bool first = f->first[side];
+  f->first[side] = false;
+  if (f->scan[side]) {
+    size_t pos = std::string_view::npos;
+    if (f->client < 0) {
+      // Who is the client? The side that sends a request line (or the other side of one
+      // that sends a status line), whichever comes first in this chunk.
+      const size_t rq = FindRequestStart(data);
+      const size_t rs = FindResponseStart(data);
+      if (rq != std::string_view::npos && (rs == std::string_view::npos || rq <= rs)) {
+        SetClient(f, side);
+        pos = rq;
+      } else if (rs != std::string_view::npos) {
+        SetClient(f, 1 - side);
+        pos = rs;
+      } else {
+        stats_.skipped_bytes += wire_len;
+        f->scanned += wire_len;
+        if (f->scanned > limits_.max_scan_bytes) {
+          f->dead = true;
+          ++stats_.flows_not_http;
+        }
+        return;
+      }
+    } else {
+      const bool is_req = side == f->client;
+      const http::Direction dir = is_req ? http::Direction::kRequest : http::Direction::kResponse;
+      if (!f->http.Idle(dir)) {
+        pos = 0;  // the parser absorbed the hole inside a body: still in sync
+      } else if (is_req && f->syn[side] && first && !http::LooksLikeRequestStart(data) &&
+                 !MaybeRequestPrefix(data)) {
+        // A connection we saw open whose client does not start with a request: not HTTP.
+        f->dead = true;
+        ++stats_.flows_not_http;
+        return;
+      } else {
+        pos = is_req ? FindRequestStart(data) : FindResponseStart(data);
+        if (pos == std::string_view::npos && is_req && MaybeRequestPrefix(data)) pos = 0;
+      }
+      if (pos == std::string_view::npos) {
+        stats_.skipped_bytes += wire_len;
+        f->scanned += wire_len;
+        return;
+      }
+    }
+    f->scan[side] = false;
+    if (pos > 0) {
+      stats_.skipped_bytes += pos;
+      data.remove_prefix(pos);
+      wire_len -= pos;
+    }
+  }
+  const http::Direction dir =
+      side == f->client ? http::Direction::kRequest : http::Direction::kResponse;
+  f->http.Feed(dir, data, wire_len, ts, &out_);
+  if (!out_.empty()) Emit(f);
+  if (f->http.state() != http::ConnState::kActive) {
+    f->http.Close(ts, &out_);
+    if (!out_.empty()) Emit(f);
+    if (f->http.state() == http::ConnState::kUpgraded && f->connect_ok) {
+      // A CONNECT tunnel: what it carries may be HTTP again (a proxy chain). Start over as
+      // if the connection had just opened; TLS or anything else makes it dead at once.
+      ++stats_.tunnels;
+      AddParser(&retired_parser_, f->http.stats());
+      f->http = http::HttpConnection(limits_.http);
+      f->scan[0] = f->scan[1] = true;
+      f->first[0] = f->first[1] = true;
+      f->syn[0] = f->syn[1] = true;
+      f->connect_ok = false;
+      return;
+    }
+    // Upgraded (WebSocket, h2c) or not HTTP: stop parsing its bytes.
+    f->dead = true;
+    ++stats_.flows_not_http;
+  }
+}
+
+void FlowTable::Hole(Flow* f, int side, uint64_t len, uint64_t ts) noexcept {
+  if (f->dead) return;
+  if (f->client < 0 || f->scan[side]) {
+    f->scan[side] = true;
+    return;  // nothing of this direction reached the parser yet
+  }
+  const http::Direction dir =
+      side == f->client ? http::Direction::kRequest : http::Direction::kResponse;
+  if (len == 0) {
+    f->http.Gap(dir);
+  } else {
+    f->http.Feed(dir, std::string_view(), len, ts, &out_);
+  }
+  if (!out_.empty()) Emit(f);
+  // The next bytes may start anywhere: look for a message boundary unless the parser
+  // absorbed the hole inside a body of known length.
+  f->scan[side] = true;
+}
+
+void FlowTable::Retire(Flow* f, uint64_t ts, uint64_t* counter) noexcept {
+  ++*counter;
+  f->stream[0].Flush(ts, &f->side[0]);
+  f->stream[1].Flush(ts, &f->side[1]);
+  if (f->client >= 0) {
+    f->http.Close(ts, &out_);
+    if (!out_.empty()) Emit(f);
+  }
+  AddStream(&retired_tcp_, f->stream[0].stats());
+  AddStream(&retired_tcp_, f->stream[1].stats());
+  AddParser(&retired_parser_, f->http.stats());
+  buffered_total_ -= f->buffered;
+  Unlink(f);
+  flows_.erase(f->key);  // destroys f
+}
+
+void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
+  ++stats_.segments;
+  FlowKey key;
+  std::memset(&key, 0, sizeof(key));
+  key.family = seg.ip.family;
+  const size_t n = seg.ip.family == 4 ? 4 : 16;
+  int cmp = std::memcmp(seg.ip.src, seg.ip.dst, n);
+  if (cmp == 0) cmp = seg.src_port < seg.dst_port ? -1 : (seg.src_port > seg.dst_port ? 1 : 0);
+  const int side = cmp <= 0 ? 0 : 1;  // side 0 = packets from the lower (addr, port)
+  if (side == 0) {
+    std::memcpy(key.a, seg.ip.src, n);
+    std::memcpy(key.b, seg.ip.dst, n);
+    key.pa = seg.src_port;
+    key.pb = seg.dst_port;
+  } else {
+    std::memcpy(key.a, seg.ip.dst, n);
+    std::memcpy(key.b, seg.ip.src, n);
+    key.pa = seg.dst_port;
+    key.pb = seg.src_port;
+  }
+  const bool syn = seg.flags & kTcpSyn;
+  const bool ack = seg.flags & kTcpAck;
+  const bool fin = seg.flags & kTcpFin;
+  const bool rst = seg.flags & kTcpRst;
+
+  auto it = flows_.find(key);
+  Flow* f = it == flows_.end() ? nullptr : it->second.get();
+  if (f && syn && !ack && f->stream[side].started() &&
+      f->stream[side].next_seq() != seg.seq + 1) {
+    // A new connection on the same 4-tuple.
+    ++stats_.port_reuse;
+    Retire(f, ts, &stats_.flows_closed);
+    f = nullptr;
+  }
+  if (f == nullptr) {
+    if (!syn && seg.payload_wire_len == 0) return;  // ACK/FIN/RST of a flow we don't track
+    if (rst) return;
+    if (flows_.size() >= limits_.max_flows && lru_tail_) {
+      Retire(lru_tail_, ts, &stats_.flows_evicted_lru);
+    }
+    auto owned = std::make_unique<Flow>(limits_);
+    f = owned.get();
+    f->key = key;
+    for (int i = 0; i < 2; ++i) {
+      f->side[i].table = this;
+      f->side[i].flow = f;
+      f->side[i].index = i;
+    }
+    flows_.emplace(key, std::move(owned));
+    ++stats_.flows_created;
+    if (!syn) ++stats_.midstream_flows;
+  }
+  f->last_ts = ts;
+  Touch(f);
+
+  if (syn) {
+    if (!f->stream[side].started()) f->syn[side] = true;
+    f->stream[side].OnSyn(seg.seq);
+    if (f->client < 0) SetClient(f, ack ? 1 - side : side);
+    // A SYN-ACK tells where the client's data starts even if its SYN was not captured.
+    if (ack && !f->stream[1 - side].started()) {
+      f->stream[1 - side].OnSyn(seg.ack - 1);
+      f->syn[1 - side] = true;
+    }
+  }
+  if (ack && !syn) f->stream[1 - side].OnPeerAck(seg.ack, ts, &f->side[1 - side]);
+  if (!syn && (seg.payload_wire_len > 0 || fin)) {
+    f->stream[side].OnSegment(seg.seq, seg.payload, seg.payload_wire_len, fin, ts,
+                              &f->side[side]);
+  }
+  Account(f);
+  while (buffered_total_ > limits_.max_buffered_total && f->buffered > 0) {
+    ++stats_.memory_skips;
+    f->stream[f->stream[0].buffered_bytes() >= f->stream[1].buffered_bytes() ? 0 : 1]
+        .ForceSkip(ts, &f->side[f->stream[0].buffered_bytes() >=
+                                        f->stream[1].buffered_bytes() ? 0 : 1]);
+    Account(f);
+  }
+  if (rst) {
+    f->rst = true;
+    Retire(f, ts, &stats_.flows_closed);
+    return;
+  }
+  if (f->stream[0].fin_done() && f->stream[1].fin_done()) {
+    Retire(f, ts, &stats_.flows_closed);
+  }
+}
+
+void FlowTable::Sweep(uint64_t now) noexcept {
+  while (lru_tail_ && now > lru_tail_->last_ts &&
+         now - lru_tail_->last_ts > limits_.idle_timeout_ns) {
+    Retire(lru_tail_, now, &stats_.flows_evicted_idle);
+  }
+}
+
+void FlowTable::FlushAll(uint64_t now) noexcept {
+  while (lru_tail_) Retire(lru_tail_, std::max(now, lru_tail_->last_ts), &stats_.flows_flushed);
+}
+
+FlowStats FlowTable::stats() const {
+  FlowStats s = stats_;
+  s.tcp = retired_tcp_;
+  s.parser = retired_parser_;
+  for (const auto& [k, f] : flows_) {
+    AddStream(&s.tcp, f->stream[0].stats());
+    AddStream(&s.tcp, f->stream[1].stats());
+    AddParser(&s.parser, f->http.stats());
+  }
+  return s;
+}
+
+}  // namespace redtap::pcap

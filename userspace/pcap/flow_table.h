@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+// FlowTable: TCP connections of a capture, each with its two TcpStreams and one
+// http::HttpConnection. Decides who is the client (SYN, else the side that sends a request
+// line, else the side that sends a status line), finds message boundaries after holes and
+// at a mid-connection start, and hands every transaction to a TransactionSink. Bounded:
+// flows (LRU), idle time (packet time), buffered out-of-order bytes per direction and in
+// total; every eviction and skip is counted.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "parsers/http/connection.h"
+#include "userspace/capture/conn_meta.h"
+#include "userspace/capture/tracker.h"
+#include "userspace/pcap/decode.h"
+#include "userspace/pcap/tcp_stream.h"
+
+namespace redtap::pcap {
+
+struct FlowLimits {
+  size_t max_flows = 16384;                    // LRU beyond this
+  uint64_t idle_timeout_ns = 300'000'000'000;  // packet time without traffic
+  size_t max_buffered_per_direction = 1 << 20; // out-of-order bytes per direction
+  size_t max_buffered_total = 256u << 20;      // out-of-order bytes over all flows
+  size_t max_scan_bytes = 1 << 20;             // bytes searched for a first message start
+  http::Limits http;
+};
+
+struct FlowStats {
+  uint64_t segments = 0;            // TCP segments seen
+  uint64_t flows_created = 0;
+  uint64_t flows_closed = 0;        // FIN both ways or RST
+  uint64_t flows_evicted_lru = 0;   // max_flows reached
+  uint64_t flows_evicted_idle = 0;  // idle_timeout_ns without packets
+  uint64_t flows_flushed = 0;       // still open at the end of the capture
+  uint64_t flows_not_http = 0;      // given up: no HTTP found, upgraded or invalid
+  uint64_t port_reuse = 0;          // a new SYN on a known 4-tuple: the old flow is closed
+  uint64_t midstream_flows = 0;     // no SYN seen: role inferred from the payload
+  uint64_t skipped_bytes = 0;       // bytes dropped while looking for a message start
+  uint64_t memory_skips = 0;        // holes skipped because max_buffered_total was reached
+  uint64_t tunnels = 0;             // CONNECT tunnels whose content is parsed again
+  uint64_t transactions = 0;
+  uint64_t unanswered = 0;
+  StreamStats tcp;                  // summed over closed and live flows
+  http::ConnStats parser;           // summed over closed and live flows
+};
+
+class FlowTable {
+ public:
+  /// `local_addrs`: addresses of the capturing host (16-byte form, IPv4 in the first 4
+  /// bytes, family in `local_families`); when a transaction's client is local and its
+  /// server is not, it is reported as kind client. Empty: every transaction is a server one.
+  FlowTable(const FlowLimits& limits, TransactionSink* sink);
+  ~FlowTable();
+
+  void SetLocalAddresses(std::vector<IpAddrs> addrs);
+
+  /// One decoded TCP segment captured at `ts_ns` (ns since the Unix epoch).
+  void OnSegment(const TcpSegment& seg, uint64_t ts_ns) noexcept;
+  /// Evicts flows idle for longer than the limit.
+  void Sweep(uint64_t now_ns) noexcept;
+  /// End of capture: flushes every flow (pending requests become unanswered transactions).
+  void FlushAll(uint64_t now_ns) noexcept;
+
+  size_t flows() const { return flows_.size(); }
+  size_t buffered_bytes() const { return buffered_total_; }
+  FlowStats stats() const;
+
+ private:
+  struct FlowKey {
+    uint8_t family;
+    uint8_t a[16];
+    uint8_t b[16];
+    uint16_t pa, pb;
+    bool operator==(const FlowKey& o) const {
+      return family == o.family && pa == o.pa && pb == o.pb &&
+             std::memcmp(a, o.a, 16) == 0 && std::memcmp(b, o.b, 16) == 0;
+    }
+  };
+  struct FlowKeyHash {
+    size_t operator()(const FlowKey& k) const noexcept;
+  };
+  struct Flow;
+  struct Side : StreamOutput {
+    FlowTable* table = nullptr;
+    Flow* flow = nullptr;
+    int index = 0;
+    void OnData(std::string_view data, uint64_t wire_len, uint64_t ts_ns) noexcept override;
+    void OnHole(uint64_t len, uint64_t ts_ns) noexcept override;
+  };
+  struct Flow {
+    FlowKey key;
+    TcpStream stream[2];
+    Side side[2];
+    http::HttpConnection http;
+    int client = -1;          // index of the client side; -1 until known
+    bool scan[2] = {true, true};  // looking for a message start in that side's bytes
+    bool syn[2] = {false, false};  // that side's stream started with a SYN we saw
+    bool first[2] = {true, true};  // no byte of that side delivered yet
+    bool dead = false;        // not HTTP (or upgraded): ignore its bytes
+    bool rst = false;
+    bool connect_ok = false;  // the last transaction was a successful CONNECT
+    uint64_t scanned = 0;     // bytes searched before the role was known
+    uint64_t last_ts = 0;
+    size_t buffered = 0;      // this flow's share of buffered_total_
+    ConnMeta meta;
+    Flow* prev = nullptr;     // LRU: prev = more recent
+    Flow* next = nullptr;
+    Flow(const FlowLimits& l) : stream{TcpStream(l.max_buffered_per_direction),
+                                       TcpStream(l.max_buffered_per_direction)},
+                                http(l.http) {}
+  };
+
+  void Data(Flow* f, int side, std::string_view data, uint64_t wire_len, uint64_t ts) noexcept;
+  void Hole(Flow* f, int side, uint64_t len, uint64_t ts) noexcept;
+  void SetClient(Flow* f, int side) noexcept;
+  void Emit(Flow* f) noexcept;
+  void Retire(Flow* f, uint64_t ts, uint64_t* counter) noexcept;
+  void Touch(Flow* f) noexcept;
+  void Unlink(Flow* f) noexcept;
+  void Account(Flow* f) noexcept;
+  bool IsLocal(uint8_t family, const uint8_t* addr) const noexcept;
+
+  FlowLimits limits_;
+  TransactionSink* sink_;
+  std::vector<IpAddrs> local_;
+  std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows_;
+  Flow* lru_head_ = nullptr;  // most recent
+  Flow* lru_tail_ = nullptr;  // least recent
+  size_t buffered_total_ = 0;
+  std::vector<http::Transaction> out_;
+  FlowStats stats_;
+  StreamStats retired_tcp_;
+  http::ConnStats retired_parser_;
+};
+
+/// Where the first HTTP request line starts in `d` (at 0 or right after a '\n'), or npos.
+size_t FindRequestStart(std::string_view d) noexcept;
+/// Where the first status line ("HTTP/1.x NNN") starts in `d` (at 0 or after a '\n'), or npos.
+size_t FindResponseStart(std::string_view d) noexcept;
+
+}  // namespace redtap::pcap

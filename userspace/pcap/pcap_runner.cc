@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/pcap/pcap_runner.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+
+#include "userspace/export/event_json.h"
+#include "userspace/export/event_writer.h"
+#include "userspace/export/redact.h"
+#include "userspace/pcap/summary.h"
+
+namespace redtap::pcap {
+namespace {
+
+constexpr uint64_t kSweepEveryNs = 1'000'000'000;
+
+std::atomic<pcap_t*> g_live_handle{nullptr};
+std::atomic<bool> g_stop{false};
+
+void OnStopSignal(int) {
+  g_stop.store(true);
+  if (pcap_t* h = g_live_handle.load()) pcap_breakloop(h);
+}
+
+uint64_t TsNs(const struct pcap_pkthdr* h, bool nano) {
+  return static_cast<uint64_t>(h->ts.tv_sec) * 1'000'000'000ull +
+         static_cast<uint64_t>(h->ts.tv_usec) * (nano ? 1ull : 1000ull);
+}
+
+// Formats each transaction as one NDJSON event (as `redtap run` does). Lines are handed to
+// the writer in batches (one Push of up to kBatchLines '\n'-joined lines): a capture file
+// produces events far faster than a live host, and one queue hand-off per event would cost
+// more than the decoding itself. The output is byte-for-byte the same.
+class EventSink : public TransactionSink {
+ public:
+  static constexpr size_t kBatchLines = 256;
+
+  EventSink(const config::Config& cfg, exporter::EventWriter* writer)
+      : cfg_(cfg), redactor_(cfg.redaction), writer_(writer) {}
+  ~EventSink() override { Flush(); }
+
+  void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override {
+    // Packet timestamps are wall-clock already: no monotonic offset.
+    if (batch_lines_ > 0) batch_.push_back('\n');
+    batch_ += exporter::FormatHttpEvent(txn, meta, PcapServiceName(cfg_, meta), 0, redactor_);
+    if (++batch_lines_ >= kBatchLines) Flush();
+  }
+  /// Hands the pending lines to the writer (end of input, and periodically when live).
+  void Flush() noexcept {
+    if (batch_lines_ == 0) return;
+    if (writer_->Push(std::move(batch_))) {
+      written_ += batch_lines_;
+    } else {
+      dropped_ += batch_lines_;
+    }
+    batch_ = std::string();
+    batch_.reserve(kBatchLines * 512);
+    batch_lines_ = 0;
+  }
+  uint64_t written() const { return written_; }  // lines accepted by the writer
+  uint64_t dropped() const { return dropped_; }  // lines lost (queue full)
+
+ private:
+  const config::Config& cfg_;
+  exporter::Redactor redactor_;
+  exporter::EventWriter* writer_;
+  std::string batch_;
+  size_t batch_lines_ = 0;
+  uint64_t written_ = 0, dropped_ = 0;
+};
+
+class FanOut : public TransactionSink {
+ public:
+  void Add(TransactionSink* s) {
+    if (s) sinks_.push_back(s);
+  }
+  void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override {
+    for (TransactionSink* s : sinks_) s->OnTransaction(txn, meta);
+  }
+
+ private:
+  std::vector<TransactionSink*> sinks_;
+};
+
+std::vector<IpAddrs> HostAddresses() {
+  std::vector<IpAddrs> out;
+  struct ifaddrs* ifa = nullptr;
+  if (getifaddrs(&ifa) != 0) return out;
+  for (struct ifaddrs* i = ifa; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    IpAddrs a;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      a.family = 4;
+      std::memcpy(a.src, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      a.family = 6;
+      std::memcpy(a.src, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    out.push_back(a);
+  }
+  freeifaddrs(ifa);
+  return out;
+}
+
+Status ApplyFilter(pcap_t* p, const std::string& filter) {
+  if (filter.empty()) return Status::Ok();
+  struct bpf_program prog;
+  if (pcap_compile(p, &prog, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
+    return Status::Error("--filter '" + filter + "': " + pcap_geterr(p));
+  const int rc = pcap_setfilter(p, &prog);
+  pcap_freecode(&prog);
+  if (rc != 0) return Status::Error("--filter: " + std::string(pcap_geterr(p)));
+  return Status::Ok();
+}
+
+Result<pcap_t*> OpenFile(const std::string& path, bool* nano) {
+  char err[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
+  if (!p) return Status::Error(path + ": " + err);
+  *nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
+  return p;
+}
+
+// Reads packets until the end (file) or a stop (live). -1: read error.
+int Loop(pcap_t* p, bool nano, PacketProcessor* proc, bool live, EventSink* events) {
+  const int link = pcap_datalink(p);
+  struct pcap_pkthdr* h;
+  const u_char* data;
+  auto last_sweep = std::chrono::steady_clock::now();
+  auto last_flush = last_sweep;
+  while (!g_stop.load(std::memory_order_relaxed)) {
+    const int rc = pcap_next_ex(p, &h, &data);
+    if (rc == 1) {
+      proc->OnFrame(link, std::string_view(reinterpret_cast<const char*>(data), h->caplen),
+                    TsNs(h, nano));
+    } else if (rc == 0) {
+      // Live timeout: sweep idle flows by wall time.
+    } else if (rc == PCAP_ERROR_BREAK) {
+      break;
+    } else {
+      spdlog::error("pcap: {}", pcap_geterr(p));
+      return -1;
+    }
+    if (live) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_sweep >= std::chrono::seconds(1)) {
+        proc->Sweep(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count()));
+        last_sweep = now;
+      }
+      if (events && (rc == 0 || now - last_flush >= std::chrono::milliseconds(100))) {
+        events->Flush();  // live: events leave within ~100 ms
+        last_flush = now;
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+PacketProcessor::PacketProcessor(const FlowLimits& limits, TransactionSink* sink)
+    : flows_(limits, sink) {}
+
+void PacketProcessor::OnFrame(int link_type, std::string_view frame, uint64_t ts) noexcept {
+  ++stats_.packets;
+  stats_.bytes += frame.size();
+  if (ts > last_ts_) last_ts_ = ts;
+  if (ts >= next_sweep_) {
+    if (next_sweep_ != 0) flows_.Sweep(ts);
+    next_sweep_ = ts + kSweepEveryNs;
+  }
+  DecodeResult r = DecodeFrame(link_type, frame, &pkt_);
+  if (r == DecodeResult::kFragment) {
+    ++stats_.decode[static_cast<int>(r)];
+    std::string_view dgram;
+    uint8_t proto = 0;
+    if (!frags_.Add(pkt_.frag, ts, &dgram, &proto)) return;
+    if (proto != 6) {
+      r = DecodeResult::kNotTcp;
+    } else {
+      const IpAddrs ip = pkt_.frag.ip;
+      r = DecodeTcp(ip, dgram, static_cast<uint32_t>(dgram.size()), &pkt_.tcp);
+    }
+  }
+  ++stats_.decode[static_cast<int>(r)];
+  if (r == DecodeResult::kTcp) flows_.OnSegment(pkt_.tcp, ts);
+}
+
+void PacketProcessor::Finish() noexcept { flows_.FlushAll(last_ts_); }
+
+PcapStats PacketProcessor::stats() const {
+  PcapStats s = stats_;
+  s.fragments = frags_.stats();
+  s.flows = flows_.stats();
+  return s;
+}
+
+FlowLimits LimitsFromConfig(const config::Config& cfg) {
+  FlowLimits l;
+  l.max_flows = cfg.limits.max_connections;
+  l.idle_timeout_ns = static_cast<uint64_t>(cfg.limits.idle_timeout_s) * 1'000'000'000ull;
+  l.http.max_head_bytes = cfg.limits.max_head_bytes;
+  l.http.max_pending_requests = cfg.limits.max_pending_requests;
+  return l;
+}
+
+std::string PcapServiceName(const config::Config& cfg, const ConnMeta& meta) {
+  const Endpoint& server = meta.server();
+  for (const config::ServiceRule& r : cfg.services) {
+    if (r.process.empty() && r.exe.empty() && r.port != 0 && r.port == server.port) return r.name;
+  }
+  std::string s;
+  s.reserve(server.address.size() + 7);
+  if (server.address.find(':') != std::string::npos) {
+    s.append("[").append(server.address).append("]");
+  } else {
+    s.append(server.address);
+  }
+  s.push_back(':');
+  s.append(std::to_string(server.port));
+  return s;
+}
+
+Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter,
+                              const FlowLimits& limits, TransactionSink* sink) {
+  bool nano = false;
+  auto opened = OpenFile(path, &nano);
+  if (!opened.ok()) return opened.status();
+  pcap_t* p = opened.value();
+  if (Status st = ApplyFilter(p, filter); !st.ok()) {
+    pcap_close(p);
+    return st;
+  }
+  PacketProcessor proc(limits, sink);
+  const int link = pcap_datalink(p);
+  struct pcap_pkthdr* h;
+  const u_char* data;
+  int rc;
+  while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
+    proc.OnFrame(link, std::string_view(reinterpret_cast<const char*>(data), h->caplen),
+                 TsNs(h, nano));
+  }
+  // A file cut in the middle of a packet (-1) still gives what came before it.
+  proc.Finish();
+  pcap_close(p);
+  return proc.stats();
+}
+
+int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* extra_sink) {
+  if (opt.file.empty() == opt.iface.empty()) {
+    spdlog::error("pcap: give a capture FILE or --iface IF (one of them)");
+    return 2;
+  }
+  const bool live = !opt.iface.empty();
+  bool nano = false;
+  pcap_t* p = nullptr;
+  if (live) {
+    char err[PCAP_ERRBUF_SIZE] = {};
+    p = pcap_create(opt.iface.c_str(), err);
+    if (!p) {
+      spdlog::error("pcap: {}: {}", opt.iface, err);
+      return 1;
+    }
+    pcap_set_snaplen(p, opt.snaplen);
+    pcap_set_promisc(p, 0);
+    pcap_set_timeout(p, 100);
+    pcap_set_buffer_size(p, 64 << 20);
+    pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
+    const int rc = pcap_activate(p);
+    if (rc < 0) {
+      spdlog::error("pcap: {}: {}", opt.iface, pcap_geterr(p));
+      pcap_close(p);
+      return 1;
+    }
+    if (rc > 0) spdlog::warn("pcap: {}: {}", opt.iface, pcap_geterr(p));
+    nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
+  } else {
+    auto opened = OpenFile(opt.file, &nano);
+    if (!opened.ok()) {
+      spdlog::error("pcap: {}", opened.error());
+      return 1;
+    }
+    p = opened.value();
+  }
+  if (Status st = ApplyFilter(p, opt.filter); !st.ok()) {
+    spdlog::error("pcap: {}", st.message());
+    pcap_close(p);
+    return 2;
+  }
+
+  std::unique_ptr<exporter::EventWriter> writer;
+  if (!cfg.events.path.empty()) {
+    auto w = exporter::EventWriter::Open(cfg.events.path, cfg.limits.event_queue);
+    if (!w.ok()) {
+      spdlog::error("events: {}", w.error());
+      pcap_close(p);
+      return 1;
+    }
+    writer = std::move(w.value());
+  }
+  FanOut fan;
+  std::unique_ptr<EventSink> events;
+  if (writer) {
+    events = std::make_unique<EventSink>(cfg, writer.get());
+    fan.Add(events.get());
+  }
+  std::unique_ptr<SummarySink> summary;
+  if (opt.summary) {
+    summary = std::make_unique<SummarySink>(cfg);
+    fan.Add(summary.get());
+  }
+  fan.Add(extra_sink);
+
+  PacketProcessor proc(LimitsFromConfig(cfg), &fan);
+  if (live) proc.SetLocalAddresses(HostAddresses());
+
+  struct sigaction sa = {}, old_int = {}, old_term = {};
+  if (live) {
+    g_stop = false;
+    g_live_handle = p;
+    sa.sa_handler = OnStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    spdlog::info("capturing on {}{}{}", opt.iface, opt.filter.empty() ? "" : ", filter: ",
+                 opt.filter);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = Loop(p, nano, &proc, live, events.get());
+  proc.Finish();
+  if (events) events->Flush();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  PcapStats s = proc.stats();
+  if (live) {
+    struct pcap_stat ps;
+    if (pcap_stats(p, &ps) == 0) s.kernel_drops = ps.ps_drop + ps.ps_ifdrop;
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    g_live_handle = nullptr;
+  }
+  pcap_close(p);
+  if (writer) writer->Stop();
+
+  if (summary) {
+    const bool events_on_stdout = cfg.events.path == "-";
+    summary->Print(events_on_stdout ? stderr : stdout, opt.summary_rows);
+  }
+  if (!opt.quiet) {
+    const auto& f = s.flows;
+    auto dec = [&](DecodeResult r) { return s.decode[static_cast<int>(r)]; };
+    spdlog::info(
+        "pcap: {} packets in {:.3f} s, {} transactions ({} unanswered, {:.0f}/s); events "
+        "written {} dropped {}; flows {} (midstream {}, closed {}, flushed {}, evicted lru {} "
+        "idle {}, not http {}); tcp: out-of-order {} retransmits {} overlaps {} holes {} "
+        "({} bytes) forced skips {} memory skips {}; http: parse errors {} gaps {} orphan "
+        "responses {} truncated heads {}; decode: not ip {} not tcp {} truncated {} malformed "
+        "{} unsupported link {}; fragments {} reassembled {} dropped {}; kernel drops {}",
+        s.packets, secs, f.transactions, f.unanswered,
+        secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0,
+        events ? events->written() : 0, events ? events->dropped() : 0, f.flows_created,
+        f.midstream_flows, f.flows_closed, f.flows_flushed, f.flows_evicted_lru,
+        f.flows_evicted_idle, f.flows_not_http, f.tcp.out_of_order, f.tcp.retransmits,
+        f.tcp.overlaps, f.tcp.holes, f.tcp.hole_bytes, f.tcp.forced_skips, f.memory_skips,
+        f.parser.parse_errors, f.parser.gaps, f.parser.orphan_responses,
+        f.parser.truncated_heads, dec(DecodeResult::kNotIp), dec(DecodeResult::kNotTcp),
+        dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
+        dec(DecodeResult::kUnsupportedLink), s.fragments.fragments, s.fragments.reassembled,
+        s.fragments.dropped_sets, s.kernel_drops);
+  }
+  return rc < 0 ? 1 : 0;
+}
+
+}  // namespace redtap::pcap

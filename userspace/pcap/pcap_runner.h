@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+// `redtap pcap`: the HTTP decoders on a capture file (pcap or pcapng) or a live interface,
+// through libpcap. Same events as `redtap run` (one NDJSON line per transaction), an
+// optional per-endpoint summary table, and an extra sink for the caller (metrics).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "userspace/capture/tracker.h"
+#include "userspace/common/status.h"
+#include "userspace/config/config.h"
+#include "userspace/pcap/decode.h"
+#include "userspace/pcap/flow_table.h"
+#include "userspace/pcap/fragments.h"
+
+namespace redtap::pcap {
+
+struct PcapOptions {
+  std::string file;        // capture file (pcap or pcapng; "-" = stdin). Exclusive with iface
+  std::string iface;       // live capture on this interface ("any" works on Linux)
+  std::string filter;      // BPF filter expression (file and live), "" = everything
+  bool summary = false;    // print the per-endpoint table when done (stdout, or stderr
+                           // when events go to stdout)
+  size_t summary_rows = 50;  // rows of the table (by count), 0 = all
+  int snaplen = 262144;    // live capture only
+  bool quiet = false;      // no statistics line at the end
+};
+
+/// Counters of one run (decode + reassembly + HTTP).
+struct PcapStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;                    // captured bytes
+  uint64_t decode[static_cast<int>(DecodeResult::kCount)] = {};
+  FragmentStats fragments;
+  FlowStats flows;
+  uint64_t kernel_drops = 0;             // live: pcap_stats ps_drop + ps_ifdrop
+};
+
+/// Decode → fragments → flows → HTTP, one packet at a time. No I/O: the runner and the
+/// tests feed it frames.
+class PacketProcessor {
+ public:
+  PacketProcessor(const FlowLimits& limits, TransactionSink* sink);
+
+  void SetLocalAddresses(std::vector<IpAddrs> addrs) { flows_.SetLocalAddresses(std::move(addrs)); }
+  /// One captured frame of `link_type` at `ts_ns` (ns since the Unix epoch).
+  void OnFrame(int link_type, std::string_view frame, uint64_t ts_ns) noexcept;
+  /// Flushes every flow (end of capture).
+  void Finish() noexcept;
+  /// Evicts idle flows (call with the current packet or wall time).
+  void Sweep(uint64_t now_ns) noexcept { flows_.Sweep(now_ns); }
+
+  PcapStats stats() const;
+  uint64_t last_ts() const { return last_ts_; }
+
+ private:
+  FlowTable flows_;
+  FragmentReassembler frags_;
+  Packet pkt_;
+  uint64_t last_ts_ = 0;
+  uint64_t next_sweep_ = 0;
+  PcapStats stats_;
+};
+
+/// Flow limits from the config: limits.max_connections, idle_timeout_s, max_head_bytes,
+/// max_pending_requests; out-of-order buffers use the FlowLimits defaults.
+FlowLimits LimitsFromConfig(const config::Config& cfg);
+
+/// Reads a whole capture file through `sink` (the corpus tests use this). `filter` may be "".
+Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter,
+                              const FlowLimits& limits, TransactionSink* sink);
+
+/// Service name of a pcap transaction (no process is known): the first `services` rule
+/// that has only a port and matches the server port, else "<server.address>:<server.port>".
+std::string PcapServiceName(const config::Config& cfg, const ConnMeta& meta);
+
+/// `redtap pcap`. Events go to cfg.events.path (as in `run`), every transaction also to
+/// `extra_sink` (may be null; called on this thread). Live mode stops on SIGINT/SIGTERM.
+/// Returns the exit code: 0 done, 1 capture could not be opened / read error, 2 bad options.
+int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* extra_sink);
+
+}  // namespace redtap::pcap

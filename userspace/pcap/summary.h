@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// SummarySink: per-endpoint count, errors and latency percentiles of a pcap run, printed as
+// one table at the end. Endpoint = service, method and path (query dropped). Bounded: at
+// most `max_endpoints` rows, the rest folded into one "(other)" row.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <unordered_map>
+
+#include "userspace/capture/tracker.h"
+#include "userspace/config/config.h"
+#include "userspace/export/redact.h"
+
+namespace redtap::pcap {
+
+/// Log-scale latency histogram: 8 buckets per power of two from 1 µs to ~1 day
+/// (relative error under 9 %).
+class LatencyHistogram {
+ public:
+  void Add(uint64_t ns) noexcept;
+  /// The q-quantile (0..1) in ns, 0 when empty.
+  uint64_t Quantile(double q) const noexcept;
+  uint64_t count() const { return count_; }
+
+ private:
+  static constexpr int kBuckets = 8 * 37;
+  std::array<uint32_t, kBuckets> b_{};
+  uint64_t count_ = 0;
+};
+
+class SummarySink : public TransactionSink {
+ public:
+  SummarySink(const config::Config& cfg, size_t max_endpoints = 10000);
+  void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override;
+  /// Prints the table, rows by count (descending), at most `rows` (0 = all).
+  void Print(std::FILE* out, size_t rows) const;
+  size_t endpoints() const { return rows_.size(); }
+
+ private:
+  struct Row {
+    std::string service, method, path;
+    uint64_t count = 0, errors = 0;
+    LatencyHistogram latency;
+  };
+  const config::Config& cfg_;
+  exporter::Redactor redactor_;
+  size_t max_endpoints_;
+  std::string key_;  // reused buffer
+  std::unordered_map<std::string, Row> rows_;
+  Row other_;
+};
+
+}  // namespace redtap::pcap
