@@ -195,6 +195,34 @@ int ParseVersion(std::string_view s) {
 
 }  // namespace
 
+std::string_view RequestHost(const Request& r) noexcept {
+  std::string_view h = r.Find("Host");
+  if (h.empty()) {
+    // Absolute-form: scheme://authority/path
+    std::string_view t = r.target;
+    size_t sep = t.find("://");
+    if (sep == std::string_view::npos || t.empty() || t[0] == '/') return {};
+    h = t.substr(sep + 3);
+    h = h.substr(0, std::min(h.find('/'), h.find('?')));
+    if (size_t at = h.rfind('@'); at != std::string_view::npos) h = h.substr(at + 1);
+  }
+  if (!h.empty() && h.front() == '[') {
+    size_t close = h.find(']');
+    if (close == std::string_view::npos) return {};
+    h = h.substr(1, close - 1);
+  } else if (size_t colon = h.find(':'); colon != std::string_view::npos &&
+                                         h.find(':', colon + 1) == std::string_view::npos) {
+    h = h.substr(0, colon);  // host:port (a single colon; more means a bare IPv6 literal)
+  }
+  if (h.empty() || h.size() > 253) return {};
+  for (char c : h) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == ':';
+    if (!ok) return {};
+  }
+  return h;
+}
+
 std::string_view Request::Find(std::string_view name) const {
   for (const Header& h : headers) {
     if (EqualsIgnoreCase(h.name, name)) return h.value;

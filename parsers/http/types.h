@@ -61,4 +61,9 @@ struct Transaction {
   }
 };
 
+/// The host a request names: the Host header, else the authority of an absolute-form target,
+/// without port or IPv6 brackets ("api.stripe.com", "::1"). Empty when there is none or it
+/// is not a plausible host name (only letters, digits, '.', '-', '_', ':' are accepted).
+std::string_view RequestHost(const Request& r) noexcept;
+
 }  // namespace redtap::http

@@ -87,7 +87,7 @@ TargetParts SplitTarget(std::string_view target) {
 
 std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
                             const std::string& service_name, int64_t ktime_to_realtime_offset_ns,
-                            const Redactor& r) noexcept {
+                            const Redactor& r, const EventExtras* extras) noexcept {
   try {
     const http::Request& req = t.request;
     const TargetParts target = SplitTarget(req.target);
@@ -123,7 +123,16 @@ std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
     if (target.has_query && !target.query.empty()) j["url.query"] = r.RedactQuery(target.query);
     if (t.has_response) j["http.response.status_code"] = t.response.status_code;
     j["network.protocol.version"] = "1." + std::to_string(req.version_minor);
-    j["server.address"] = meta.server().address;
+    // A client call is named by the host it asked for (Host header / absolute URI: an
+    // outbound call to api.stripe.com says so); the peer's IP stays in network.peer.address.
+    std::string_view host = http::RequestHost(req);
+    if (meta.role == Role::kClient && !host.empty()) {
+      j["server.address"] = std::string(host);
+      j["url.domain"] = std::string(host);
+      j["network.peer.address"] = meta.server().address;
+    } else {
+      j["server.address"] = meta.server().address;
+    }
     j["server.port"] = meta.server().port;
     j["client.address"] = meta.client().address;
     j["client.port"] = meta.client().port;
@@ -133,6 +142,14 @@ std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
       j["user_agent.original"] = std::string(ua.substr(0, kMaxUserAgentBytes));
     }
     if (meta.tls) j["tls"] = true;
+    if (extras) {
+      for (const auto& a : *extras) {
+        if (a.is_number)
+          j[a.key] = a.num;
+        else
+          j[a.key] = a.str;
+      }
+    }
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   } catch (...) {
     return R"({"type":"http","level":"ERROR","message":"redtap: event formatting failed"})";

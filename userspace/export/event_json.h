@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "parsers/http/types.h"
 #include "userspace/capture/conn_meta.h"
@@ -12,13 +13,23 @@
 
 namespace redtap::exporter {
 
+/// Extra attributes appended to an event (enrichment: tenant, e-commerce fields, trace ids).
+/// Keys are emitted as given, after the standard ones; values are strings or numbers.
+struct EventAttr {
+  std::string key;
+  std::string str;      // used when !is_number
+  double num = 0;
+  bool is_number = false;
+};
+using EventExtras = std::vector<EventAttr>;
+
 /// Formats `t` as one JSON object, without a trailing newline. Kernel monotonic timestamps
 /// become wall-clock time by adding `ktime_to_realtime_offset_ns`. The URL path and query are
 /// redacted with `r`; no header other than User-Agent is ever emitted. Bytes that are not
 /// valid UTF-8 are replaced with U+FFFD. Never throws.
 std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
                             const std::string& service_name, int64_t ktime_to_realtime_offset_ns,
-                            const Redactor& r) noexcept;
+                            const Redactor& r, const EventExtras* extras = nullptr) noexcept;
 
 /// RFC 3339 UTC with microseconds ("2026-11-25T18:46:51.123456Z") of a time in ns since the
 /// Unix epoch (negative values are before 1970).

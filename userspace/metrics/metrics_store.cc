@@ -256,7 +256,9 @@ void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMe
   std::string_view address;
   int port = 0;
   if (kind == kClient) {
-    address = meta.server().address;
+    // The name the client asked for (Host header: "api.stripe.com"), else the peer's address.
+    address = http::RequestHost(txn.request);
+    if (address.empty()) address = meta.server().address;
     port = meta.server().port;
     scratch_key.assign(address);
     scratch_key.push_back('\x1f');

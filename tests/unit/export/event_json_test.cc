@@ -101,7 +101,8 @@ TEST(EventJsonTest, ClientGoldenWithTlsAbsoluteFormAndCard) {
             R"j("service.name":"shop","process.pid":7,"process.command":"python3",)j"
             R"j("http.request.method":"POST","url.path":"/v1/charges",)j"
             R"j("url.query":"card=REDACTED&amount=1999","http.response.status_code":402,)j"
-            R"j("network.protocol.version":"1.0","server.address":"2001:db8::1",)j"
+            R"j("network.protocol.version":"1.0","server.address":"api.stripe.com",)j"
+            R"j("url.domain":"api.stripe.com","network.peer.address":"2001:db8::1",)j"
             R"j("server.port":443,"client.address":"10.0.0.2","client.port":40000,)j"
             R"j("http.request.body.size":42,"http.response.body.size":512,"tls":true})j");
   ExpectNoSecrets(event);
