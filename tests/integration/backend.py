@@ -9,7 +9,7 @@ Routes:
   GET  /slow?ms=N          sleeps N ms, then 200
   ANY  /api/...?status=N&ms=M  a shop-like API: sleeps M ms (default 0), answers N (default 200)
   anything else            404
-Usage: backend.py PORT [HOST]
+Usage: backend.py PORT [HOST] [--tls CERT KEY]   (--tls: HTTPS through the ssl module)
 """
 import http.server
 import socketserver
@@ -109,6 +109,18 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 if __name__ == "__main__":
-    port = int(sys.argv[1])
-    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
-    Server((host, port), Handler).serve_forever()
+    args = sys.argv[1:]
+    tls = None
+    if "--tls" in args:
+        i = args.index("--tls")
+        tls = (args[i + 1], args[i + 2])
+        del args[i:i + 3]
+    port = int(args[0])
+    host = args[1] if len(args) > 1 else "127.0.0.1"
+    server = Server((host, port), Handler)
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()

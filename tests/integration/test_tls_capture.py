@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Integration (label bpf): HTTPS without keys. The plaintext scenario switched to TLS
+everywhere must give the same exact counts per (kind, port, method, path, status).
+
+Topology:  curl / ab / Python (ssl) / node --TLS--> nginx (ssl) --/proxy/ TLS--> backend.py (ssl)
+           Python --TLS--> node https server (OpenSSL linked into the node binary)
+
+nginx, the backend, the node server and one Python client (with its connection already
+open) start before the agent: their libssl / node binary are found by the /proc scan. The
+other clients start after it; node's binary is attached through the exec event.
+"""
+import collections
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import harness
+
+REDTAP = harness.find_redtap()
+
+NGINX_TLS_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 100000;
+  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 4; }}
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {dir}/cert.pem;
+    ssl_certificate_key {dir}/key.pem;
+    location = /ok {{ return 200 "ok\\n"; }}
+    location = /teapot {{ return 418; }}
+    location = /fail {{ return 500; }}
+    location /proxy/ {{
+      proxy_pass https://backend/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_ssl_verify off;
+      proxy_ssl_session_reuse on;
+    }}
+  }}
+}}
+"""
+
+NODE_SERVER = r"""
+const https = require('https'), fs = require('fs');
+const [port, cert, key] = process.argv.slice(1);
+https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)}, (req, res) => {
+  const code = req.url.startsWith('/status/') ? parseInt(req.url.split('/')[2]) : 200;
+  res.writeHead(code, {'Content-Type': 'text/plain'}); res.end('node ' + code + '\n');
+}).listen(parseInt(port), '127.0.0.1');
+"""
+
+NODE_CLIENT = r"""
+const https = require('https');
+const [port, n] = process.argv.slice(1).map(Number);
+const agent = new https.Agent({keepAlive: true, maxSockets: 1});
+let done = 0;
+function go() {
+  https.get({host: '127.0.0.1', port, path: '/ok', agent, rejectUnauthorized: false}, r => {
+    r.resume();
+    r.on('end', () => { if (++done < n) go(); else { agent.destroy(); console.log('done ' + done); } });
+  });
+}
+go();
+"""
+
+
+def tls_ctx():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def recv_responses(sock, n, timeout=5.0):
+    sock.settimeout(timeout)
+    buf = b""
+    while True:
+        count, pos = 0, 0
+        while True:
+            end = buf.find(b"\r\n\r\n", pos)
+            if end < 0:
+                break
+            m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", buf[pos:end])
+            body = int(m.group(1)) if m else 0
+            if end + 4 + body > len(buf):
+                break
+            pos = end + 4 + body
+            count += 1
+        if count >= n:
+            return buf
+        chunk = sock.recv(65536)
+        if not chunk:
+            return buf
+        buf += chunk
+
+
+class TlsCapture(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="redtap-tls-")
+        os.chmod(cls.tmp, 0o755)
+        cls.procs = harness.Procs()
+        cls.expected = collections.Counter()
+        try:
+            cls._run()
+        finally:
+            cls.procs.stop_all()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def expect(cls, kind, port, method, path, status, n=1):
+        cls.expected[(kind, port, method, path, status)] += n
+
+    @classmethod
+    def via_nginx(cls, method, path, status, n=1):
+        cls.expect("client", cls.ng, method, path, status, n)
+        cls.expect("server", cls.ng, method, path, status, n)
+        if path.startswith("/proxy/"):
+            bpath = path[len("/proxy"):]
+            cls.expect("client", cls.be, method, bpath, status, n)
+            cls.expect("server", cls.be, method, bpath, status, n)
+
+    @classmethod
+    def curl(cls, path, *args):
+        out = subprocess.run(["curl", "-sSk", "-o", "/dev/null", "-w", "%{http_code}", *args,
+                              f"https://127.0.0.1:{cls.ng}{path}"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        return int(out)
+
+    @classmethod
+    def _run(cls):
+        cert, key = os.path.join(cls.tmp, "cert.pem"), os.path.join(cls.tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"],
+                       check=True, capture_output=True)
+        os.chmod(key, 0o644)
+        cls.be = harness.free_port()
+        cls.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(cls.be),
+                         "--tls", cert, key])
+        harness.wait_port(cls.be)
+        cls.ng = harness.free_port()
+        conf = os.path.join(cls.tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_TLS_CONF.format(dir=cls.tmp, port=cls.ng, backend=cls.be))
+        cls.procs.start(["nginx", "-c", conf, "-e", os.path.join(cls.tmp, "nginx-error.log")])
+        harness.wait_port(cls.ng)
+        cls.node = shutil.which("node")
+        if cls.node:
+            cls.node_port = harness.free_port()
+            cls.procs.start([cls.node, "-e", NODE_SERVER, str(cls.node_port), cert, key])
+            harness.wait_port(cls.node_port)
+
+        # A Python client with a TLS keep-alive connection open before the agent starts.
+        early = tls_ctx().wrap_socket(socket.create_connection(("127.0.0.1", cls.ng)))
+        early.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        recv_responses(early, 1)
+
+        cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs)
+        cls.agent.start()
+
+        # 1. The early connection, used again (the process started before the agent).
+        early.sendall(b"GET /teapot HTTP/1.1\r\nHost: x\r\n\r\n")
+        recv_responses(early, 1)
+        early.close()
+        cls.via_nginx("GET", "/teapot", 418)
+
+        # 2. curl: statuses, proxied statuses over TLS to the backend.
+        for path, st in [("/ok", 200), ("/fail", 500), ("/proxy/status/201", 201),
+                         ("/proxy/status/404", 404), ("/proxy/chunked", 200)]:
+            assert cls.curl(path) == st, path
+            cls.via_nginx("GET", path, st)
+        assert cls.curl("/proxy/echo", "--data-binary", "x" * 50000, "-H", "Expect:") == 200
+        cls.via_nginx("POST", "/proxy/echo", 200)
+
+        # 3. Python keep-alive (ssl module: SSL_read_ex/SSL_write_ex) and pipelining.
+        import http.client
+        c = http.client.HTTPSConnection("127.0.0.1", cls.ng, context=tls_ctx())
+        for path in ("/ok", "/proxy/status/503", "/ok"):
+            c.request("GET", path)
+            r = c.getresponse()
+            r.read()
+            cls.via_nginx("GET", path, r.status)
+        c.close()
+        s = tls_ctx().wrap_socket(socket.create_connection(("127.0.0.1", cls.ng)))
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /teapot HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        recv_responses(s, 3)
+        s.close()
+        cls.via_nginx("GET", "/ok", 200, 2)
+        cls.via_nginx("GET", "/teapot", 418)
+
+        # 4. ab over TLS with keep-alive: an exact count.
+        out = subprocess.run(["ab", "-q", "-n", "2000", "-c", "8", "-k",
+                              f"https://127.0.0.1:{cls.ng}/ok"],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        assert re.search(r"Complete requests:\s+2000", out) and \
+            re.search(r"Failed requests:\s+0", out), out
+        cls.via_nginx("GET", "/ok", 200, 2000)
+
+        # 5. node: the server (OpenSSL inside the node binary, found by the start-up scan)
+        # answers Python; then a node client started now (binary attached on exec; a warm-up
+        # run lets the attach finish first, as for any new binary).
+        cls.node_client_out = ""
+        if cls.node:
+            for code in (200, 404, 200):
+                c = http.client.HTTPSConnection("127.0.0.1", cls.node_port, context=tls_ctx())
+                c.request("GET", f"/status/{code}")
+                c.getresponse().read()
+                c.close()
+                cls.expect("client", cls.node_port, "GET", f"/status/{code}", code)
+                cls.expect("server", cls.node_port, "GET", f"/status/{code}", code)
+            subprocess.run([cls.node, "-e", "setTimeout(() => {}, 200)"], check=True)
+            time.sleep(0.5)
+            cls.node_client_out = subprocess.run(
+                [cls.node, "-e", NODE_CLIENT, str(cls.ng), "5"], capture_output=True,
+                text=True, timeout=30).stdout
+            cls.via_nginx("GET", "/ok", 200, 5)
+
+        time.sleep(0.3)
+        cls.stop_rc, cls.stop_s = cls.agent.stop()
+        cls.log = cls.agent.read_log()
+        cls.events = cls.agent.read_events()
+
+    def ours(self):
+        ports = {self.ng, self.be} | ({self.node_port} if self.node else set())
+        return [e for e in self.events if e.get("server.port") in ports]
+
+    def test_counts_equal_what_clients_did(self):
+        self.assertIn("done 5", self.node_client_out or "done 5")
+        got = collections.Counter(
+            (e["kind"], e["server.port"], e["http.request.method"], e["url.path"],
+             e.get("http.response.status_code")) for e in self.ours())
+        missing = self.expected - got
+        extra = got - self.expected
+        self.assertEqual((dict(missing), dict(extra)), ({}, {}),
+                         f"missing / extra; agent log:\n{self.log}")
+
+    def test_every_event_is_tls(self):
+        self.assertTrue(self.ours())
+        for e in self.ours():
+            self.assertIs(e.get("tls"), True, e)
+
+    def test_ab_exact(self):
+        self.assertEqual(sum(1 for e in self.ours() if e["process.command"] == "ab"), 2000)
+
+    def test_probes_attached_and_no_drops(self):
+        self.assertRegex(self.log, r"OpenSSL probes attached to \S*libssl\.so")
+        if self.node:
+            self.assertRegex(self.log, r"OpenSSL probes attached to \S*node")
+        m = re.search(r"kernel drops:(.*)$", self.log, re.M)
+        drops = dict(re.findall(r"(\w+)=(\d+)", m.group(1)))
+        for reason in ("ringbuf_full", "conn_table_full", "read_fault", "tls_no_fd"):
+            self.assertEqual(drops.get(reason), "0", (reason, self.log))
+        self.assertEqual(self.stop_rc, 0)
+
+    def test_ciphertext_never_parsed(self):
+        self.assertIn(" 0 parse errors", self.log)
+
+
+if __name__ == "__main__":
+    harness.require_bpf()
+    unittest.main(verbosity=2)
