@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
@@ -94,11 +95,12 @@ CaptureLoader::~CaptureLoader() {
   if (skel_) capture::destroy(skel_);
 }
 
-Result<std::unique_ptr<CaptureLoader>> CaptureLoader::Load(const config::Config& cfg) {
-  std::unique_ptr<CaptureLoader> l(new CaptureLoader());
-  l->skel_ = capture::open();
-  if (!l->skel_) return Status::Error("cannot open the capture BPF object: " + ErrnoText(errno));
-  auto* s = l->skel_;
+// Opens the capture object and applies the config (rodata, map sizes). `only`: load just
+// that program (probing which one the verifier rejects); `skip`: programs left out.
+static Result<struct capture*> OpenConfigured(const config::Config& cfg, const char* only,
+                                              const std::vector<std::string>& skip) {
+  struct capture* s = capture::open();
+  if (!s) return Status::Error("cannot open the capture BPF object: " + ErrnoText(errno));
   s->rodata->cfg_self_tgid = static_cast<uint32_t>(getpid());
   s->rodata->cfg_capture_cap = cfg.capture.max_bytes_per_call;
   s->rodata->cfg_wakeup_bytes = cfg.capture.wakeup_bytes;
@@ -107,17 +109,71 @@ Result<std::unique_ptr<CaptureLoader>> CaptureLoader::Load(const config::Config&
   s->rodata->cfg_port_include = !cfg.filter.include_ports.empty();
   s->rodata->cfg_port_exclude = !cfg.filter.exclude_ports.empty();
   s->rodata->cfg_tls = cfg.tls.enabled;
-  int err = bpf_map__set_max_entries(s->maps.conn_map, cfg.capture.max_connections);
-  if (!err) err = bpf_map__set_max_entries(s->maps.events_rb, cfg.capture.ring_buffer_bytes);
-  if (err) return Status::Error("cannot size BPF maps: " + ErrnoText(err));
-  err = capture::load(s);
+  s->rodata->cfg_endpoint_caps = !EndpointCapturePrefixes(cfg.ecommerce).empty();
+  int err = bpf_map__set_max_entries(s->maps.conn_map,
+                                     only ? 1024 : cfg.capture.max_connections);
+  if (!err)
+    err = bpf_map__set_max_entries(s->maps.events_rb,
+                                   only ? (1u << 20) : cfg.capture.ring_buffer_bytes);
   if (err) {
-    return Status::Error(
-        "loading the capture programs failed: " + ErrnoText(err) +
-        " (run `redtap doctor`; needs root or CAP_BPF+CAP_PERFMON, and kernel BTF at "
-        "/sys/kernel/btf/vmlinux; run with --log-level debug for the verifier log)");
+    capture::destroy(s);
+    return Status::Error("cannot size BPF maps: " + ErrnoText(err));
   }
+  struct bpf_program* p;
+  bpf_object__for_each_program(p, s->obj) {
+    std::string name = bpf_program__name(p);
+    bool load = only ? name == only : std::find(skip.begin(), skip.end(), name) == skip.end();
+    bpf_program__set_autoload(p, load);
+  }
+  return s;
+}
+
+Result<std::unique_ptr<CaptureLoader>> CaptureLoader::Load(const config::Config& cfg) {
+  std::unique_ptr<CaptureLoader> l(new CaptureLoader());
+  auto opened = OpenConfigured(cfg, nullptr, {});
+  if (!opened.ok()) return opened.status();
+  l->skel_ = opened.value();
+  int err = capture::load(l->skel_);
+  if (err) {
+    // Find the programs this kernel's verifier rejects, one at a time, and load without them:
+    // they are reported as failed hooks and the rest keeps running.
+    capture::destroy(l->skel_);
+    l->skel_ = nullptr;
+    std::vector<std::string> names;
+    {
+      auto probe = OpenConfigured(cfg, nullptr, {});
+      if (!probe.ok()) return probe.status();
+      struct bpf_program* p;
+      bpf_object__for_each_program(p, probe.value()->obj) names.push_back(bpf_program__name(p));
+      capture::destroy(probe.value());
+    }
+    for (const auto& n : names) {
+      auto one = OpenConfigured(cfg, n.c_str(), {});
+      if (!one.ok()) return one.status();
+      int e = capture::load(one.value());
+      capture::destroy(one.value());
+      if (e) {
+        l->load_failures_.emplace_back(n, "the verifier rejected it: " + ErrnoText(e));
+        spdlog::error("program {} failed to load: {} (left out; --log-level debug shows the "
+                      "verifier log)", n, ErrnoText(e));
+      }
+    }
+    std::vector<std::string> skip;
+    for (const auto& [n, why] : l->load_failures_) skip.push_back(n);
+    auto again = OpenConfigured(cfg, nullptr, skip);
+    if (!again.ok()) return again.status();
+    l->skel_ = again.value();
+    err = l->load_failures_.size() < names.size() ? capture::load(l->skel_) : err;
+    if (err) {
+      return Status::Error(
+          "loading the capture programs failed: " + ErrnoText(err) +
+          " (run `redtap doctor`; needs root or CAP_BPF+CAP_PERFMON, and kernel BTF at "
+          "/sys/kernel/btf/vmlinux; run with --log-level debug for the verifier log)");
+    }
+  }
+  auto* s = l->skel_;
   REDTAP_RETURN_IF_ERROR(l->ApplyFilters(cfg));
+  REDTAP_RETURN_IF_ERROR(l->ApplyEndpointCaps(cfg));
   // Map the ring's position pages read-only for the fill gauge (libbpf 1.1 has no API for it).
   long page = sysconf(_SC_PAGESIZE);
   int rfd = bpf_map__fd(s->maps.events_rb);
@@ -127,6 +183,42 @@ Result<std::unique_ptr<CaptureLoader>> CaptureLoader::Load(const config::Config&
   if (p != MAP_FAILED) l->ring_producer_ = static_cast<const volatile unsigned long*>(p);
   l->ring_size_ = cfg.capture.ring_buffer_bytes;
   return l;
+}
+
+std::vector<std::string> EndpointCapturePrefixes(const config::EcommerceConfig& e) {
+  std::vector<std::string> out;
+  for (const auto& ep : e.payments.endpoints) {
+    std::string literal = ep.route.substr(0, ep.route.find_first_of("{*"));
+    std::vector<std::string> methods;
+    if (ep.method.empty()) {
+      methods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+    } else {
+      methods = {ep.method};
+    }
+    for (const auto& m : methods) {
+      std::string p = m + " " + literal;
+      if (p.size() > REDTAP_ENDPOINT_PREFIX_LEN) p.resize(REDTAP_ENDPOINT_PREFIX_LEN);
+      if (std::find(out.begin(), out.end(), p) == out.end() && out.size() < 64) out.push_back(p);
+    }
+  }
+  return out;
+}
+
+Status CaptureLoader::ApplyEndpointCaps(const config::Config& cfg) {
+  uint8_t shift = 0;
+  while ((1u << shift) < cfg.ecommerce.capture_bytes_per_call) ++shift;
+  for (const std::string& p : EndpointCapturePrefixes(cfg.ecommerce)) {
+    redtap_endpoint_key key = {};
+    key.prefixlen = static_cast<uint32_t>(p.size() * 8);
+    std::memcpy(key.data, p.data(), p.size());
+    if (bpf_map__update_elem(skel_->maps.endpoint_cap_map, &key, sizeof(key), &shift,
+                             sizeof(shift), BPF_ANY)) {
+      return Status::Error("ecommerce: cannot add the capture prefix \"" + p +
+                           "\": " + ErrnoText(errno));
+    }
+    spdlog::debug("per-endpoint capture: \"{}\" -> {} bytes per call", p, 1u << shift);
+  }
+  return Status::Ok();
 }
 
 Status CaptureLoader::ApplyFilters(const config::Config& cfg) {
@@ -160,8 +252,12 @@ void CaptureLoader::AttachAll() {
     h.name = spec.name;
     h.required = spec.required;
     struct bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.name);
-    if (!prog) {
-      h.error = "program not found in the BPF object";
+    auto failed = std::find_if(load_failures_.begin(), load_failures_.end(),
+                               [&](const auto& f) { return f.first == spec.name; });
+    if (!prog || failed != load_failures_.end()) {
+      h.error = failed != load_failures_.end() ? failed->second
+                                               : "program not found in the BPF object";
+      if (prog) h.target = bpf_program__section_name(prog);
       hooks_.push_back(h);
       continue;
     }

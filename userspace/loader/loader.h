@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "redtap_abi.h"
@@ -71,17 +72,27 @@ class CaptureLoader : public KernelControl {
  private:
   CaptureLoader() = default;
   Status ApplyFilters(const config::Config& cfg);
+  Status ApplyEndpointCaps(const config::Config& cfg);
   void SetState(uint32_t tgid, uint32_t fd, uint64_t gen, uint8_t state,
                 bool only_if_http) noexcept;
 
   struct capture* skel_ = nullptr;
   std::vector<HookStatus> hooks_;
   std::vector<struct bpf_link*> links_;
+  // Programs the verifier rejected (name, why): left out of the load, reported as hooks.
+  std::vector<std::pair<std::string, std::string>> load_failures_;
   // Read-only mappings of the ring's consumer and producer position pages.
   const volatile unsigned long* ring_consumer_ = nullptr;
   const volatile unsigned long* ring_producer_ = nullptr;
   uint64_t ring_size_ = 0;
 };
+
+/// Per-endpoint capture: the request-line prefixes ("POST /api/payment/process") whose
+/// requests and responses the kernel copies with ecommerce.capture_bytes_per_call instead of
+/// capture.max_bytes_per_call: every ecommerce.payments.endpoints route up to its first
+/// parameter, for its method (or for each common method when it has none). At most 64,
+/// each at most REDTAP_ENDPOINT_PREFIX_LEN bytes.
+std::vector<std::string> EndpointCapturePrefixes(const config::EcommerceConfig& e);
 
 /// Destroys links concurrently: each detach waits for an RCU grace period (tens of ms), so
 /// one thread per link keeps shutdown well under a second.
