@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/saturation/model.h"
+
+#include <arpa/inet.h>
+#include <time.h>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <limits>
+#include <cstdio>
+#include <sstream>
+
+namespace redtap::saturation {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+std::vector<std::string> Split(std::string_view line) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) i++;
+    size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t') j++;
+    if (j > i) out.emplace_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+const char* DirName(Direction d) {
+  switch (d) {
+    case Direction::kListen: return "listen";
+    case Direction::kInbound: return "inbound";
+    case Direction::kOutbound: return "outbound";
+  }
+  return "unknown";
+}
+
+// Adds b to a field by field.
+void Add(RawCounters& a, const RawCounters& b) {
+  a.opened += b.opened;
+  a.closed += b.closed;
+  for (int i = 0; i < kFailReasons; i++) a.connect_failures[i] += b.connect_failures[i];
+  a.resets_sent += b.resets_sent;
+  a.resets_received += b.resets_received;
+  a.retransmits += b.retransmits;
+  a.bytes_in += b.bytes_in;
+  a.bytes_out += b.bytes_out;
+  a.rtt_count += b.rtt_count;
+  a.rtt_sum_us += b.rtt_sum_us;
+  for (int i = 0; i < kRttBuckets; i++) a.rtt_buckets[i] += b.rtt_buckets[i];
+}
+
+// cur - last per field; a field that went down means the kernel key was deleted and created
+// again, so its whole current value is new.
+uint64_t D(uint64_t cur, uint64_t last) { return cur >= last ? cur - last : cur; }
+
+RawCounters Delta(const RawCounters& cur, const RawCounters& last) {
+  RawCounters d;
+  d.opened = D(cur.opened, last.opened);
+  d.closed = D(cur.closed, last.closed);
+  for (int i = 0; i < kFailReasons; i++)
+    d.connect_failures[i] = D(cur.connect_failures[i], last.connect_failures[i]);
+  d.resets_sent = D(cur.resets_sent, last.resets_sent);
+  d.resets_received = D(cur.resets_received, last.resets_received);
+  d.retransmits = D(cur.retransmits, last.retransmits);
+  d.bytes_in = D(cur.bytes_in, last.bytes_in);
+  d.bytes_out = D(cur.bytes_out, last.bytes_out);
+  d.rtt_count = D(cur.rtt_count, last.rtt_count);
+  d.rtt_sum_us = D(cur.rtt_sum_us, last.rtt_sum_us);
+  for (int i = 0; i < kRttBuckets; i++) d.rtt_buckets[i] = D(cur.rtt_buckets[i], last.rtt_buckets[i]);
+  return d;
+}
+
+SeriesId SeriesOf(const RawKey& k, std::string service) {
+  SeriesId id;
+  id.service = std::move(service);
+  id.dir = k.dir == Direction::kOutbound ? Direction::kOutbound : Direction::kInbound;
+  id.port = id.dir == Direction::kInbound ? k.port : 0;
+  return id;
+}
+
+MetricFamily Family(const char* name, const char* help, MetricType type) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+ClientMetric Metric(std::vector<ClientMetric::Label> labels) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  return m;
+}
+
+// service_name, [server_port] (inbound series only).
+std::vector<ClientMetric::Label> BaseLabels(const SeriesId& id) {
+  std::vector<ClientMetric::Label> l{{"service_name", id.service}};
+  if (id.dir == Direction::kInbound && id.port) l.push_back({"server_port", std::to_string(id.port)});
+  return l;
+}
+
+void AddCounter(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  ClientMetric m = Metric(std::move(labels));
+  m.counter.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+void AddGauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
+  ClientMetric m = Metric(std::move(labels));
+  m.gauge.value = v;
+  f.metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+const char* FailReasonName(int reason) {
+  static const char* kNames[kFailReasons] = {"refused", "reset",   "timeout",
+                                             "unreachable", "aborted", "other"};
+  return reason >= 0 && reason < kFailReasons ? kNames[reason] : "other";
+}
+
+std::map<std::string, uint64_t> ParseNetstat(std::string_view text) {
+  std::map<std::string, uint64_t> out;
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  for (size_t i = 0; i + 1 < lines.size(); i++) {
+    auto names = Split(lines[i]);
+    auto values = Split(lines[i + 1]);
+    if (names.empty() || values.empty() || names[0] != values[0] || names[0].back() != ':' ||
+        names.size() != values.size())
+      continue;
+    std::string prefix = names[0].substr(0, names[0].size() - 1);
+    bool numeric = true;
+    for (size_t j = 1; j < values.size() && numeric; j++)
+      numeric = !values[j].empty() &&
+                std::all_of(values[j].begin(), values[j].end(), [](char c) {
+                  return (c >= '0' && c <= '9') || c == '-';
+                });
+    if (!numeric) continue;  // a header line followed by another header
+    for (size_t j = 1; j < names.size(); j++) {
+      errno = 0;
+      char* end = nullptr;
+      unsigned long long v = strtoull(values[j].c_str(), &end, 10);
+      if (end && *end == '\0') out[prefix + "." + names[j]] = v;
+    }
+    i++;  // consumed the values line
+  }
+  return out;
+}
+
+std::string FormatAddress(int family, const uint8_t* addr16) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET6) {
+    inet_ntop(AF_INET6, addr16, buf, sizeof(buf));
+  } else {
+    inet_ntop(AF_INET, addr16, buf, sizeof(buf));
+  }
+  return buf;
+}
+
+void Model::Update(const std::vector<std::pair<RawKey, RawCounters>>& counters,
+                   const std::vector<std::pair<RawKey, RawLive>>& live,
+                   std::vector<Listener> listeners, std::map<uint32_t, NetnsCounters> netns,
+                   const std::function<std::string(const RawKey&)>& service_of) {
+  for (const auto& [key, cur] : counters) {
+    if (key.dir == Direction::kListen) continue;
+    std::string name = service_of(key);
+    if (name.empty()) continue;  // not named yet: fold later
+    auto it = last_.find(key);
+    RawCounters delta = it == last_.end() ? cur : Delta(cur, it->second);
+    last_[key] = cur;
+    Add(series_[SeriesOf(key, std::move(name))].acc, delta);
+  }
+  for (auto& [id, s] : series_) s.live = RawLive{};
+  for (const auto& [key, l] : live) {
+    if (key.dir == Direction::kListen) continue;
+    std::string name = service_of(key);
+    if (name.empty()) continue;
+    auto& s = series_[SeriesOf(key, std::move(name))];
+    s.live.active += l.active;
+    s.live.bytes_in += l.bytes_in;
+    s.live.bytes_out += l.bytes_out;
+  }
+  // Bytes of a series = closed connections + live ones; a connection that closed between the
+  // counter read and the pass is briefly missing from both, so keep the exported value
+  // monotonic.
+  for (auto& [id, s] : series_) {
+    s.bytes_in_out = std::max(s.bytes_in_out, s.acc.bytes_in + s.live.bytes_in);
+    s.bytes_out_out = std::max(s.bytes_out_out, s.acc.bytes_out + s.live.bytes_out);
+  }
+  listeners_ = std::move(listeners);
+  netns_ = std::move(netns);
+}
+
+std::optional<RawCounters> Model::SeriesCounters(const SeriesId& id) const {
+  auto it = series_.find(id);
+  if (it == series_.end()) return std::nullopt;
+  RawCounters c = it->second.acc;
+  c.bytes_in = it->second.bytes_in_out;
+  c.bytes_out = it->second.bytes_out_out;
+  return c;
+}
+
+std::optional<RawLive> Model::SeriesLive(const SeriesId& id) const {
+  auto it = series_.find(id);
+  if (it == series_.end()) return std::nullopt;
+  return it->second.live;
+}
+
+std::vector<MetricFamily> Model::Families() const {
+  auto backlog = Family("redtap_tcp_listen_backlog",
+                        "Connections in the accept queue of a service's listening sockets "
+                        "(established, not yet accept()ed), sampled every second",
+                        MetricType::Gauge);
+  auto backlog_max = Family("redtap_tcp_listen_backlog_max",
+                            "Accept queue limit of a service's listening sockets "
+                            "(min(listen() backlog, net.core.somaxconn))",
+                            MetricType::Gauge);
+  auto overflows = Family("redtap_tcp_listen_overflows_total",
+                          "TcpExt ListenOverflows of a network namespace: connections dropped "
+                          "because an accept queue was full",
+                          MetricType::Counter);
+  auto drops = Family("redtap_tcp_listen_drops_total",
+                      "Listen drops (overflows included): per listener (scope=listener, "
+                      "sk_drops) and per network namespace (scope=netns, TcpExt ListenDrops)",
+                      MetricType::Counter);
+  auto active = Family("redtap_tcp_connections_active",
+                       "TCP connections in ESTABLISHED or CLOSE_WAIT, sampled every second",
+                       MetricType::Gauge);
+  auto opened = Family("redtap_tcp_connections_opened_total",
+                       "TCP connections established since the agent started", MetricType::Counter);
+  auto closed = Family("redtap_tcp_connections_closed_total",
+                       "Established TCP connections closed since the agent started",
+                       MetricType::Counter);
+  auto failures = Family("redtap_tcp_connect_failures_total",
+                         "Outbound connects that failed, by reason", MetricType::Counter);
+  auto resets = Family("redtap_tcp_resets_total", "TCP resets sent and received",
+                       MetricType::Counter);
+  auto retrans = Family("redtap_tcp_retransmits_total", "TCP segments retransmitted",
+                        MetricType::Counter);
+  auto rtt = Family("redtap_tcp_rtt_seconds",
+                    "Smoothed RTT of TCP connections, sampled in the kernel at most once per "
+                    "socket per millisecond of received traffic",
+                    MetricType::Histogram);
+  auto bytes = Family("redtap_tcp_bytes_total",
+                      "Bytes received (in) and acknowledged by the peer (out) on TCP "
+                      "connections, counted since the agent first saw each connection",
+                      MetricType::Counter);
+
+  // Listeners grouped by service and port (SO_REUSEPORT groups, IPv4 + IPv6, namespaces).
+  struct Group {
+    uint64_t backlog = 0, backlog_max = 0, drops = 0;
+  };
+  std::map<std::pair<std::string, uint16_t>, Group> groups;
+  for (const auto& l : listeners_) {
+    auto& g = groups[{l.service, l.port}];
+    g.backlog += l.backlog;
+    g.backlog_max += l.backlog_max;
+    g.drops += l.drops;
+  }
+  for (const auto& [k, g] : groups) {
+    std::vector<ClientMetric::Label> labels{{"service_name", k.first},
+                                            {"server_port", std::to_string(k.second)}};
+    AddGauge(backlog, labels, g.backlog);
+    AddGauge(backlog_max, labels, g.backlog_max);
+    auto l = labels;
+    l.push_back({"scope", "listener"});
+    AddCounter(drops, l, g.drops);
+  }
+  for (const auto& [ns, c] : netns_) {
+    std::vector<ClientMetric::Label> labels{{"netns", std::to_string(ns)}, {"scope", "netns"}};
+    AddCounter(overflows, labels, c.listen_overflows);
+    AddCounter(drops, labels, c.listen_drops);
+  }
+
+  for (const auto& [id, s] : series_) {
+    auto base = BaseLabels(id);
+    auto with = [&](const char* name, std::string value) {
+      auto l = base;
+      l.push_back({name, std::move(value)});
+      return l;
+    };
+    const char* dir = DirName(id.dir);
+    AddGauge(active, with("direction", dir), s.live.active);
+    AddCounter(opened, with("direction", dir), s.acc.opened);
+    AddCounter(closed, with("direction", dir), s.acc.closed);
+    for (int r = 0; r < kFailReasons; r++) {
+      if (s.acc.connect_failures[r])
+        AddCounter(failures, with("reason", FailReasonName(r)), s.acc.connect_failures[r]);
+    }
+    if (s.acc.resets_sent || s.acc.resets_received) {
+      AddCounter(resets, with("direction", "sent"), s.acc.resets_sent);
+      AddCounter(resets, with("direction", "received"), s.acc.resets_received);
+    }
+    AddCounter(retrans, base, s.acc.retransmits);
+    AddCounter(bytes, with("direction", "in"), s.bytes_in_out);
+    AddCounter(bytes, with("direction", "out"), s.bytes_out_out);
+    if (s.acc.rtt_count) {
+      ClientMetric m = Metric(base);
+      m.histogram.sample_count = s.acc.rtt_count;
+      m.histogram.sample_sum = s.acc.rtt_sum_us / 1e6;
+      uint64_t cum = 0;
+      for (int i = 0; i < kRttBounds; i++) {
+        cum += s.acc.rtt_buckets[i];
+        m.histogram.bucket.push_back({cum, kRttBoundsUs[i] / 1e6});
+      }
+      cum += s.acc.rtt_buckets[kRttBounds];
+      m.histogram.bucket.push_back({cum, std::numeric_limits<double>::infinity()});
+      rtt.metric.push_back(std::move(m));
+    }
+  }
+  std::vector<MetricFamily> out;
+  for (auto* f : {&backlog, &backlog_max, &overflows, &drops, &active, &opened, &closed,
+                  &failures, &resets, &retrans, &rtt, &bytes}) {
+    if (!f->metric.empty()) out.push_back(std::move(*f));
+  }
+  return out;
+}
+
+nlohmann::json Model::ListenersJson() const {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& l : listeners_) {
+    nlohmann::json o;
+    o["service"] = l.service;
+    o["address"] = l.address;
+    o["port"] = l.port;
+    o["family"] = l.family == AF_INET6 ? "ipv6" : "ipv4";
+    o["backlog"] = l.backlog;
+    o["backlog_max"] = l.backlog_max;
+    o["fill_ratio"] = l.backlog_max ? static_cast<double>(l.backlog) / l.backlog_max : 0.0;
+    o["syn_queue"] = l.syn_queue;
+    o["drops_total"] = l.drops;  // per listener: overflows are counted in it
+    o["netns"] = l.netns;
+    if (l.pid) o["pid"] = l.pid;
+    if (!l.comm.empty()) o["process"] = l.comm;
+    auto it = netns_.find(l.netns);
+    if (it != netns_.end()) {
+      o["netns_listen_overflows_total"] = it->second.listen_overflows;
+      o["netns_listen_drops_total"] = it->second.listen_drops;
+    }
+    arr.push_back(std::move(o));
+  }
+  return arr;
+}
+
+bool RateLimiter::Allow(const std::string& key, int64_t now_ns, uint64_t* suppressed) {
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= max_keys_) {
+      // Too many distinct keys: forget idle full buckets (they behave like new ones).
+      for (auto b = buckets_.begin(); b != buckets_.end();) {
+        if (b->second.suppressed == 0 && now_ns - b->second.last_ns > period_ns_ * burst_)
+          b = buckets_.erase(b);
+        else
+          ++b;
+      }
+      if (buckets_.size() >= max_keys_) {
+        total_suppressed_++;
+        return false;
+      }
+    }
+    it = buckets_.emplace(key, Bucket{burst_, now_ns, 0}).first;
+  }
+  Bucket& b = it->second;
+  if (now_ns > b.last_ns) {
+    b.tokens = std::min(burst_, b.tokens + static_cast<double>(now_ns - b.last_ns) / period_ns_);
+    b.last_ns = now_ns;
+  }
+  if (b.tokens < 1.0) {
+    b.suppressed++;
+    total_suppressed_++;
+    return false;
+  }
+  b.tokens -= 1.0;
+  if (suppressed) *suppressed = b.suppressed;
+  b.suppressed = 0;
+  return true;
+}
+
+std::string FormatRfc3339Micros(int64_t unix_ns) {
+  time_t secs = static_cast<time_t>(unix_ns / 1'000'000'000);
+  int64_t micros = (unix_ns % 1'000'000'000) / 1000;
+  if (micros < 0) {
+    secs -= 1;
+    micros += 1'000'000;
+  }
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+           static_cast<long long>(micros));
+  return buf;
+}
+
+std::string FormatEvent(const TcpEvent& ev) {
+  nlohmann::ordered_json j;
+  j["timestamp"] = FormatRfc3339Micros(ev.unix_ns);
+  j["level"] = ev.level;
+  j["type"] = "tcp";
+  j["event"] = ev.event;
+  j["message"] = ev.message;
+  j["service.name"] = ev.service;
+  if (ev.pid) j["process.pid"] = ev.pid;
+  if (!ev.comm.empty()) j["process.command"] = ev.comm;
+  if (!ev.server_address.empty()) j["server.address"] = ev.server_address;
+  if (ev.server_port) j["server.port"] = ev.server_port;
+  if (!ev.client_address.empty()) j["client.address"] = ev.client_address;
+  if (ev.client_port) j["client.port"] = ev.client_port;
+  if (!ev.reason.empty()) j["reason"] = ev.reason;
+  if (!ev.direction.empty()) j["direction"] = ev.direction;
+  for (auto it = ev.extra.begin(); it != ev.extra.end(); ++it) j[it.key()] = it.value();
+  if (ev.suppressed) j["suppressed"] = ev.suppressed;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace redtap::saturation
