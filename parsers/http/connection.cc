@@ -25,10 +25,13 @@ size_t HeapBytes(const std::vector<Header>& hs) {
 }
 
 size_t HeapBytes(const Request& r) {
-  return HeapBytes(r.method) + HeapBytes(r.target) + HeapBytes(r.headers);
+  return HeapBytes(r.method) + HeapBytes(r.target) + HeapBytes(r.headers) +
+         HeapBytes(r.body_prefix);
 }
 
-size_t HeapBytes(const Response& r) { return HeapBytes(r.reason) + HeapBytes(r.headers); }
+size_t HeapBytes(const Response& r) {
+  return HeapBytes(r.reason) + HeapBytes(r.headers) + HeapBytes(r.body_prefix);
+}
 
 bool IsUpperAlpha(char c) { return c >= 'A' && c <= 'Z'; }
 bool IsAlnum(char c) {
@@ -48,8 +51,9 @@ StartVerdict ResyncVerdict(Direction dir, std::string_view d) {
     return StartVerdict::kMaybe;
   }
   if (LooksLikeResponseStart(d)) return StartVerdict::kYes;
-  return d.size() < 5 && std::string_view("HTTP/").starts_with(d) ? StartVerdict::kMaybe
-                                                                   : StartVerdict::kNo;
+  return d.size() < 5 && internal::CheckResponseStart(d) == StartVerdict::kMaybe
+             ? StartVerdict::kMaybe
+             : StartVerdict::kNo;
 }
 
 }  // namespace
@@ -59,6 +63,7 @@ struct HttpConnection::Impl {
     Request req;
     uint32_t informational = 0;
     size_t mem = 0;
+    size_t body_keep = 0;  // body bytes of the request and of its response to keep
   };
   // Who a response in progress belongs to.
   enum class Owner : uint8_t { kPair, kOrphan, kPlaceholder };
@@ -182,6 +187,11 @@ struct HttpConnection::Impl {
     if (Pending* p = BySeq(req_seq)) {
       p->req.body_size = req_parser.body_size();
       p->req.last_byte_ts = req_parser.last_ts();
+      if (p->body_keep > 0 && p->req.body_prefix.size() != req_parser.body_prefix().size()) {
+        pending_mem -= HeapBytes(p->req.body_prefix);
+        p->req.body_prefix = req_parser.body_prefix();
+        pending_mem += HeapBytes(p->req.body_prefix);
+      }
     }
   }
 
@@ -206,15 +216,19 @@ struct HttpConnection::Impl {
     r.first_byte_ts = req_parser.first_ts();
     r.last_byte_ts = req_parser.last_ts();
     r.body_size = 0;
+    r.body_prefix.clear();
     req_is_connect = r.method == "CONNECT";
+    const size_t keep = limits.body_policy ? limits.body_policy->BodyBytesToKeep(r) : 0;
     Request req = std::move(r);  // leaves nothing behind in the parser, even on overflow
     req_seq = Push(std::move(req));
+    if (Pending* p = BySeq(req_seq)) p->body_keep = keep;
     if (bad_framing) {
       ++stats.parse_errors;
       GarbageResync(Direction::kRequest);
       return;
     }
     req_parser.StartBody(mode, info.content_length);
+    if (BySeq(req_seq) != nullptr) req_parser.KeepBody(keep);
     if (mode == BodyMode::kNone || !req_parser.InBody()) OnRequestDone();
   }
 
@@ -304,6 +318,24 @@ struct HttpConnection::Impl {
     }
   }
 
+  // The response to the oldest pending request arrived but its head is malformed or too
+  // large: the server did answer, so the request is reported (has_response = false) rather
+  // than dropped; counted in lost_responses.
+  void UnparsedResponseHead(std::vector<Transaction>* out) {
+    Pending* f = Front();
+    if (f == nullptr) return;
+    if (!f->req.placeholder) {
+      ++stats.lost_responses;
+      if (req_seq == front_seq) SyncRequestBody();  // early response, body still arriving
+      Transaction t;
+      t.request = std::move(f->req);
+      t.has_response = false;
+      t.informational_responses = f->informational;
+      out->push_back(std::move(t));
+    }
+    PopFront();
+  }
+
   void CompleteResponse(std::vector<Transaction>* out) {
     switch (owner) {
       case Owner::kOrphan:
@@ -354,6 +386,7 @@ struct HttpConnection::Impl {
     resp.first_byte_ts = resp_parser.first_ts();
     resp.last_byte_ts = resp_parser.last_ts();
     resp.body_size = 0;
+    resp.body_prefix.clear();
     if (front == nullptr) {
       owner = Owner::kOrphan;
       ++stats.orphan_responses;
@@ -377,12 +410,14 @@ struct HttpConnection::Impl {
       mode = BodyMode::kLength;
     }
     resp_parser.StartBody(mode, info.content_length);
+    if (owner == Owner::kPair && front != nullptr) resp_parser.KeepBody(front->body_keep);
     if (!resp_parser.InBody()) OnResponseDone(out);
   }
 
   void OnResponseDone(std::vector<Transaction>* out) {
     resp.body_size = resp_parser.body_size();
     resp.last_byte_ts = resp_parser.last_ts();
+    resp.body_prefix = resp_parser.TakeBodyPrefix();
     CompleteResponse(out);
     resp_parser.NextMessage();
   }
@@ -409,12 +444,12 @@ struct HttpConnection::Impl {
           return;
         case Event::kBadHead:
           ++stats.parse_errors;
-          LostResponseHead();
+          UnparsedResponseHead(out);
           GarbageResync(Direction::kResponse);
           return;
         case Event::kTooLarge:
           ++stats.head_too_large;
-          LostResponseHead();
+          UnparsedResponseHead(out);
           GarbageResync(Direction::kResponse);
           return;
         case Event::kBadBody:
@@ -544,8 +579,10 @@ void HttpConnection::Close(uint64_t ts_ns, std::vector<Transaction>* out) noexce
   if (!impl_) return;
   Impl& c = *impl_;
   c.FlushDeferred(out);
-  if (c.state == ConnState::kActive && !c.resp_resync && c.resp_parser.InBody() &&
-      c.resp_parser.body_mode() == BodyMode::kEof) {
+  // A response whose head was parsed is reported with its status: complete when delimited
+  // by close, else cut short (Content-Length or chunked body incomplete: the server closed
+  // mid-body or the capture ended) with the body seen so far.
+  if (c.state == ConnState::kActive && !c.resp_resync && c.resp_parser.InBody()) {
     c.OnResponseDone(out);
   }
   if (c.req_parser.InBody()) c.SyncRequestBody();
@@ -626,11 +663,9 @@ bool LooksLikeRequestStart(std::string_view d) noexcept {
 
 bool LooksLikeResponseStart(std::string_view d) noexcept {
   // "HTTP/1.x NNN", as much of it as is there (at least "HTTP/").
+  // The HTTP-name in any case ("http/1.1 200"), as the parser accepts it in a status line.
   if (d.size() < 5) return false;
-  constexpr std::string_view kPrefix = "HTTP/1.";
-  const size_t n = std::min(d.size(), kPrefix.size());
-  if (d.substr(0, n) != kPrefix.substr(0, n)) return false;
-  if (d.size() > 7 && !IsDigit(d[7])) return false;
+  if (internal::CheckResponseStart(d.substr(0, 8)) == StartVerdict::kNo) return false;
   if (d.size() > 8 && d[8] != ' ') return false;
   for (size_t i = 9; i < 12 && i < d.size(); ++i) {
     if (!IsDigit(d[i])) return false;

@@ -28,6 +28,9 @@ struct Limits {
   size_t max_head_bytes = 32 * 1024;   // a request/response head larger than this is invalid
   size_t max_pending_requests = 64;    // requests waiting for a response (pipelining)
   size_t max_garbage_resyncs = 4;      // lost syncs tolerated before the connection is kInvalid
+  /// Which bodies to keep a prefix of (Request/Response::body_prefix). nullptr = none. Not
+  /// owned; must outlive the connection.
+  const BodyCapturePolicy* body_policy = nullptr;
 };
 
 /// Counters a connection adds to; the caller aggregates them. Plain integers, monotonic.
@@ -41,8 +44,9 @@ struct ConnStats {
   uint64_t pending_overflow = 0;     // request dropped because max_pending_requests was reached
   uint64_t head_too_large = 0;       // head above max_head_bytes
   uint64_t placeholder_pairs = 0;    // responses discarded because their request head was lost
-  uint64_t lost_responses = 0;       // requests dropped because their response head was lost
-                                     // (gap, capture cap or malformed head)
+  uint64_t lost_responses = 0;       // requests whose response head was lost: dropped (gap,
+                                     // capture cap) or, for a malformed or oversized head,
+                                     // reported with has_response = false
   uint64_t informational = 0;        // 1xx responses other than 101 (skipped)
 };
 
@@ -66,8 +70,9 @@ class HttpConnection {
   /// progress in that direction and resync on the next message start.
   void Gap(Direction dir) noexcept;
 
-  /// The connection closed (or reached EOF) at `ts_ns`: a response delimited by close is
-  /// completed (its last_byte_ts is that of its last data), then every request still
+  /// The connection closed (or reached EOF) at `ts_ns`: a response whose head was parsed is
+  /// completed with the body seen so far (delimited by close, or a Content-Length / chunked
+  /// body cut short; its last_byte_ts is that of its last data), then every request still
   /// pending is emitted with has_response = false.
   void Close(uint64_t ts_ns, std::vector<Transaction>* out) noexcept;
 

@@ -187,9 +187,13 @@ bool ReadFramingFields(const std::vector<Header>& headers, internal::HeadInfo* i
   return true;
 }
 
-// "HTTP/1.<digit>" at the front of s; returns the minor version or -1.
-int ParseVersion(std::string_view s) {
-  if (s.size() != 8 || s.substr(0, 7) != "HTTP/1." || !IsDigit(s[7])) return -1;
+// "HTTP/1.<digit>" at the front of s; returns the minor version or -1. `any_case`: the
+// HTTP-name may be in any case ("http/1.1"): case-sensitive per RFC 9112 §2.3, but clients
+// accept it in a status line (curl, browsers, Zeek, libhtp).
+int ParseVersion(std::string_view s, bool any_case = false) {
+  if (s.size() != 8 || !IsDigit(s[7])) return -1;
+  const std::string_view name = s.substr(0, 7);
+  if (!(any_case ? EqualsIgnoreCase(name, "HTTP/1.") : name == "HTTP/1.")) return -1;
   return s[7] - '0';
 }
 
@@ -276,15 +280,48 @@ bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
   return true;
 }
 
+namespace {
+
+// RFC 9112 §2.2: a recipient may replace each bare CR (one not followed by LF) with SP.
+// Copies `head` into `out` with that done; false (out untouched) when there is none.
+bool ReplaceBareCr(std::string_view head, std::string* out) {
+  bool any = false;
+  for (size_t i = head.find('\r'); i != std::string_view::npos; i = head.find('\r', i + 1)) {
+    if (i + 1 < head.size() && head[i + 1] == '\n') continue;
+    if (!any) out->assign(head);
+    any = true;
+    (*out)[i] = ' ';
+  }
+  return any;
+}
+
+bool ParseResponseHeadStrict(std::string_view head, Response* resp, HeadInfo* info,
+                             size_t line_hint) noexcept;
+
+}  // namespace
+
 bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
                        size_t line_hint) noexcept {
+  if (ParseResponseHeadStrict(head, resp, info, line_hint)) return true;
+  // Bare CRs in a response head (line ends, inside values) are what clients tolerate
+  // (HTTP Evader): retry with them read as SP. Only on the failure path: the common case
+  // pays nothing. Requests stay strict (llhttp rejects bare CR in a request head).
+  std::string fixed;
+  return ReplaceBareCr(head, &fixed) && ParseResponseHeadStrict(fixed, resp, info, line_hint);
+}
+
+namespace {
+
+bool ParseResponseHeadStrict(std::string_view head, Response* resp, HeadInfo* info,
+                             size_t line_hint) noexcept {
   *info = HeadInfo{};
   std::string_view line;
   if (!NextLine(&head, &line)) return false;
   // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4). Tolerated:
-  // a missing SP after the code when there is no reason, and runs of spaces between tokens.
+  // a missing SP after the code when there is no reason, runs of spaces between tokens,
+  // and an HTTP-name in any case ("http/1.1 200").
   if (line.size() < 12) return false;
-  const int minor = ParseVersion(line.substr(0, 8));
+  const int minor = ParseVersion(line.substr(0, 8), /*any_case=*/true);
   if (minor < 0 || line[8] != ' ') return false;
   std::string_view rest = line.substr(9);
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
@@ -308,6 +345,8 @@ bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
          ReadFramingFields(resp->headers, info, /*is_request=*/false);
 }
 
+}  // namespace
+
 bool IsTokenChar(char c) noexcept { return IsToken(c); }
 
 StartVerdict CheckRequestStart(std::string_view p) noexcept {
@@ -321,7 +360,7 @@ StartVerdict CheckRequestStart(std::string_view p) noexcept {
 StartVerdict CheckResponseStart(std::string_view p) noexcept {
   constexpr std::string_view kPrefix = "HTTP/1.";
   const size_t n = std::min(p.size(), kPrefix.size());
-  if (p.substr(0, n) != kPrefix.substr(0, n)) return StartVerdict::kNo;
+  if (!EqualsIgnoreCase(p.substr(0, n), kPrefix.substr(0, n))) return StartVerdict::kNo;
   if (p.size() <= kPrefix.size()) return StartVerdict::kMaybe;
   return IsDigit(p[kPrefix.size()]) ? StartVerdict::kYes : StartVerdict::kNo;
 }
@@ -369,6 +408,16 @@ void MessageParser::NextMessage() noexcept {
   framing_bytes_ = 0;
   head_size_ = 0;
   body_size_ = 0;
+  body_keep_ = 0;
+  body_prefix_.clear();
+  if (body_prefix_.capacity() > 4096) std::string().swap(body_prefix_);
+}
+
+void MessageParser::KeepBodyBytes(const char* p, size_t n) noexcept {
+  if (body_keep_ == 0 || n == 0) return;
+  const size_t k = std::min(n, body_keep_);
+  body_prefix_.append(p, k);  // bounded by the policy; small
+  body_keep_ -= k;
 }
 
 void MessageParser::StartBody(BodyMode mode, uint64_t length) noexcept {
@@ -414,6 +463,7 @@ MessageParser::Event MessageParser::Step(std::string_view* data, uint64_t ts) no
       return Event::kBodyDone;
     case State::kLength: {
       const uint64_t n = std::min<uint64_t>(remaining_, data->size());
+      KeepBodyBytes(data->data(), static_cast<size_t>(n));
       data->remove_prefix(n);
       remaining_ -= n;
       body_size_ += n;
@@ -426,6 +476,7 @@ MessageParser::Event MessageParser::Step(std::string_view* data, uint64_t ts) no
     }
     case State::kEof:
       if (!data->empty()) last_ts_ = ts;
+      KeepBodyBytes(data->data(), data->size());
       body_size_ += data->size();
       data->remove_prefix(data->size());
       return Event::kNeedMore;
@@ -563,6 +614,7 @@ MessageParser::Event MessageParser::StepChunked(std::string_view* data, uint64_t
         break;
       case State::kChunkData: {
         const uint64_t n = std::min<uint64_t>(remaining_, static_cast<uint64_t>(end - p));
+        KeepBodyBytes(p, static_cast<size_t>(n));
         p += n;
         remaining_ -= n;
         body_size_ += n;
@@ -657,7 +709,10 @@ MessageParser::SkipResult MessageParser::SkipUncaptured(uint64_t n, uint64_t ts)
       return r;
   }
   body_size_ += r.absorbed;
-  if (r.absorbed > 0) last_ts_ = ts;
+  if (r.absorbed > 0) {
+    last_ts_ = ts;
+    body_keep_ = 0;  // a hole: the prefix ends at the last captured byte
+  }
   return r;
 }
 

@@ -93,7 +93,13 @@ class MessageParser {
   uint64_t first_ts() const noexcept { return first_ts_; }
   uint64_t last_ts() const noexcept { return last_ts_; }
 
-  size_t MemoryBytes() const noexcept { return head_buf_.capacity(); }
+  /// Keep up to `n` of the next body bytes (after StartBody) in body_prefix(). Bytes that
+  /// are not seen (SkipUncaptured) end the prefix. NextMessage() resets it to 0.
+  void KeepBody(size_t n) noexcept { body_keep_ = n; }
+  const std::string& body_prefix() const noexcept { return body_prefix_; }
+  std::string TakeBodyPrefix() noexcept { return std::move(body_prefix_); }
+
+  size_t MemoryBytes() const noexcept { return head_buf_.capacity() + body_prefix_.capacity(); }
 
  private:
   enum class State : uint8_t {
@@ -118,6 +124,7 @@ class MessageParser {
   Event FinishHead(std::string_view head, uint64_t ts, size_t lines) noexcept;
   Event StepChunked(std::string_view* data, uint64_t ts) noexcept;
   StartVerdict CheckStart(std::string_view prefix) const noexcept;
+  void KeepBodyBytes(const char* p, size_t n) noexcept;
 
   Kind kind_;
   State state_ = State::kStart;
@@ -135,6 +142,8 @@ class MessageParser {
   Request request_;
   Response response_;
   HeadInfo info_;
+  size_t body_keep_ = 0;     // body bytes still wanted in body_prefix_
+  std::string body_prefix_;
 };
 
 }  // namespace redtap::http::internal

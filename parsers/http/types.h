@@ -3,6 +3,7 @@
 // whatever the source (eBPF capture or pcap).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ struct Request {
   uint64_t last_byte_ts = 0;  // ns, timestamp of the chunk holding the last byte
   bool expect_continue = false;
   bool placeholder = false;   // a request whose head was lost (gap); its response is discarded
+  /// First body bytes (chunked: decoded), kept only when the connection's BodyCapturePolicy
+  /// asked for them (empty by default). Stops at the first byte that was not captured.
+  std::string body_prefix;
 
   /// First header named `name` (case-insensitive), or empty.
   std::string_view Find(std::string_view name) const;
@@ -41,13 +45,16 @@ struct Response {
   uint64_t body_size = 0;
   uint64_t first_byte_ts = 0;
   uint64_t last_byte_ts = 0;
+  /// First body bytes, kept when the request's BodyCapturePolicy asked for them (see Request).
+  std::string body_prefix;
 
   std::string_view Find(std::string_view name) const;
 };
 
 /// One request and its final response (informational 1xx responses other than 101 are
 /// skipped; their count is kept). `has_response` is false when the connection closed
-/// before a response arrived (a failure).
+/// before a response head arrived (a failure), or the response head was malformed. A
+/// response whose body the close cut short is reported (body_size = what was seen).
 struct Transaction {
   Request request;
   Response response;
@@ -59,6 +66,15 @@ struct Transaction {
                ? response.last_byte_ts - request.first_byte_ts
                : 0;
   }
+};
+
+/// Decides, when a request head has been parsed, how many of its body bytes (and of its
+/// response's body) to keep in body_prefix. Called on the parsing thread; must be cheap and
+/// must not throw. Without a policy no body byte is ever kept.
+class BodyCapturePolicy {
+ public:
+  virtual ~BodyCapturePolicy() = default;
+  virtual size_t BodyBytesToKeep(const Request& head) const noexcept = 0;
 };
 
 /// The host a request names: the Host header, else the authority of an absolute-form target,

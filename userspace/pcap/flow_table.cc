@@ -58,6 +58,8 @@ size_t FindRequestStart(std::string_view d) noexcept {
 }
 
 size_t FindResponseStart(std::string_view d) noexcept {
+  // At the start: whatever the parser accepts (it takes "http/1.1" in any case).
+  if (http::LooksLikeResponseStart(d)) return 0;
   size_t from = 0;
   while (from < d.size()) {
     const size_t i = d.find("HTTP/1.", from);

@@ -165,9 +165,34 @@ std::vector<Case> Cases() {
       {"close with pending requests",
        {Req(kGet + "GET /2 HTTP/1.1\r\n\r\n"), Resp(k200)},
        {"GET / -> 200 req=0 resp=5", "GET /2 -> none req=0"}},
+      // A response head was seen, then the body was cut by the close (server closed
+      // mid-body, or the capture ended): reported with its status and the body seen.
       {"close in the middle of a content-length response",
        {Req(kGet), Resp("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")},
+       {"GET / -> 200 req=0 resp=3"}},
+      {"close in the middle of a chunked response",
+       {Req(kGet), Resp("HTTP/1.1 206 Partial\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "5\r\nhello\r\n10\r\nwor")},
+       {"GET / -> 206 req=0 resp=8"}},
+      {"close right after a response head with a content-length",
+       {Req(kGet + kGet), Resp(k200 + "HTTP/1.1 404 No\r\nContent-Length: 9\r\n\r\n")},
+       {"GET / -> 200 req=0 resp=5", "GET / -> 404 req=0 resp=0"}},
+      {"close in the middle of a response head: no response",
+       {Req(kGet), Resp("HTTP/1.1 200 OK\r\nContent-Len")},
        {"GET / -> none req=0"}},
+      // Status lines clients accept although RFC 9112 does not.
+      {"lower-case HTTP-name in a status line",
+       {Req(kGet + kGet),
+        Resp("http/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+             "Http/1.0 304 Not Modified\r\n\r\n")},
+       {"GET / -> 200 req=0 resp=2", "GET / -> 304 req=0 resp=0"}},
+      {"bare CR in a response header value is read as SP (RFC 9112 §2.2)",
+       {Req(kGet),
+        Resp("HTTP/1.1 200 ok\r\nContent-Encoding:\r gzip\r\nContent-Length: 2\r\n\r\nok")},
+       {"GET / -> 200 req=0 resp=2"}},
+      {"bare CR line ends in a response head: one long status line",
+       {Req(kGet), Resp("HTTP/1.1 200 ok\rContent-Type: a\rContent-Length: 2\r\n\r\nokxyz")},
+       {"GET / -> 200 req=0 resp=5"}},
       {"status line without reason",
        {Req(kGet), Resp("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n")},
        {"GET / -> 200 req=0 resp=0"}},
@@ -233,9 +258,35 @@ std::vector<Case> Cases() {
        {Req("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n")}, {}, ConnState::kActive, 1},
       {"NUL in the request target",
        {Req(std::string("GET /a\0b HTTP/1.1\r\n\r\n", 22))}, {}, ConnState::kActive, 1},
+      {"lower-case HTTP-name in a request line is invalid",
+       {Req("GET / http/1.1\r\n\r\n")}, {}, ConnState::kActive, 1},
+      // A malformed response head: the server answered something, so its request is
+      // reported without a response (not dropped); the next response pairs normally.
       {"status code with two digits",
        {Req(kGet), Resp("HTTP/1.1 20 OK\r\n\r\n")},
-       {},  // the request's response is lost with the bad head
+       {"GET / -> none req=0"},
+       ConnState::kActive,
+       1},
+      {"malformed response head: its request is reported, the next pairs",
+       {Req(kGet + "GET /2 HTTP/1.1\r\n\r\n"), Resp("HTTP/1.1 200 OK\r\nFoo Bar: x\r\n\r\n"),
+        Resp(k200)},
+       {"GET / -> none req=0", "GET /2 -> 200 req=0 resp=5"},
+       ConnState::kActive,
+       1},
+      {"invalid content-length in a response",
+       {Req("POST /p HTTP/1.1\r\nContent-Length: 2\r\n\r\nab"),
+        Resp("HTTP/1.1 200 OK\r\nContent-Length: 68A\r\n\r\nX5O!")},
+       {"POST /p -> none req=2"},
+       ConnState::kActive,
+       1},
+      {"control byte before the colon in a response",
+       {Req(kGet), Resp("HTTP/1.1 200 OK\r\nContent-Encoding\x0b:gzip\r\n\r\n")},
+       {"GET / -> none req=0"},
+       ConnState::kActive,
+       1},
+      {"bare CR in a response header name stays invalid",
+       {Req(kGet), Resp("HTTP/1.1 200 OK\r\nContent\rLength: 2\r\n\r\nok")},
+       {"GET / -> none req=0"},
        ConnState::kActive,
        1},
       {"malformed request head: its response is discarded",
@@ -466,6 +517,61 @@ TEST(HttpConnection, MoveAndIdle) {
   EXPECT_EQ(out[0].request.target, "/");
 }
 
+TEST(HttpConnection, CloseMidBodyReportsTheResponse) {
+  HttpConnection c;
+  std::vector<Transaction> out;
+  c.Feed(Direction::kRequest, kGet, kGet.size(), 1, &out);
+  const std::string part = "HTTP/1.1 200 OK\r\nContent-Length: 2200000000\r\n\r\nAAAA";
+  c.Feed(Direction::kResponse, part, part.size(), 2, &out);
+  c.Feed(Direction::kResponse, "BB", 2, 3, &out);
+  EXPECT_TRUE(out.empty());
+  c.Close(50, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].has_response);
+  EXPECT_EQ(out[0].response.status_code, 200);
+  EXPECT_EQ(out[0].response.body_size, 6u);       // what was seen
+  EXPECT_EQ(out[0].response.first_byte_ts, 2u);
+  EXPECT_EQ(out[0].response.last_byte_ts, 3u);    // last data, not the close
+  EXPECT_EQ(out[0].DurationNs(), 2u);
+  EXPECT_EQ(c.stats().responses, 1u);
+  EXPECT_EQ(c.stats().parse_errors, 0u);
+}
+
+TEST(HttpConnection, MalformedResponseHeadReportsItsRequest) {
+  HttpConnection c;
+  std::vector<Transaction> out;
+  c.Feed(Direction::kRequest, kGet, kGet.size(), 1, &out);
+  const std::string bad = "HTTP/1.1 200 ok\r\nFoo Bar: x\r\n\r\nbody";
+  c.Feed(Direction::kResponse, bad, bad.size(), 2, &out);
+  ASSERT_EQ(out.size(), 1u);  // at once, not at Close
+  EXPECT_FALSE(out[0].has_response);
+  EXPECT_EQ(out[0].request.target, "/");
+  EXPECT_EQ(c.stats().lost_responses, 1u);
+  EXPECT_EQ(c.stats().parse_errors, 1u);
+  c.Close(3, &out);
+  EXPECT_EQ(out.size(), 1u);
+}
+
+TEST(HttpConnection, BareCrInResponseHead) {
+  const RunResult r = RunScript(
+      {Req(kGet), Resp("HTTP/1.1 200 ok\r\nContent-Encoding:\r gzip\r\nX: a\rb\r\n"
+                       "Content-Length: 2\r\n\r\nok")});
+  ASSERT_EQ(r.txns.size(), 1u);
+  const http::Response& resp = r.txns[0].response;
+  EXPECT_EQ(resp.Find("content-encoding"), "gzip");
+  EXPECT_EQ(resp.Find("x"), "a b");
+  EXPECT_EQ(resp.body_size, 2u);
+  EXPECT_EQ(r.stats.parse_errors, 0u);
+  // Bare CR line ends: one status line whose reason holds the rest (as libhtp reads it).
+  const RunResult s =
+      RunScript({Req(kGet), Resp("HTTP/1.1 200 ok\rContent-Length: 2\r\n\r\nokxyz")});
+  ASSERT_EQ(s.txns.size(), 1u);
+  EXPECT_EQ(s.txns[0].response.status_code, 200);
+  EXPECT_EQ(s.txns[0].response.reason, "ok Content-Length: 2");
+  EXPECT_TRUE(s.txns[0].response.headers.empty());
+  EXPECT_EQ(s.txns[0].response.body_size, 5u);  // read to EOF
+}
+
 TEST(LooksLike, RequestStart) {
   EXPECT_TRUE(http::LooksLikeRequestStart("GET "));
   EXPECT_TRUE(http::LooksLikeRequestStart("GET /index.html HTTP/1.1\r\n"));
@@ -488,6 +594,9 @@ TEST(LooksLike, ResponseStart) {
   EXPECT_TRUE(http::LooksLikeResponseStart("HTTP/1.1 200 OK\r\n"));
   EXPECT_TRUE(http::LooksLikeResponseStart("HTTP/1.0 404"));
   EXPECT_TRUE(http::LooksLikeResponseStart("HTTP/"));
+  EXPECT_TRUE(http::LooksLikeResponseStart("http/1.1 200 OK\r\n"));  // as clients accept
+  EXPECT_TRUE(http::LooksLikeResponseStart("Http/1.0 404"));
+  EXPECT_FALSE(http::LooksLikeResponseStart("http/2 200"));
   EXPECT_FALSE(http::LooksLikeResponseStart("HTTP"));
   EXPECT_FALSE(http::LooksLikeResponseStart("HTTP/2 200"));
   EXPECT_FALSE(http::LooksLikeResponseStart("HTTP/1.1 2x0"));

@@ -324,46 +324,35 @@ const std::map<std::string, std::string> kExcluded = {
 // path) or a protocol we do not decode.
 const std::map<std::string, std::string> kKnownDifferences = {
     {"zeek/http_09.pcap",
-     "HTTP/0.9 requests (no version, no status line): Zeek logs them; redtap parses HTTP/1.x "
-     "only"},
-    {"zeek/no-version.pcap", "HTTP/0.9-style request lines without a version (as http_09)"},
+     "HTTP/0.9 requests (no version, body-only response until close): Zeek logs them (plus an "
+     "empty record per connection); redtap parses HTTP/1.x only. Kept out on purpose: the "
+     "live agent would then take any \"WORD /x\\r\\n\" line protocol for HTTP/0.9, stop "
+     "muting it, and read its server side as a body until close"},
+    {"zeek/no-version.pcap", "HTTP/0.9-style request line without a version (as http_09)"},
     {"zeek/no-uri.pcap",
-     "request line without a request-target: invalid (RFC 9112 §3), rejected by our parser"},
+     "\"GET HTTP/1.1\": no request-target, invalid (RFC 9112 §3); picohttpparser's vectors "
+     "require rejecting an empty request-target, so we keep rejecting it"},
     {"zeek/http-bad-request-with-version.pcap",
-     "malformed request line: Zeek logs a record with neither method nor URI; we report no "
-     "transaction for a request we could not parse"},
+     "binary bytes before the method (\"\\xdd\\0\\0\\0 GET /txt HTTP/1.1\"): not HTTP at a "
+     "message start (protocol inference); Zeek logs a record with neither method nor URI"},
     {"zeek/connect-with-smtp.pcap",
-     "\"CONNECT host:25 / HTTP/1.0\": a request line with an extra token, invalid; rejected"},
-    {"zeek/http-lower-case.pcap",
-     "lower-case \"http/1.1 200\" status line: HTTP-name is case-sensitive (RFC 9112 §2.3); "
-     "we drop the response, the request is reported unanswered"},
-    {"zeek/content-length-overflow.pcap",
-     "response head seen, then FIN long before the (overflowing) Content-Length: our parser "
-     "reports an incomplete response as no response; Zeek logs the 200"},
-    {"ndpi/windowsupdate_over_http.pcap",
-     "206 response whose body the capture cuts short: reported as no response (as above)"},
+     "\"CONNECT host:25 / HTTP/1.0\" (an extra token) followed by a header line without a "
+     "colon (\"Mozilla 4.0 (compatible; ...)\"): both invalid (RFC 9112 §3, §5.1); llhttp's "
+     "vectors reject the same shapes (\"Space in URI\", \"Spaces in header name\")"},
     {"zeek/variant-01-chunk_2pow64_overflow.pcap",
      "smuggling test: Zeek parses a second request out of bytes that follow an overflowing "
      "chunk size; our parser stops at the invalid chunk and reports one transaction"},
     {"zeek/variant-10-multi_value_te.pcap",
      "smuggling test: \"Transfer-Encoding: chunked, rest\" (chunked not last) makes the body "
      "run to close (RFC 9112 §6.3); Zeek reads it as chunked and finds a second request"},
-    {"suricata-verify/http-evader-220.pcap",
-     "HTTP Evader: malformed response head (bare CR in a header) that libhtp tolerates; our "
-     "parser rejects the head and drops the pair"},
-    {"suricata-verify/http-evader-260.pcap", "HTTP Evader: malformed response head (as 220)"},
-    {"suricata-verify/http-evader-280.pcap", "HTTP Evader: malformed response head (as 220)"},
-    {"suricata-verify/http-evader-320.pcap", "HTTP Evader: malformed response head (as 220)"},
-    {"suricata-verify/http-evader-340.pcap", "HTTP Evader: malformed response head (as 220)"},
-    {"suricata-verify/http-evader-360.pcap", "HTTP Evader: malformed response head (as 220)"},
-    {"suricata-verify/http-evader-400.pcap", "HTTP Evader: malformed response head (as 220)"},
     {"suricata-verify/http2-basic.pcap",
      "HTTP/2 with prior knowledge (PRI * preface): out of scope (HTTP/1.x only)"},
     {"ndpi/http_origin_different_than_host.pcap",
      "HTTP inside a GTP-U tunnel (UDP 2152): tunnels are not decoded"},
     {"ndpi/WebattackRCE.pcap",
      "one scanner request has a space inside its target (\"netsonar;cat /etc/passwd|\"): an "
-     "invalid request line (RFC 9112 §3), rejected; nDPI prints it"},
+     "invalid request line (RFC 9112 §3), rejected (llhttp's \"Space in URI\" vector requires "
+     "it); nDPI prints it"},
 };
 
 struct Source {
@@ -455,7 +444,7 @@ TEST(PcapCorpus, AgreesWithPeerBaselines) {
   std::printf("pcap corpus without the documented differences: %zu/%zu agree (%.2f %%)\n",
               total_agree, without_known, pct_known);
   // Floors just under what is achieved (raise them when the parser learns more).
-  EXPECT_GE(pct, 97.0);
+  EXPECT_GE(pct, 98.4);  // achieved: 892/906 = 98.45 %
   EXPECT_GE(pct_known, 99.9);
 }
 
