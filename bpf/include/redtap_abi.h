@@ -148,5 +148,15 @@ struct redtap_conn_info {
 	__u8 source;  /* enum redtap_conn_source */
 	__u8 tls;     /* 1: the socket carries TLS; plaintext comes from uprobes only */
 	__u8 tls_seen; /* its first bytes were a TLS handshake record */
-	__u8 pad[7];
+	__u8 cap_shift; /* per-endpoint capture: the current request matched endpoint_cap_map,
+			 * payload cap is 1 << cap_shift until the next request; 0 = default cap */
+	__u8 pad[6];
+};
+
+/* Key of endpoint_cap_map (LPM trie): the first bytes of a request ("POST /api/pay"),
+ * prefixlen in bits. Value: __u8 log2 of the capture cap for that request and its response. */
+#define REDTAP_ENDPOINT_PREFIX_LEN 64
+struct redtap_endpoint_key {
+	__u32 prefixlen;
+	__u8 data[REDTAP_ENDPOINT_PREFIX_LEN];
 };

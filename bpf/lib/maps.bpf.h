@@ -63,6 +63,17 @@ struct {
 	__type(value, __u8);
 } port_filter_map SEC(".maps");
 
+/* Per-endpoint capture size: request-line prefixes ("POST /api/payment/process") whose
+ * requests (and responses) get a larger payload cap. key: redtap_endpoint_key (LPM on the
+ * request's first bytes); value: log2 of the cap. Filled by userspace before attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct redtap_endpoint_key);
+	__type(value, __u8);
+} endpoint_cap_map SEC(".maps");
+
 static __always_inline void stats__drop(__u32 reason)
 {
 	__u64 *v = bpf_map_lookup_elem(&drop_stats, &reason);

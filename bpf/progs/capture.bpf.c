@@ -34,6 +34,7 @@ const volatile __u8 cfg_comm_exclude = 0;          /* comm_filter_map holds excl
 const volatile __u8 cfg_port_include = 0;          /* port_filter_map holds includes (value 1) */
 const volatile __u8 cfg_port_exclude = 0;          /* port_filter_map holds excludes (value 2) */
 const volatile __u8 cfg_tls = 0;                   /* TLS uprobes are in use */
+const volatile __u8 cfg_endpoint_caps = 0;         /* endpoint_cap_map has entries */
 
 #define REDTAP_MAX_IOV 16
 #define REDTAP_EINPROGRESS 115
@@ -210,7 +211,8 @@ static __always_inline __u32 io__copy(const struct io_src *src, __u32 want,
 }
 
 static __always_inline void data__emit(struct redtap_conn_key *key, struct redtap_conn_info *info,
-				       const struct io_src *src, long ret, __u8 dir, __u8 sys)
+				       const struct io_src *src, long ret, __u8 dir, __u8 sys,
+				       __u32 cap)
 {
 	__u32 zero = 0;
 	struct redtap_data_scratch *s = bpf_map_lookup_elem(&data_heap, &zero);
@@ -227,7 +229,9 @@ static __always_inline void data__emit(struct redtap_conn_key *key, struct redta
 	ev->len = ret;
 	ev->dir = dir;
 	ev->syscall = sys;
-	__u32 want = ret < cfg_capture_cap ? ret : cfg_capture_cap;
+	if (cap > REDTAP_MAX_CAPTURE)
+		cap = REDTAP_MAX_CAPTURE;
+	__u32 want = ret < cap ? ret : cap;
 	__u32 copied = (src->buf || src->iov) ? io__copy(src, want, s) : 0;
 	if ((__u64)ret > copied && (src->buf || src->iov))
 		stats__drop(REDTAP_DROP_TRUNCATED);
@@ -239,6 +243,53 @@ static __always_inline void data__emit(struct redtap_conn_key *key, struct redta
 	ev->seq = __sync_fetch_and_add(&info->seq, 1);
 	if (bpf_ringbuf_output(&events_rb, ev, sizeof(*ev) + copied, rb__flags()))
 		stats__drop(REDTAP_DROP_RINGBUF_FULL);
+}
+
+/* Per-endpoint capture: at each request start (request direction, bytes that sniff as a
+ * request line), look its first bytes up in endpoint_cap_map; the connection keeps the
+ * matching cap (or the default) until the next request start, so the response is covered.
+ * Returns the payload cap for this record. A global (separately verified) function: its
+ * result is an unknown scalar to the caller, so the iovec copy loop is verified once
+ * instead of once per path through this lookup. */
+#define REDTAP_EP_EGRESS 1 /* flags of endpoint__cap */
+#define REDTAP_EP_IOV 2   /* `ptr` is an iovec array (with at least one entry) */
+__noinline int endpoint__cap(struct redtap_conn_info *info, __u64 ptr, __u64 ret, __u32 flags)
+{
+	if (!info)
+		return cfg_capture_cap;
+	int request_dir = (info->role == REDTAP_ROLE_CLIENT) == !!(flags & REDTAP_EP_EGRESS);
+	if (request_dir && ptr) {
+		struct redtap_endpoint_key k = {};
+		const void *p = (const void *)ptr;
+		__u64 n = ret;
+		if (flags & REDTAP_EP_IOV) {
+			struct redtap_iovec v = {};
+			if (bpf_probe_read_user(&v, sizeof(v), (const void *)ptr))
+				goto out;
+			p = v.base;
+			if (n > v.len)
+				n = v.len;
+		}
+		if (n > REDTAP_ENDPOINT_PREFIX_LEN)
+			n = REDTAP_ENDPOINT_PREFIX_LEN;
+		__u32 len = n;
+		barrier_var(len);
+		if (!p || len < 4 || len > REDTAP_ENDPOINT_PREFIX_LEN ||
+		    bpf_probe_read_user(k.data, len, p))
+			goto out;
+		/* Body bytes leave the current request's cap alone. */
+		if (sniff__http(k.data, len < REDTAP_SNIFF_LEN ? len : REDTAP_SNIFF_LEN) ==
+		    REDTAP_SNIFF_REQUEST) {
+			k.prefixlen = len * 8;
+			__u8 *shift = bpf_map_lookup_elem(&endpoint_cap_map, &k);
+			info->cap_shift = shift ? *shift : 0;
+		}
+	}
+out:;
+	__u32 sh = info->cap_shift;
+	if (sh >= 6 && sh <= 13)
+		return 1u << sh;
+	return cfg_capture_cap;
 }
 
 /* `ret` bytes moved on `fd`: by a data syscall (tls = 0: the bytes on the socket), or by
@@ -320,7 +371,14 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 		if (conn__open(&key, info))
 			return;
 	}
-	data__emit(&key, info, src, ret, dir, sys);
+	__u32 cap = cfg_capture_cap;
+	if (cfg_endpoint_caps)
+		cap = endpoint__cap(info,
+				    src->iov ? (src->iovcnt ? (__u64)src->iov : 0) : (__u64)src->buf,
+				    ret,
+				    (dir == REDTAP_DIR_EGRESS ? REDTAP_EP_EGRESS : 0) |
+					    (src->iov ? REDTAP_EP_IOV : 0));
+	data__emit(&key, info, src, ret, dir, sys, cap);
 }
 
 /* ---- data syscalls: sys_exit only ---- */

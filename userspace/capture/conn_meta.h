@@ -21,6 +21,9 @@ struct ConnMeta {
   Endpoint local;
   Endpoint remote;
   bool tls = false;
+  /// Thread of the last data record of the connection (for a completed transaction: the
+  /// thread that wrote a server's response or read a client's response). 0 = unknown.
+  uint32_t tid = 0;
   /// server.* is the listening side: local for a server connection, remote for a client.
   const Endpoint& server() const { return role == Role::kServer ? local : remote; }
   const Endpoint& client() const { return role == Role::kServer ? remote : local; }

@@ -140,6 +140,7 @@ void ConnTracker::OnData(const void* data, size_t size) noexcept {
   Conn& c = *it->second;
   CheckSeq(c, ev.seq);
   c.last_ts = ev.hdr.ts_ns;
+  c.meta.tid = ev.tid;
   bool ingress = ev.dir == REDTAP_DIR_INGRESS;
   bool server = c.meta.role == Role::kServer;
   auto dir = (ingress == server) ? http::Direction::kRequest : http::Direction::kResponse;

@@ -65,6 +65,10 @@ class ConnTracker {
   /// Called for each process exec record (TLS library discovery). Must not block.
   void SetExecHandler(std::function<void(uint32_t pid)> fn) { on_exec_ = std::move(fn); }
 
+  /// Which request bodies to keep a prefix of (http::Request/Response::body_prefix). Applies
+  /// to connections opened afterwards; call before the first record. Not owned.
+  void SetBodyPolicy(const http::BodyCapturePolicy* policy) { parser_limits_.body_policy = policy; }
+
   /// Evicts trackers idle for longer than the configured timeout (`now_ns` in kernel time).
   void Sweep(uint64_t now_ns) noexcept;
 

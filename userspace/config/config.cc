@@ -515,6 +515,349 @@ void ParseMetrics(const YAML::Node& node, const std::string& prefix, MetricsConf
            });
 }
 
+
+// ---- ecommerce ----
+
+/// A label value configured by the user: 1..64 of [A-Za-z0-9_.-].
+std::string ParseLabelName(const YAML::Node& node, const std::string& key) {
+  const auto fail = [&] {
+    Fail(key, "must be a name of 1 to 64 letters, digits, '_', '.' or '-' (got " +
+                  Describe(node) + ")");
+  };
+  if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 64) fail();
+  for (char c : node.Scalar()) {
+    if (!IsHostChar(c)) fail();
+  }
+  return node.Scalar();
+}
+
+std::string ParseMethod(const YAML::Node& node, const std::string& key) {
+  const auto fail = [&] {
+    Fail(key, "must be an upper-case HTTP method such as GET or POST (got " + Describe(node) +
+                  ")");
+  };
+  if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 32) fail();
+  for (char c : node.Scalar()) {
+    if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_')) fail();
+  }
+  return node.Scalar();
+}
+
+std::string ParseRoutePattern(const YAML::Node& node, const std::string& key) {
+  const std::string why = node.IsScalar() ? PatternProblem(node.Scalar()) : "must be a string";
+  if (!why.empty()) {
+    Fail(key, "must be a route like /api/orders/{id} (" + why + ") (got " + Describe(node) + ")");
+  }
+  return node.Scalar();
+}
+
+/// {method, route} maps; `extra` handles the other keys of the map (name...).
+EcommerceRoute ParseEcommerceRoute(const YAML::Node& node, const std::string& key, Fields extra,
+                                   bool method_required) {
+  EcommerceRoute r;
+  bool has_route = false;
+  extra.emplace_back("method", [&](const YAML::Node& v, const std::string& vk) {
+    r.method = ParseMethod(v, vk);
+  });
+  extra.emplace_back("route", [&](const YAML::Node& v, const std::string& vk) {
+    r.route = ParseRoutePattern(v, vk);
+    has_route = true;
+  });
+  ParseMap(node, key, extra);
+  if (!node.IsMap() || !has_route || (method_required && r.method.empty())) {
+    Fail(key, std::string("must be a map with ") + (method_required ? "a method and " : "") +
+                  "a route (got " + Describe(node) + ")");
+  }
+  return r;
+}
+
+/// Built-in secret field names: a body field path through one of them is refused.
+constexpr std::string_view kSecretFieldNames[] = {"cvv",   "cvc",    "pin",     "password",
+                                                  "token", "secret", "api_key", "card_number",
+                                                  "pan",   "authorization"};
+
+BodyField ParseBodyField(const YAML::Node& node, const std::string& key) {
+  const auto fail = [&](const std::string& why) {
+    Fail(key, "must be request.<key>[.<key>...] or response.<key>[...] with keys of letters, "
+              "digits, '_' or '-'" + why + " (got " + Describe(node) + ")");
+  };
+  BodyField f;
+  if (node.IsNull()) return f;  // not read
+  if (!node.IsScalar() || node.Scalar().size() > 128) fail("");
+  f.text = node.Scalar();
+  std::string_view rest = f.text;
+  if (rest.starts_with("request.")) {
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("response.")) {
+    f.response = true;
+    rest.remove_prefix(9);
+  } else {
+    fail("");
+  }
+  while (true) {
+    const size_t dot = rest.find('.');
+    const std::string_view part = rest.substr(0, dot);
+    if (part.empty() || f.path.size() >= 8) fail(": at most 8 keys, none empty");
+    for (char c : part) {
+      if (!IsHostChar(c) || c == '.') fail("");
+    }
+    std::string lower;
+    for (char c : part) lower.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c);
+    for (std::string_view secret : kSecretFieldNames) {
+      if (lower == secret) fail(": secrets (cvv, pin, password, token...) are never read");
+    }
+    f.path.emplace_back(part);
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  return f;
+}
+
+std::vector<StatusRange> ParseStatuses(const YAML::Node& node, const std::string& key) {
+  std::vector<StatusRange> out;
+  ForEachItem(node, key, "a list of status codes (402) or classes (\"5xx\")",
+              [&](const YAML::Node& n, const std::string& k) {
+                if (n.IsScalar() && n.Scalar().size() == 3 && n.Scalar()[0] >= '1' &&
+                    n.Scalar()[0] <= '5' && (n.Scalar().substr(1) == "xx" ||
+                                             n.Scalar().substr(1) == "XX")) {
+                  const int c = n.Scalar()[0] - '0';
+                  out.push_back({c * 100, c * 100 + 99});
+                  return;
+                }
+                const auto v = static_cast<int>(ParseUint(n, k, {100, 599, false,
+                                                                 " (or a class: \"4xx\", \"5xx\")"}));
+                out.push_back({v, v});
+              });
+  if (out.empty()) Fail(key, "must list at least one status code or class");
+  return out;
+}
+
+void ParseEcommerce(const YAML::Node& node, const std::string& prefix, EcommerceConfig& e) {
+  ParseMap(
+      node, prefix,
+      {
+          {"services",
+           [&](const YAML::Node& n, const std::string& k) {
+             e.services.clear();
+             ForEachItem(n, k, "a list of service names", [&](const YAML::Node& v,
+                                                             const std::string& vk) {
+               e.services.push_back(ParseName(v, vk));
+             });
+           }},
+          {"tenant",
+           [&](const YAML::Node& n, const std::string& k) {
+             e.tenant.clear();
+             ForEachItem(n, k, "a list of {header: NAME} or {path_segment: N} rules",
+                         [&](const YAML::Node& v, const std::string& vk) {
+                           TenantRule rule;
+                           ParseMap(v, vk,
+                                    {
+                                        {"header",
+                                         [&](const YAML::Node& h, const std::string& hk) {
+                                           rule.header = ParseLabelName(h, hk);
+                                         }},
+                                        {"path_segment",
+                                         [&](const YAML::Node& h, const std::string& hk) {
+                                           rule.path_segment = static_cast<uint32_t>(
+                                               ParseUint(h, hk, {1, 32}));
+                                         }},
+                                        {"prefix",
+                                         [&](const YAML::Node& h, const std::string& hk) {
+                                           if (!h.IsScalar() || h.Scalar().empty() ||
+                                               h.Scalar()[0] != '/' || h.Scalar().size() > 256) {
+                                             Fail(hk, "must be a path prefix starting with '/' "
+                                                      "(got " + Describe(h) + ")");
+                                           }
+                                           rule.path_prefix = h.Scalar();
+                                         }},
+                                    });
+                           if (!v.IsMap() || rule.header.empty() == (rule.path_segment == 0)) {
+                             Fail(vk, "must be a map with exactly one of header, path_segment "
+                                      "(got " + Describe(v) + ")");
+                           }
+                           if (!rule.path_prefix.empty() && rule.path_segment == 0) {
+                             Fail(vk + ".prefix", "only applies to a path_segment rule");
+                           }
+                           e.tenant.push_back(std::move(rule));
+                         });
+           }},
+          {"funnel",
+           [&](const YAML::Node& n, const std::string& k) {
+             e.funnel = FunnelConfig{};
+             ParseMap(
+                 n, k,
+                 {
+                     {"name",
+                      [&](const YAML::Node& v, const std::string& vk) {
+                        // "" (the default) = no funnel.
+                        if (!(v.IsScalar() && v.Scalar().empty())) {
+                          e.funnel.name = ParseLabelName(v, vk);
+                        }
+                      }},
+                     {"steps",
+                      [&](const YAML::Node& v, const std::string& vk) {
+                        ForEachItem(v, vk, "a list of {name, method, route} steps",
+                                    [&](const YAML::Node& s, const std::string& sk) {
+                                      FunnelStep step;
+                                      bool has_name = false;
+                                      step.match = ParseEcommerceRoute(
+                                          s, sk,
+                                          {{"name",
+                                            [&](const YAML::Node& x, const std::string& xk) {
+                                              step.name = ParseLabelName(x, xk);
+                                              has_name = true;
+                                            }}},
+                                          false);
+                                      if (!has_name) Fail(sk, "needs a name");
+                                      for (const auto& other : e.funnel.steps) {
+                                        if (other.name == step.name) {
+                                          Fail(sk + ".name", "duplicate step \"" + step.name +
+                                                                 "\"");
+                                        }
+                                      }
+                                      e.funnel.steps.push_back(std::move(step));
+                                    });
+                        if (e.funnel.steps.size() > 16) Fail(vk, "at most 16 steps");
+                      }},
+                 });
+             if (!e.funnel.steps.empty() && e.funnel.name.empty()) {
+               Fail(Join(k, "name"), "is required when the funnel has steps");
+             }
+           }},
+          {"payments",
+           [&](const YAML::Node& n, const std::string& k) {
+             PaymentsConfig& p = e.payments;
+             ParseMap(
+                 n, k,
+                 {
+                     {"endpoints",
+                      [&](const YAML::Node& v, const std::string& vk) {
+                        p.endpoints.clear();
+                        ForEachItem(v, vk, "a list of {method, route} maps",
+                                    [&](const YAML::Node& x, const std::string& xk) {
+                                      p.endpoints.push_back(ParseEcommerceRoute(x, xk, {}, false));
+                                    });
+                      }},
+                     {"gateways",
+                      [&](const YAML::Node& v, const std::string& vk) {
+                        p.gateways.clear();
+                        ForEachItem(
+                            v, vk, "a list of {name, hosts} maps",
+                            [&](const YAML::Node& x, const std::string& xk) {
+                              GatewayConfig g;
+                              ParseMap(x, xk,
+                                       {
+                                           {"name",
+                                            [&](const YAML::Node& y, const std::string& yk) {
+                                              g.name = ParseLabelName(y, yk);
+                                              if (g.name == "self" || g.name == "_OTHER")
+                                                Fail(yk, "\"" + g.name + "\" is reserved");
+                                            }},
+                                           {"hosts",
+                                            [&](const YAML::Node& y, const std::string& yk) {
+                                              ForEachItem(
+                                                  y, yk, "a list of host names",
+                                                  [&](const YAML::Node& h, const std::string& hk) {
+                                                    std::string host = ParseLabelName(h, hk);
+                                                    for (char& c : host)
+                                                      if (c >= 'A' && c <= 'Z') c += 32;
+                                                    g.hosts.push_back(std::move(host));
+                                                  });
+                                            }},
+                                       });
+                              if (!x.IsMap() || g.name.empty() || g.hosts.empty()) {
+                                Fail(xk, "must be a map with a name and a non-empty hosts list "
+                                         "(got " + Describe(x) + ")");
+                              }
+                              p.gateways.push_back(std::move(g));
+                            });
+                      }},
+                     {"fields",
+                      [&](const YAML::Node& v, const std::string& vk) {
+                        ParseMap(v, vk,
+                                 {
+                                     {"amount",
+                                      [&](const YAML::Node& x, const std::string& xk) {
+                                        p.fields.amount = ParseBodyField(x, xk);
+                                      }},
+                                     {"currency",
+                                      [&](const YAML::Node& x, const std::string& xk) {
+                                        p.fields.currency = ParseBodyField(x, xk);
+                                      }},
+                                     {"reason",
+                                      [&](const YAML::Node& x, const std::string& xk) {
+                                        p.fields.reason = ParseBodyField(x, xk);
+                                      }},
+                                 });
+                      }},
+                 });
+           }},
+          {"error_categories",
+           [&](const YAML::Node& n, const std::string& k) {
+             e.error_categories.clear();
+             ForEachItem(
+                 n, k, "a list of {name, statuses, routes, kind} maps",
+                 [&](const YAML::Node& v, const std::string& vk) {
+                   ErrorCategory c;
+                   bool has_statuses = false;
+                   ParseMap(v, vk,
+                            {
+                                {"name",
+                                 [&](const YAML::Node& x, const std::string& xk) {
+                                   c.name = ParseLabelName(x, xk);
+                                 }},
+                                {"routes",
+                                 [&](const YAML::Node& x, const std::string& xk) {
+                                   ForEachItem(x, xk, "a list of route patterns",
+                                               [&](const YAML::Node& r, const std::string& rk) {
+                                                 c.routes.push_back(ParseRoutePattern(r, rk));
+                                               });
+                                 }},
+                                {"statuses",
+                                 [&](const YAML::Node& x, const std::string& xk) {
+                                   c.statuses = ParseStatuses(x, xk);
+                                   has_statuses = true;
+                                 }},
+                                {"kind",
+                                 [&](const YAML::Node& x, const std::string& xk) {
+                                   if (!x.IsScalar() ||
+                                       (x.Scalar() != "server" && x.Scalar() != "client")) {
+                                     Fail(xk, "must be server or client (got " + Describe(x) +
+                                                  ")");
+                                   }
+                                   c.kind = x.Scalar();
+                                 }},
+                            });
+                   if (!v.IsMap() || c.name.empty() || !has_statuses) {
+                     Fail(vk, "must be a map with a name and statuses (got " + Describe(v) + ")");
+                   }
+                   e.error_categories.push_back(std::move(c));
+                 });
+           }},
+          {"capture_bytes_per_call",
+           [&](const YAML::Node& n, const std::string& k) {
+             e.capture_bytes_per_call =
+                 static_cast<uint32_t>(ParseUint(n, k, {64, REDTAP_MAX_CAPTURE, true}));
+           }},
+          {"body_bytes",
+           [&](const YAML::Node& n, const std::string& k) {
+             e.body_bytes = static_cast<uint32_t>(ParseUint(n, k, {0, 65536}));
+           }},
+          {"max_tenants",
+           [&](const YAML::Node& n, const std::string& k) {
+             e.max_tenants = static_cast<uint32_t>(ParseUint(n, k, {1, 10000}));
+           }},
+          {"max_reasons",
+           [&](const YAML::Node& n, const std::string& k) {
+             e.max_reasons = static_cast<uint32_t>(ParseUint(n, k, {1, 1000}));
+           }},
+          {"amount_buckets",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseBuckets(n, k, 0, "currency units", e.amount_buckets);
+           }},
+      });
+}
+
 constexpr size_t kMaxConfigBytes = 1 << 20;
 
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
@@ -571,6 +914,10 @@ void ParseRoot(const YAML::Node& root, Config& config) {
              ParseMap(n, k, {{"enabled", [&](const YAML::Node& v, const std::string& vk) {
                                 config.tls.enabled = ParseBool(v, vk);
                               }}});
+           }},
+          {"ecommerce",
+           [&](const YAML::Node& n, const std::string& k) {
+             ParseEcommerce(n, k, config.ecommerce);
            }},
           {"log",
            [&](const YAML::Node& n, const std::string& k) {

@@ -89,6 +89,88 @@ struct TlsConfig {
   bool enabled = true;  // tls.enabled: OpenSSL uprobes (HTTPS plaintext without keys)
 };
 
+/// An HTTP method (upper-case token; "" = any) and a route pattern (routes.patterns syntax:
+/// "/api/orders/{id}/confirmation", "/api/payment/*").
+struct EcommerceRoute {
+  std::string method;
+  std::string route;
+};
+
+/// ecommerce.tenant[i]: where the tenant id comes from; exactly one of the two is set.
+struct TenantRule {
+  std::string header;         // a request header name ("X-Tenant-Id")
+  uint32_t path_segment = 0;  // 1-based segment of the URL path (/t/{tenant}/...: 2)
+  std::string path_prefix;    // path_segment rules: only paths starting with it ("/t/")
+};
+
+struct FunnelStep {
+  std::string name;  // label value of the step
+  EcommerceRoute match;
+};
+
+struct FunnelConfig {
+  std::string name;  // ecommerce.funnel.name: label value ("" with no steps)
+  std::vector<FunnelStep> steps;  // ecommerce.funnel.steps, in funnel order
+};
+
+struct GatewayConfig {
+  std::string name;                // label value ("stripe")
+  std::vector<std::string> hosts;  // host names of outbound calls (lower case, exact)
+};
+
+/// A field read from a captured JSON body: "request.amount", "response.error.code".
+struct BodyField {
+  bool response = false;          // which body
+  std::vector<std::string> path;  // object keys, outermost first; empty = not configured
+  std::string text;               // as configured
+};
+
+struct PaymentFields {
+  BodyField amount{false, {"amount"}, "request.amount"};  // a JSON number or decimal string
+  BodyField currency{false, {"currency"}, "request.currency"};  // 3-letter ISO 4217 code
+  BodyField reason{true, {"error", "code"}, "response.error.code"};  // short code: a label
+};
+
+struct PaymentsConfig {
+  std::vector<EcommerceRoute> endpoints;  // ecommerce.payments.endpoints (server side)
+  std::vector<GatewayConfig> gateways;    // ecommerce.payments.gateways (outbound, by host)
+  PaymentFields fields;                   // ecommerce.payments.fields
+};
+
+/// An inclusive status range: 402 is {402, 402}, "5xx" is {500, 599}.
+struct StatusRange {
+  int lo = 0;
+  int hi = 0;
+};
+
+struct ErrorCategory {
+  std::string name;                 // label value
+  std::vector<std::string> routes;  // route patterns; empty = any route
+  std::vector<StatusRange> statuses;  // at least one
+  std::string kind;                 // "server", "client" or "" (both)
+};
+
+struct EcommerceConfig {
+  std::vector<std::string> services;  // ecommerce.services: service.name values; empty = all
+  std::vector<TenantRule> tenant;     // ecommerce.tenant: first rule that yields a value wins
+  FunnelConfig funnel;                // ecommerce.funnel
+  PaymentsConfig payments;            // ecommerce.payments
+  std::vector<ErrorCategory> error_categories;  // ecommerce.error_categories: first match wins
+  uint32_t capture_bytes_per_call = 8192;  // ecommerce.capture_bytes_per_call: kernel cap for
+                                           // payment endpoints and gateway calls
+  uint32_t body_bytes = 4096;   // ecommerce.body_bytes: body prefix kept to read the fields
+  uint32_t max_tenants = 100;   // ecommerce.max_tenants: then tenant="_OTHER"
+  uint32_t max_reasons = 50;    // ecommerce.max_reasons: then reason="_OTHER"
+  // ecommerce.amount_buckets: redtap_ecommerce_payment_amount histogram bounds.
+  std::vector<double> amount_buckets = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
+  /// Anything configured at all (else the e-commerce view is off).
+  bool enabled() const {
+    return !tenant.empty() || !funnel.steps.empty() || !payments.endpoints.empty() ||
+           !payments.gateways.empty() || !error_categories.empty();
+  }
+};
+
 struct Config {
   CaptureConfig capture;
   FilterConfig filter;
@@ -101,6 +183,7 @@ struct Config {
   RoutesConfig routes;
   MetricsConfig metrics;
   TlsConfig tls;
+  EcommerceConfig ecommerce;
 };
 
 /// The text of config/redtap.yaml, embedded at build time.

@@ -170,6 +170,106 @@ std::string Redactor::RedactQuery(std::string_view query) const {
   return MaskCardNumbers(out);
 }
 
-std::string Redactor::RedactPath(std::string_view path) const { return MaskCardNumbers(path); }
+namespace {
+
+/// An e-mail address in a raw path segment: "x@y" with something on both sides ('@' or %40).
+bool SegmentHasEmail(std::string_view seg) {
+  for (size_t i = 0; i < seg.size(); ++i) {
+    size_t after = 0;
+    if (seg[i] == '@') {
+      after = i + 1;
+    } else if (seg[i] == '%' && i + 2 < seg.size() && seg[i + 1] == '4' && seg[i + 2] == '0') {
+      after = i + 3;
+    } else {
+      continue;
+    }
+    if (i > 0 && after < seg.size()) return true;
+  }
+  return false;
+}
+
+constexpr std::string_view kBuiltinSecrets[] = {"cvv",   "cvc",    "pin",    "password",
+                                                "token", "secret", "api_key", "apikey"};
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ToLower(a[i]) != ToLower(b[i])) return false;
+  }
+  return true;
+}
+
+size_t CountDigits(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += IsDigit(c);
+  return n;
+}
+
+}  // namespace
+
+std::string Redactor::RedactPath(std::string_view path) const {
+  std::string masked = MaskCardNumbers(path);
+  if (masked.find('@') == std::string::npos && masked.find("%40") == std::string::npos) {
+    return masked;
+  }
+  std::string out;
+  out.reserve(masked.size());
+  size_t pos = 0;
+  while (pos <= masked.size()) {
+    size_t slash = masked.find('/', pos);
+    if (slash == std::string::npos) slash = masked.size();
+    const std::string_view seg = std::string_view(masked).substr(pos, slash - pos);
+    out.append(SegmentHasEmail(seg) ? std::string_view("{email}") : seg);
+    if (slash == masked.size()) break;
+    out.push_back('/');
+    pos = slash + 1;
+  }
+  return out;
+}
+
+std::string Redactor::RedactValue(std::string_view value) const {
+  return MaskCardNumbers(value);
+}
+
+bool Redactor::IsSecretName(std::string_view name) const {
+  for (std::string_view s : kBuiltinSecrets) {
+    if (EqualsNoCase(name, s)) return true;
+  }
+  return IsSecretKey(name);
+}
+
+bool HasCardNumber(std::string_view text) {
+  if (CountDigits(text) < kMinCardDigits) return false;
+  return MaskCardNumbers(text) != text;
+}
+
+bool IsNeverExportedHeader(std::string_view name) {
+  return EqualsNoCase(name, "authorization") || EqualsNoCase(name, "proxy-authorization") ||
+         EqualsNoCase(name, "cookie") || EqualsNoCase(name, "set-cookie") ||
+         EqualsNoCase(name, "x-api-key");
+}
+
+bool HeadersNeedRedaction(const http::Request& r) {
+  for (const http::Header& h : r.headers) {
+    if (!IsNeverExportedHeader(h.name) && HasCardNumber(h.value)) return true;
+  }
+  return false;
+}
+
+bool RedactRequestHeaders(http::Request* r) {
+  bool changed = false;
+  for (http::Header& h : r->headers) {
+    if (IsNeverExportedHeader(h.name)) {
+      if (!h.value.empty()) {
+        h.value.clear();
+        changed = true;
+      }
+    } else if (HasCardNumber(h.value)) {
+      h.value = MaskCardNumbers(h.value);
+      changed = true;
+    }
+  }
+  return changed;
+}
 
 }  // namespace redtap::exporter

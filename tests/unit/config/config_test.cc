@@ -51,6 +51,26 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.metrics.duration_buckets, b.metrics.duration_buckets);
   EXPECT_EQ(a.metrics.body_size_buckets, b.metrics.body_size_buckets);
   EXPECT_EQ(a.tls.enabled, b.tls.enabled);
+  const EcommerceConfig& ea = a.ecommerce;
+  const EcommerceConfig& eb = b.ecommerce;
+  EXPECT_EQ(ea.services, eb.services);
+  EXPECT_EQ(ea.tenant.size(), eb.tenant.size());
+  EXPECT_EQ(ea.funnel.name, eb.funnel.name);
+  EXPECT_EQ(ea.funnel.steps.size(), eb.funnel.steps.size());
+  EXPECT_EQ(ea.payments.endpoints.size(), eb.payments.endpoints.size());
+  EXPECT_EQ(ea.payments.gateways.size(), eb.payments.gateways.size());
+  EXPECT_EQ(ea.payments.fields.amount.text, eb.payments.fields.amount.text);
+  EXPECT_EQ(ea.payments.fields.amount.path, eb.payments.fields.amount.path);
+  EXPECT_EQ(ea.payments.fields.currency.path, eb.payments.fields.currency.path);
+  EXPECT_EQ(ea.payments.fields.reason.path, eb.payments.fields.reason.path);
+  EXPECT_EQ(ea.payments.fields.reason.response, eb.payments.fields.reason.response);
+  EXPECT_EQ(ea.error_categories.size(), eb.error_categories.size());
+  EXPECT_EQ(ea.capture_bytes_per_call, eb.capture_bytes_per_call);
+  EXPECT_EQ(ea.body_bytes, eb.body_bytes);
+  EXPECT_EQ(ea.max_tenants, eb.max_tenants);
+  EXPECT_EQ(ea.max_reasons, eb.max_reasons);
+  EXPECT_EQ(ea.amount_buckets, eb.amount_buckets);
+  EXPECT_EQ(ea.enabled(), eb.enabled());
 }
 
 const std::vector<std::string> kAllKeys = {
@@ -79,6 +99,16 @@ const std::vector<std::string> kAllKeys = {
     "metrics.duration_buckets",
     "metrics.body_size_buckets",
     "tls.enabled",
+    "ecommerce.services",
+    "ecommerce.tenant",
+    "ecommerce.funnel",
+    "ecommerce.payments",
+    "ecommerce.error_categories",
+    "ecommerce.capture_bytes_per_call",
+    "ecommerce.body_bytes",
+    "ecommerce.max_tenants",
+    "ecommerce.max_reasons",
+    "ecommerce.amount_buckets",
 };
 
 std::string ErrorOf(const std::string& yaml) {
@@ -447,6 +477,104 @@ TEST(ConfigTest, BucketErrorMessage) {
   EXPECT_EQ(ErrorOf("metrics: {duration_buckets: [0.1, 0.05]}"),
             "config.yaml: metrics.duration_buckets[1]: must be greater than the previous bucket "
             "(got 0.05)");
+}
+
+}  // namespace
+}  // namespace redtap::config
+
+namespace redtap::config {
+namespace {
+
+std::string EcommerceErrorOf(const std::string& yaml) {
+  Result<Config> r = LoadConfigString(yaml, "config.yaml");
+  EXPECT_FALSE(r.ok()) << yaml;
+  return r.ok() ? "" : r.error();
+}
+
+TEST(EcommerceConfigTest, DefaultIsOff) {
+  EXPECT_FALSE(DefaultConfig().ecommerce.enabled());
+}
+
+TEST(EcommerceConfigTest, ShopExampleParses) {
+  Result<Config> r = LoadConfigFile(REDTAP_SOURCE_DIR "/config/examples/shop.yaml");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const EcommerceConfig& e = r.value().ecommerce;
+  EXPECT_TRUE(e.enabled());
+  EXPECT_EQ(e.services, std::vector<std::string>{"shop"});
+  ASSERT_EQ(e.tenant.size(), 2u);
+  EXPECT_EQ(e.tenant[0].header, "X-Tenant-Id");
+  EXPECT_EQ(e.tenant[1].path_segment, 2u);
+  EXPECT_EQ(e.funnel.name, "checkout");
+  ASSERT_EQ(e.funnel.steps.size(), 4u);
+  EXPECT_EQ(e.funnel.steps[3].name, "confirmation");
+  EXPECT_EQ(e.funnel.steps[3].match.method, "GET");
+  EXPECT_EQ(e.funnel.steps[3].match.route, "/api/orders/{id}/confirmation");
+  ASSERT_EQ(e.payments.endpoints.size(), 1u);
+  EXPECT_EQ(e.payments.endpoints[0].route, "/api/payment/process");
+  ASSERT_EQ(e.payments.gateways.size(), 2u);
+  EXPECT_EQ(e.payments.gateways[1].hosts,
+            (std::vector<std::string>{"api.paypal.com", "api-m.paypal.com"}));
+  EXPECT_EQ(e.payments.fields.reason.path, (std::vector<std::string>{"error", "code"}));
+  EXPECT_TRUE(e.payments.fields.reason.response);
+  EXPECT_FALSE(e.payments.fields.amount.response);
+  ASSERT_EQ(e.error_categories.size(), 5u);
+  EXPECT_EQ(e.error_categories[0].routes, std::vector<std::string>{"/api/payment/*"});
+  ASSERT_EQ(e.error_categories[0].statuses.size(), 3u);
+  EXPECT_EQ(e.error_categories[0].statuses[1].lo, 502);
+  EXPECT_EQ(e.error_categories[4].kind, "client");
+  EXPECT_EQ(e.error_categories[4].statuses[0].lo, 500);
+  EXPECT_EQ(e.error_categories[4].statuses[0].hi, 599);
+}
+
+TEST(EcommerceConfigTest, ErrorsNameTheirKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"ecommerce: {tenant: [{header: X, path_segment: 2}]}", "ecommerce.tenant[0]"},
+      {"ecommerce: {tenant: [{}]}", "ecommerce.tenant[0]"},
+      {"ecommerce: {tenant: [{path_segment: 0}]}", "ecommerce.tenant[0].path_segment"},
+      {"ecommerce: {tenant: [{header: \"a b\"}]}", "ecommerce.tenant[0].header"},
+      {"ecommerce: {funnel: {steps: [{name: a, route: /a}]}}", "ecommerce.funnel.name"},
+      {"ecommerce: {funnel: {name: f, steps: [{name: a, route: a}]}}",
+       "ecommerce.funnel.steps[0].route"},
+      {"ecommerce: {funnel: {name: f, steps: [{name: a, method: post, route: /a}]}}",
+       "ecommerce.funnel.steps[0].method"},
+      {"ecommerce: {funnel: {name: f, steps: [{route: /a}]}}", "ecommerce.funnel.steps[0]"},
+      {"ecommerce: {funnel: {name: f, steps: [{name: a, route: /a}, {name: a, route: /b}]}}",
+       "ecommerce.funnel.steps[1].name"},
+      {"ecommerce: {funnel: {name: f, steps: [{name: a, route: /a, x: 1}]}}",
+       "ecommerce.funnel.steps[0].x"},
+      {"ecommerce: {payments: {gateways: [{name: self, hosts: [a]}]}}",
+       "ecommerce.payments.gateways[0].name"},
+      {"ecommerce: {payments: {gateways: [{name: s}]}}", "ecommerce.payments.gateways[0]"},
+      {"ecommerce: {payments: {fields: {amount: body.amount}}}",
+       "ecommerce.payments.fields.amount"},
+      {"ecommerce: {payments: {fields: {reason: request.card.cvv}}}",
+       "ecommerce.payments.fields.reason"},
+      {"ecommerce: {payments: {fields: {reason: request.password}}}",
+       "ecommerce.payments.fields.reason"},
+      {"ecommerce: {payments: {fields: {reason: response..code}}}",
+       "ecommerce.payments.fields.reason"},
+      {"ecommerce: {payments: {endpoints: [{method: POST}]}}",
+       "ecommerce.payments.endpoints[0]"},
+      {"ecommerce: {error_categories: [{name: a}]}", "ecommerce.error_categories[0]"},
+      {"ecommerce: {error_categories: [{name: a, statuses: [6xx]}]}",
+       "ecommerce.error_categories[0].statuses[0]"},
+      {"ecommerce: {error_categories: [{name: a, statuses: [99]}]}",
+       "ecommerce.error_categories[0].statuses[0]"},
+      {"ecommerce: {error_categories: [{name: a, statuses: []}]}",
+       "ecommerce.error_categories[0].statuses"},
+      {"ecommerce: {error_categories: [{name: a, statuses: [500], kind: both}]}",
+       "ecommerce.error_categories[0].kind"},
+      {"ecommerce: {capture_bytes_per_call: 16384}", "ecommerce.capture_bytes_per_call"},
+      {"ecommerce: {body_bytes: 100000}", "ecommerce.body_bytes"},
+      {"ecommerce: {max_reasons: 0}", "ecommerce.max_reasons"},
+      {"ecommerce: {amount_buckets: [10, 5]}", "ecommerce.amount_buckets[1]"},
+      {"ecommerce: {unknown: 1}", "ecommerce.unknown"},
+  };
+  for (const auto& [yaml, key] : cases) {
+    const std::string err = EcommerceErrorOf(yaml);
+    EXPECT_NE(err.find(std::string("config.yaml: ") + key + ":"), std::string::npos)
+        << yaml << " -> " << err;
+  }
 }
 
 }  // namespace

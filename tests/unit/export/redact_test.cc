@@ -108,3 +108,57 @@ TEST(RedactTest, LongInputsStayLinear) {
 
 }  // namespace
 }  // namespace redtap::exporter
+
+namespace redtap::exporter {
+namespace {
+
+TEST(RedactTest, EmailsInPathsAreTemplated) {
+  Redactor r(config::RedactionConfig{});
+  EXPECT_EQ(r.RedactPath("/users/jane.doe@example.com/orders"), "/users/{email}/orders");
+  EXPECT_EQ(r.RedactPath("/users/jane%40example.com"), "/users/{email}");
+  EXPECT_EQ(r.RedactPath("/@/x@"), "/@/x@");  // nothing on one side: not an address
+  EXPECT_EQ(r.RedactPath("/a/b"), "/a/b");
+  EXPECT_EQ(r.RedactPath("/pay/4111111111111111/a@b.c"), "/pay/****1111/{email}");
+}
+
+TEST(RedactTest, SecretNames) {
+  Redactor r(config::RedactionConfig{});
+  for (const char* n : {"cvv", "CVC", "pin", "Password", "token", "secret", "api_key",
+                        "access_token", "X-Session"}) {
+    EXPECT_TRUE(r.IsSecretName(n)) << n;
+  }
+  for (const char* n : {"amount", "currency", "code", "reason"}) {
+    EXPECT_FALSE(r.IsSecretName(n)) << n;
+  }
+  config::RedactionConfig only;
+  only.query_keys = {"ssn"};
+  Redactor r2(only);
+  EXPECT_TRUE(r2.IsSecretName("customer_ssn"));
+  EXPECT_TRUE(r2.IsSecretName("cvv"));  // built-in, whatever the config
+}
+
+TEST(RedactTest, HeaderValues) {
+  EXPECT_TRUE(IsNeverExportedHeader("Authorization"));
+  EXPECT_TRUE(IsNeverExportedHeader("cookie"));
+  EXPECT_TRUE(IsNeverExportedHeader("Set-Cookie"));
+  EXPECT_TRUE(IsNeverExportedHeader("X-API-KEY"));
+  EXPECT_FALSE(IsNeverExportedHeader("User-Agent"));
+  EXPECT_TRUE(HasCardNumber("card 4111 1111 1111 1111 ok"));
+  EXPECT_FALSE(HasCardNumber("Mozilla/5.0 (X11; Linux x86_64) 20100101"));
+  http::Request req;
+  req.headers = {{"User-Agent", "evil/4111-1111-1111-1111"},
+                 {"Authorization", "Bearer abc"},
+                 {"X-Tenant-Id", "acme"}};
+  EXPECT_TRUE(HeadersNeedRedaction(req));
+  EXPECT_TRUE(RedactRequestHeaders(&req));
+  EXPECT_EQ(req.Find("User-Agent"), "evil/****1111");
+  EXPECT_EQ(req.Find("Authorization"), "");
+  EXPECT_EQ(req.Find("X-Tenant-Id"), "acme");
+  EXPECT_FALSE(HeadersNeedRedaction(req));
+  EXPECT_FALSE(RedactRequestHeaders(&req));
+  Redactor r(config::RedactionConfig{});
+  EXPECT_EQ(r.RedactValue("declined 5500-0000-0000-0004"), "declined ****0004");
+}
+
+}  // namespace
+}  // namespace redtap::exporter
