@@ -2,7 +2,6 @@
 #include "userspace/pcap/summary.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <vector>
 
@@ -10,29 +9,6 @@
 #include "userspace/pcap/pcap_runner.h"
 
 namespace redtap::pcap {
-
-void LatencyHistogram::Add(uint64_t ns) noexcept {
-  ++count_;
-  const double us = static_cast<double>(ns) / 1000.0;
-  int i = us <= 1.0 ? 0 : static_cast<int>(std::log2(us) * 8.0) + 1;
-  if (i >= kBuckets) i = kBuckets - 1;
-  ++b_[static_cast<size_t>(i)];
-}
-
-uint64_t LatencyHistogram::Quantile(double q) const noexcept {
-  if (count_ == 0) return 0;
-  const uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
-  uint64_t seen = 0;
-  for (int i = 0; i < kBuckets; ++i) {
-    seen += b_[static_cast<size_t>(i)];
-    if (seen >= std::max<uint64_t>(rank, 1)) {
-      if (i == 0) return 1000;
-      // Geometric middle of the bucket [2^((i-1)/8), 2^(i/8)) µs.
-      return static_cast<uint64_t>(std::exp2((static_cast<double>(i) - 0.5) / 8.0) * 1000.0);
-    }
-  }
-  return 0;
-}
 
 SummarySink::SummarySink(const config::Config& cfg, size_t max_endpoints)
     : cfg_(cfg), redactor_(cfg.redaction), max_endpoints_(max_endpoints) {
@@ -62,7 +38,7 @@ void SummarySink::OnTransaction(const http::Transaction& t, const ConnMeta& meta
   }
   ++r->count;
   if (!t.has_response || t.response.status_code >= 500) ++r->errors;
-  if (t.has_response) r->latency.Add(t.DurationNs());
+  if (t.has_response) r->latency.Add(static_cast<double>(t.DurationNs()));
 }
 
 void SummarySink::Print(std::FILE* out, size_t rows) const {
@@ -84,7 +60,10 @@ void SummarySink::Print(std::FILE* out, size_t rows) const {
       std::fprintf(out, "... %zu more endpoints\n", v.size() - rows);
       break;
     }
-    auto ms = [&](double q) { return static_cast<double>(r->latency.Quantile(q)) / 1e6; };
+    // DDSketch: within 1 % of the sample at rank ceil(q * count); 0 when nothing answered.
+    auto ms = [&](double q) {
+      return r->latency.count() == 0 ? 0.0 : r->latency.Quantile(q) / 1e6;
+    };
     std::string path = r->path.size() > 40 ? r->path.substr(0, 37) + "..." : r->path;
     std::fprintf(out, "%-24s %-7s %-40s %9llu %7llu %10.3f %10.3f %10.3f\n", r->service.c_str(),
                  r->method.c_str(), path.c_str(), static_cast<unsigned long long>(r->count),

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // SummarySink: per-endpoint count, errors and latency percentiles of a pcap run, printed as
 // one table at the end. Endpoint = service, method and path (query dropped). Bounded: at
-// most `max_endpoints` rows, the rest folded into one "(other)" row.
+// most `max_endpoints` rows, the rest folded into one "(other)" row. Latency percentiles come
+// from a DDSketch per row (1 % relative error, the sketch the RED metrics use).
 #pragma once
 
 #include <array>
@@ -13,23 +14,9 @@
 #include "userspace/capture/tracker.h"
 #include "userspace/config/config.h"
 #include "userspace/export/redact.h"
+#include "userspace/metrics/ddsketch.h"
 
 namespace redtap::pcap {
-
-/// Log-scale latency histogram: 8 buckets per power of two from 1 µs to ~1 day
-/// (relative error under 9 %).
-class LatencyHistogram {
- public:
-  void Add(uint64_t ns) noexcept;
-  /// The q-quantile (0..1) in ns, 0 when empty.
-  uint64_t Quantile(double q) const noexcept;
-  uint64_t count() const { return count_; }
-
- private:
-  static constexpr int kBuckets = 8 * 37;
-  std::array<uint32_t, kBuckets> b_{};
-  uint64_t count_ = 0;
-};
 
 class SummarySink : public TransactionSink {
  public:
@@ -40,10 +27,11 @@ class SummarySink : public TransactionSink {
   size_t endpoints() const { return rows_.size(); }
 
  private:
+  static constexpr double kLatencyAccuracy = 0.01;
   struct Row {
     std::string service, method, path;
     uint64_t count = 0, errors = 0;
-    LatencyHistogram latency;
+    metrics::DDSketch latency{kLatencyAccuracy};
   };
   const config::Config& cfg_;
   exporter::Redactor redactor_;

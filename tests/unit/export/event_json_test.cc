@@ -261,3 +261,89 @@ TEST(EventJsonTest, Rfc3339) {
 
 }  // namespace
 }  // namespace redtap::exporter
+
+namespace redtap::exporter {
+namespace {
+
+// The hand-written writer must print strings exactly as nlohmann's dump(replace) did: random
+// byte strings (ASCII, controls, valid and broken UTF-8) in process.command, compared with
+// nlohmann's own output for the same bytes.
+TEST(EventJsonTest, StringsMatchNlohmannByteForByte) {
+  uint64_t x = 88172645463325252ull;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  static const std::string kPieces[] = {"a", "\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+                                        "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xe2\x82",
+                                        "\xf0\x9f\x98", "\x80", "\xbf", "\xc0\xaf", "\xe0\x80\x80",
+                                        "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5", "\xff", "/",
+                                        "\t", "\r", "\b", "\f", "\x00"};
+  const std::string marker_before = "\"process.command\":";
+  const std::string marker_after = ",\"http.request.method\":";
+  for (int iter = 0; iter < 20000; ++iter) {
+    std::string raw;
+    const int n = static_cast<int>(next() % 12);
+    for (int i = 0; i < n; ++i) {
+      if (next() % 3 == 0)
+        raw.push_back(static_cast<char>(next() & 0xff));
+      else
+        raw += kPieces[next() % (sizeof(kPieces) / sizeof(kPieces[0]))];
+    }
+    ConnMeta m = ServerMeta();
+    m.command = raw;
+    const std::string event = Format(ServerTransaction(), m);
+    const size_t a = event.find(marker_before);
+    const size_t b = event.find(marker_after);
+    ASSERT_NE(a, std::string::npos);
+    ASSERT_NE(b, std::string::npos);
+    const std::string ours = event.substr(a + marker_before.size(), b - a - marker_before.size());
+    const std::string theirs =
+        nlohmann::json(raw).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    ASSERT_EQ(ours, theirs) << "iteration " << iter;
+  }
+}
+
+// Every event re-dumps to itself: keys in order, numbers and strings printed as nlohmann does.
+TEST(EventJsonTest, RoundTripsThroughNlohmann) {
+  http::Transaction t = ServerTransaction();
+  for (uint64_t d : {0ull, 1ull, 999ull, 1000ull, 1500ull, 999'999ull, 1'000'000ull,
+                     12'345'678ull, 3'600'000'000'000ull}) {
+    t.response.last_byte_ts = t.request.first_byte_ts + d;
+    for (const Role role : {Role::kServer, Role::kClient}) {
+      ConnMeta m = ServerMeta();
+      m.role = role;
+      const EventExtras extras = {{"shop.cart_value", "", 19.99, true},
+                                  {"shop.currency", "EUR", 0, false},
+                                  {"shop.items", "", 3, true},
+                                  {"shop.big", "", 1e17, true},
+                                  {"shop.small", "", 1e-7, true}};
+      const std::string event =
+          FormatHttpEvent(t, m, "shop", kOffset, DefaultRedactor(), &extras);
+      const auto j = nlohmann::ordered_json::parse(event);
+      EXPECT_EQ(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), event);
+    }
+  }
+}
+
+// An extra attribute named like a standard one replaces its value in place (ordered object).
+TEST(EventJsonTest, ExtraWithAStandardKeyReplacesItInPlace) {
+  const EventExtras extras = {{"service.name", "checkout", 0, false},
+                              {"x.n", "", 1, true},
+                              {"x.n", "", 2.5, true},
+                              {"process.pid", "", 7, true}};
+  const std::string event =
+      FormatHttpEvent(ServerTransaction(), ServerMeta(), "shop", kOffset, DefaultRedactor(), &extras);
+  nlohmann::ordered_json want =
+      nlohmann::ordered_json::parse(Format(ServerTransaction(), ServerMeta()));
+  want["service.name"] = "checkout";
+  want["x.n"] = 1.0;
+  want["x.n"] = 2.5;
+  want["process.pid"] = 7.0;
+  EXPECT_EQ(event, want.dump());
+}
+
+}  // namespace
+}  // namespace redtap::exporter
