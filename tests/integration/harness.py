@@ -126,11 +126,14 @@ class Agent:
         with open(self.log) as f:
             return f.read()
 
-    def read_events(self):
+    def read_events(self, type_="http"):
+        """Events of one `type` ("http" transactions, "tcp" moments; None: all)."""
         out = []
         with open(self.events) as f:
             for line in f:
-                out.append(json.loads(line))
+                e = json.loads(line)
+                if type_ is None or e.get("type") == type_:
+                    out.append(e)
         return out
 
 

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Integration (label bpf): the CLI around capture: config errors, kernel-side filters,
 doctor, version, /health and /ready, and that the agent leaves no BPF program behind."""
+import json
 import os
 import shutil
 import subprocess
@@ -20,9 +21,17 @@ def run(*args, **kw):
     return subprocess.run([REDTAP, *args], capture_output=True, text=True, timeout=60, **kw)
 
 
-def bpf_prog_ids():
-    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
-    return {line.split(":")[0] for line in out.splitlines() if line and line[0].isdigit()}
+# Names of the capture programs (bpf/progs/capture.bpf.c), as the kernel shows them.
+CAPTURE_PROGS = {"read_exit", "write_exit", "readv_exit", "writev_exit", "recvfrom_exit",
+                 "sendto_exit", "recvmsg_exit", "sendmsg_exit", "sendfile_exit",
+                 "accept4_exit", "accept_exit", "connect_exit", "close_enter"}
+
+
+def bpf_prog_ids(names=None):
+    """Loaded BPF program ids (only those named in `names` when given)."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {p["id"] for p in json.loads(out or "[]") if names is None or p.get("name") in names}
 
 
 class AgentCli(unittest.TestCase):
@@ -79,6 +88,8 @@ class AgentCli(unittest.TestCase):
         before = bpf_prog_ids()
         agent = harness.Agent(REDTAP, self.tmp, self.procs, ["--config", cfg])
         agent.start()
+        mine = bpf_prog_ids(CAPTURE_PROGS) - before
+        self.assertGreaterEqual(len(mine), len(CAPTURE_PROGS))  # every capture program loaded
         with urllib.request.urlopen(f"http://127.0.0.1:{agent.http_port}/health") as r:
             self.assertEqual(r.status, 200)
         for p in (be_in, be_out):
@@ -91,7 +102,7 @@ class AgentCli(unittest.TestCase):
         self.assertEqual(ports.count(be_in), 6)   # 3 client (urllib) + 3 server (backend)
         self.assertEqual(ports.count(be_out), 0)  # excluded in the kernel
         # Every program the agent loaded is gone once it exited.
-        self.assertEqual(bpf_prog_ids() - before, set())
+        self.assertEqual(mine & bpf_prog_ids(), set())
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@
 #include <fstream>
 #include <mutex>
 
+#include <prometheus/text_serializer.h>
+
 #include "userspace/api/http_server.h"
 #include "userspace/capture/reader.h"
 #include "userspace/capture/tracker.h"
 #include "userspace/common/clock.h"
+#include "userspace/ecommerce/ecommerce.h"
 #include "userspace/export/event_json.h"
 #include "userspace/export/event_writer.h"
 #include "userspace/export/redact.h"
@@ -21,6 +24,7 @@
 #include "userspace/metrics/metrics_store.h"
 #include "userspace/metrics/service_resolver.h"
 #include "userspace/pcap/pcap_runner.h"
+#include "userspace/saturation/tcp_monitor.h"
 #include "userspace/tls/tls_attacher.h"
 
 namespace redtap {
@@ -31,19 +35,24 @@ namespace {
 class AgentSink : public TransactionSink {
  public:
   AgentSink(const config::Config& cfg, exporter::EventWriter* writer,
-            metrics::MetricsStore* store)
+            metrics::MetricsStore* store, ecommerce::EcommerceView* ecommerce)
       : redactor_(cfg.redaction),
         services_(cfg.services),
         writer_(writer),
         store_(store),
+        ecommerce_(ecommerce),
         offset_(MonotonicToRealtimeOffsetNs()) {}
 
   void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override {
     uint64_t now = static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC));
     store_->Record(txn, meta, now);
-    if (!writer_) return;
     std::string service(services_.Resolve(meta, now));
-    writer_->Push(exporter::FormatHttpEvent(txn, meta, service, offset_, redactor_));
+    extras_.clear();
+    ecommerce_->Record(txn, meta, service, now, writer_ ? &extras_ : nullptr);
+    if (!writer_) return;
+    // FormatHttpEvent exports no header but User-Agent, card-masked.
+    writer_->Push(exporter::FormatHttpEvent(txn, meta, service, offset_, redactor_,
+                                            extras_.empty() ? nullptr : &extras_));
   }
 
  private:
@@ -51,6 +60,8 @@ class AgentSink : public TransactionSink {
   metrics::ServiceResolver services_;
   exporter::EventWriter* writer_;
   metrics::MetricsStore* store_;
+  ecommerce::EcommerceView* ecommerce_;
+  exporter::EventExtras extras_;
   int64_t offset_;
 };
 
@@ -144,10 +155,13 @@ int RunAgent(const config::Config& cfg) {
   std::unique_ptr<CaptureLoader> loader = std::move(loaded.value());
 
   metrics::MetricsStore store(cfg);
-  AgentSink sink(cfg, writer.get(), &store);
+  ecommerce::EcommerceView ecommerce(cfg);
+  AgentSink sink(cfg, writer.get(), &store, &ecommerce);
   ConnTracker tracker(cfg.limits, &sink, loader.get());
+  if (ecommerce.enabled()) tracker.SetBodyPolicy(&ecommerce);
   std::atomic<bool> ready{false};
   std::atomic<int> hooks_attached{0};
+  std::atomic<saturation::TcpMonitor*> tcp_ptr{nullptr};
   HealthSnapshot health;
 
   HttpServer http;
@@ -189,12 +203,25 @@ int RunAgent(const config::Config& cfg) {
     h.rss_bytes = ResidentBytes();
     h.ready = ready.load();
     h.hooks_attached = static_cast<uint64_t>(hooks_attached.load());
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                        store.RenderPrometheus(h)};
+    std::string text = store.RenderPrometheus(h);
+    text += ecommerce.RenderPrometheus(static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC)));
+    if (auto* t = tcp_ptr.load()) text += prometheus::TextSerializer().Serialize(t->Collect());
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
   });
   http.Get("/api/v1/endpoints", [&] {
     return HttpResponse{200, "application/json",
                         store.RenderEndpointsJson(static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC)))};
+  });
+  http.Get("/api/v1/funnel", [&] {
+    return HttpResponse{200, "application/json",
+                        ecommerce.RenderFunnelJson(static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC)))};
+  });
+  http.Get("/api/v1/listeners", [&] {
+    auto* t = tcp_ptr.load();
+    return HttpResponse{200, "application/json",
+                        t ? t->ListenersJson().dump(-1, ' ', false,
+                                                    nlohmann::json::error_handler_t::replace)
+                          : "[]"};
   });
   if (auto st = http.Start(cfg.http.listen); !st.ok()) {
     spdlog::error("{}", st.message());
@@ -244,6 +271,29 @@ int RunAgent(const config::Config& cfg) {
     tracker.SetExecHandler([t = tls_attacher.get()](uint32_t pid) { t->OnExec(pid); });
     tls_attacher->Start();
   }
+  // Socket saturation and TCP health (listen backlogs, connections, resets, RTT): its own
+  // BPF object and sampler thread; optional (capture runs without it).
+  std::unique_ptr<saturation::TcpMonitor> tcp;
+  {
+    saturation::Options o;
+    auto resolver = std::make_shared<metrics::ServiceResolver>(cfg.services);
+    o.resolver = [resolver](uint32_t pid, const std::string& comm, uint16_t port) {
+      ConnMeta m;
+      m.pid = pid;
+      m.command = comm;
+      m.role = port ? Role::kServer : Role::kClient;
+      m.local.port = port;
+      return std::string(resolver->Resolve(m, static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC))));
+    };
+    if (writer) o.on_event = [w = writer.get()](std::string line) { w->Push(std::move(line)); };
+    auto started = saturation::TcpMonitor::Start(o);
+    if (started.ok()) {
+      tcp = std::move(started.value());
+      tcp_ptr = tcp.get();
+    } else {
+      spdlog::warn("tcp health (listen backlog, resets, RTT) unavailable: {}", started.error());
+    }
+  }
   int attached = 0, failed_required = 0;
   for (const auto& h : loader->hooks()) {
     if (h.attached) attached++;
@@ -264,6 +314,9 @@ int RunAgent(const config::Config& cfg) {
   sigwait(&stop_set, &sig);
   spdlog::info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   ready = false;
+  tcp_ptr = nullptr;
+  http.Stop();  // no scrape may reach the monitor while it stops
+  if (tcp) tcp->Stop();
   {
     // One parallel detach of every link: each waits for an RCU grace period.
     std::vector<struct bpf_link*> links = loader->TakeLinks();

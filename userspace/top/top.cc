@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <map>
 
 #include "userspace/api/http_server.h"
 
@@ -63,8 +64,20 @@ struct RawTerminal {
 
 }  // namespace
 
-std::string RenderTopTable(const nlohmann::json& endpoints, const std::string& sort, bool color,
-                           int width, int max_rows) {
+std::string RenderTopTable(const nlohmann::json& endpoints, const nlohmann::json& listeners,
+                           const std::string& sort, bool color, int width, int max_rows) {
+  // Fullest listener per service: saturation read beside latency.
+  std::map<std::string, std::pair<double, std::string>> backlog;
+  if (listeners.is_array()) {
+    for (const auto& l : listeners) {
+      std::string svc = Str(l, "service");
+      double fill = Num(l, "fill_ratio");
+      std::string text = std::to_string((long)std::max(0.0, Num(l, "backlog"))) + "/" +
+                         std::to_string((long)std::max(0.0, Num(l, "backlog_max")));
+      auto it = backlog.find(svc);
+      if (it == backlog.end() || fill > it->second.first) backlog[svc] = {fill, text};
+    }
+  }
   std::vector<const nlohmann::json*> rows;
   if (endpoints.is_array())
     for (const auto& e : endpoints) rows.push_back(&e);
@@ -75,12 +88,12 @@ std::string RenderTopTable(const nlohmann::json& endpoints, const std::string& s
   };
   std::stable_sort(rows.begin(), rows.end(),
                    [&](const auto* a, const auto* b) { return key(a) > key(b); });
-  int route_w = std::max(16, width - 96);
+  int route_w = std::max(16, width - 106);
   std::string out;
   char line[1024];
-  std::snprintf(line, sizeof(line), "%-18s %-6s %-7s %-*s %9s %7s %9s %9s %9s %9s %10s\n",
+  std::snprintf(line, sizeof(line), "%-18s %-6s %-7s %-*s %9s %7s %9s %9s %9s %9s %10s %9s\n",
                 "SERVICE", "KIND", "METHOD", route_w, "ROUTE", "RPS(1m)", "ERR%", "P50ms",
-                "P95ms", "P99ms", "4xx", "REQUESTS");
+                "P95ms", "P99ms", "4xx", "REQUESTS", "BACKLOG");
   out += color ? "\033[1m" + std::string(line) + "\033[0m" : line;
   int n = 0;
   for (const auto* e : rows) {
@@ -90,15 +103,25 @@ std::string RenderTopTable(const nlohmann::json& endpoints, const std::string& s
       route = Str(*e, "server_address") + ":" + std::to_string((int)Num(*e, "server_port")) +
               " " + route;
     double err = Num(*e, "error_rate_1m");
-    std::snprintf(line, sizeof(line), "%-18s %-6s %-7s %-*s %9.1f %6.1f%% %9s %9s %9s %9.0f %10.0f\n",
+    std::string queue = "-";
+    bool queue_full = false;
+    if (Str(*e, "kind") == "server") {
+      auto b = backlog.find(Str(*e, "service"));
+      if (b != backlog.end()) {
+        queue = b->second.second;
+        queue_full = b->second.first >= 1.0;
+      }
+    }
+    std::snprintf(line, sizeof(line),
+                  "%-18s %-6s %-7s %-*s %9.1f %6.1f%% %9s %9s %9s %9.0f %10.0f %9s\n",
                   Fit(Str(*e, "service"), 18).c_str(), Str(*e, "kind").c_str(),
                   Fit(Str(*e, "method"), 7).c_str(), route_w,
                   Fit(route, route_w).c_str(), std::max(0.0, Num(*e, "rps_1m")),
                   std::max(0.0, err) * 100, Ms(Num(*e, "p50_ms")).c_str(),
                   Ms(Num(*e, "p95_ms")).c_str(), Ms(Num(*e, "p99_ms")).c_str(),
                   std::max(0.0, Num(*e, "client_errors_total")),
-                  std::max(0.0, Num(*e, "requests_total")));
-    bool bad = err > 0 || Num(*e, "errors_total") > 0;
+                  std::max(0.0, Num(*e, "requests_total")), queue.c_str());
+    bool bad = err > 0 || Num(*e, "errors_total") > 0 || queue_full;
     out += (color && bad) ? "\033[31m" + std::string(line) + "\033[0m" : line;
     n++;
   }
@@ -141,13 +164,16 @@ int RunTop(const TopOptions& opt) {
       }
     } else {
       auto j = nlohmann::json::parse(res->body, nullptr, false);
+      nlohmann::json listeners;
+      if (auto lr = cli.Get("/api/v1/listeners"); lr && lr->status == 200)
+        listeners = nlohmann::json::parse(lr->body, nullptr, false);
       int width = 160, rows = opt.limit;
       winsize ws{};
       if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
         width = ws.ws_col;
         if (rows == 0) rows = std::max(1, ws.ws_row - 4);
       }
-      body = RenderTopTable(j, sort, tty, width, rows);
+      body = RenderTopTable(j, listeners, sort, tty, width, rows);
     }
     if (tty && !opt.once) {
       std::time_t now = std::time(nullptr);

@@ -17,9 +17,11 @@ struct TopOptions {
   int limit = 0;                        // rows shown (0 = fit the terminal, or all when not a tty)
 };
 
-/// Renders the endpoints array as a table (no ANSI codes when `color` is false).
-std::string RenderTopTable(const nlohmann::json& endpoints, const std::string& sort, bool color,
-                           int width, int max_rows);
+/// Renders the endpoints array as a table (no ANSI codes when `color` is false). `listeners`
+/// (the /api/v1/listeners array, may be null) adds each service's accept-queue fill next to
+/// its server rows: the fullest of its listening sockets, as "backlog/max".
+std::string RenderTopTable(const nlohmann::json& endpoints, const nlohmann::json& listeners,
+                           const std::string& sort, bool color, int width, int max_rows);
 
 /// Runs the loop; returns the exit code.
 int RunTop(const TopOptions& opt);
