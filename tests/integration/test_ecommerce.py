@@ -13,6 +13,7 @@ config/examples/shop.yaml.
 import http.client
 import json
 import os
+import subprocess
 import shutil
 import socket
 import sys
@@ -88,6 +89,13 @@ class EcommerceTest(unittest.TestCase):
         calls = [e for e in events if e.get("kind") == "client"]
         self.assertTrue(calls and all(e.get("ecommerce.gateway") == "stripe" and e.get("tls")
                                       for e in calls))
+        # redtap top shows the funnel with the same counts.
+        top = subprocess.run([REDTAP, "top", "--once", "--http",
+                              f"127.0.0.1:{self.agent.http_port}"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(top.returncode, 0, top.stderr)
+        for st in funnel["steps"]:
+            self.assertRegex(top.stdout, rf"{st['step']}\s+{st['attempts']}\s+{st['success']}\s")
 
     def test_hostile_corpus_leaves_no_trace(self):
         port = self.shop.port

@@ -129,6 +129,34 @@ std::string RenderTopTable(const nlohmann::json& endpoints, const nlohmann::json
   return out;
 }
 
+std::string RenderFunnel(const nlohmann::json& funnel) {
+  if (!funnel.is_object() || !funnel.contains("steps") || !funnel["steps"].is_array() ||
+      funnel["steps"].empty())
+    return "";
+  std::string out = "\nfunnel " + Str(funnel, "funnel");
+  double overall = Num(funnel, "overall_conversion");
+  if (overall >= 0) {
+    char b[64];
+    std::snprintf(b, sizeof(b), " (overall conversion %.1f%%)", overall * 100);
+    out += b;
+  }
+  out += "\n";
+  char line[256];
+  std::snprintf(line, sizeof(line), "  %-16s %10s %10s %10s %11s\n", "STEP", "ATTEMPTS",
+                "SUCCESS", "FAILED", "CONVERSION");
+  out += line;
+  for (const auto& st : funnel["steps"]) {
+    double conv = Num(st, "conversion");
+    char c[32] = "-";
+    if (conv >= 0) std::snprintf(c, sizeof(c), "%.1f%%", conv * 100);
+    std::snprintf(line, sizeof(line), "  %-16s %10.0f %10.0f %10.0f %11s\n",
+                  Fit(Str(st, "step"), 16).c_str(), std::max(0.0, Num(st, "attempts")),
+                  std::max(0.0, Num(st, "success")), std::max(0.0, Num(st, "failure")), c);
+    out += line;
+  }
+  return out;
+}
+
 int RunTop(const TopOptions& opt) {
   std::string host;
   int port = 0;
@@ -174,6 +202,8 @@ int RunTop(const TopOptions& opt) {
         if (rows == 0) rows = std::max(1, ws.ws_row - 4);
       }
       body = RenderTopTable(j, listeners, sort, tty, width, rows);
+      if (auto fr = cli.Get("/api/v1/funnel"); fr && fr->status == 200)
+        body += RenderFunnel(nlohmann::json::parse(fr->body, nullptr, false));
     }
     if (tty && !opt.once) {
       std::time_t now = std::time(nullptr);

@@ -23,6 +23,10 @@ struct TopOptions {
 std::string RenderTopTable(const nlohmann::json& endpoints, const nlohmann::json& listeners,
                            const std::string& sort, bool color, int width, int max_rows);
 
+/// Renders /api/v1/funnel (may be null or disabled) as one line per step: attempts,
+/// successes and the conversion from the previous step. Empty when there is no funnel.
+std::string RenderFunnel(const nlohmann::json& funnel);
+
 /// Runs the loop; returns the exit code.
 int RunTop(const TopOptions& opt);
 
