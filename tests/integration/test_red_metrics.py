@@ -197,6 +197,14 @@ class RedMetrics(unittest.TestCase):
         self.assertGreater(self.count("redtap_agent_resident_memory_bytes"), 1e6)
         self.assertIn('redtap_agent_routes_folded_total{service_name="shop"} 0', self.metrics_text)
 
+    def test_tcp_health_beside_red(self):
+        # The backend (socketserver, listen(5)) is named "shop" by the port rule: its listener's
+        # queue limit and its inbound connections are in the same scrape as its RED series.
+        self.assertEqual(self.count("redtap_tcp_listen_backlog_max", service_name="shop",
+                                    server_port=self.be), 5)
+        self.assertGreaterEqual(self.count("redtap_tcp_connections_opened_total",
+                                           service_name="shop", direction="inbound"), 4)
+
     def test_top_once(self):
         self.assertEqual(self.top.returncode, 0, self.top.stderr)
         self.assertIn("/api/products/{id}", self.top.stdout)
