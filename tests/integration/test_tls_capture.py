@@ -41,11 +41,14 @@ http {{
   upstream backend {{ server 127.0.0.1:{backend}; keepalive 4; }}
   server {{
     listen 127.0.0.1:{port} ssl;
+    listen [::1]:{port} ssl;
+    root {dir}/www;
     ssl_certificate {dir}/cert.pem;
     ssl_certificate_key {dir}/key.pem;
     location = /ok {{ return 200 "ok\\n"; }}
     location = /teapot {{ return 418; }}
     location = /fail {{ return 500; }}
+    location /static/ {{ alias {dir}/www/; etag on; }}
     location /proxy/ {{
       proxy_pass https://backend/;
       proxy_http_version 1.1;
@@ -141,9 +144,10 @@ class TlsCapture(unittest.TestCase):
             cls.expect("server", cls.be, method, bpath, status, n)
 
     @classmethod
-    def curl(cls, path, *args):
-        out = subprocess.run(["curl", "-sSk", "-o", "/dev/null", "-w", "%{http_code}", *args,
-                              f"https://127.0.0.1:{cls.ng}{path}"],
+    def curl(cls, path, *args, host="127.0.0.1"):
+        h = f"[{host}]" if ":" in host else host
+        out = subprocess.run(["curl", "-sSkg", "-o", "/dev/null", "-w", "%{http_code}", *args,
+                              f"https://{h}:{cls.ng}{path}"],
                              capture_output=True, text=True, timeout=30, check=True).stdout
         return int(out)
 
@@ -159,6 +163,11 @@ class TlsCapture(unittest.TestCase):
                          "--tls", cert, key])
         harness.wait_port(cls.be)
         cls.ng = harness.free_port()
+        os.makedirs(os.path.join(cls.tmp, "www"))
+        os.chmod(os.path.join(cls.tmp, "www"), 0o755)
+        with open(os.path.join(cls.tmp, "www", "2k.html"), "wb") as f:
+            f.write(b"x" * 2048)
+        os.chmod(os.path.join(cls.tmp, "www", "2k.html"), 0o644)
         conf = os.path.join(cls.tmp, "nginx.conf")
         with open(conf, "w") as f:
             f.write(NGINX_TLS_CONF.format(dir=cls.tmp, port=cls.ng, backend=cls.be))
@@ -192,6 +201,18 @@ class TlsCapture(unittest.TestCase):
         assert cls.curl("/proxy/echo", "--data-binary", "x" * 50000, "-H", "Expect:") == 200
         cls.via_nginx("POST", "/proxy/echo", 200)
 
+        # 2b. HEAD, 304, IPv6, as in the plaintext scenario.
+        assert cls.curl("/static/2k.html", "-I") == 200
+        cls.via_nginx("HEAD", "/static/2k.html", 200)
+        head = subprocess.run(["curl", "-sSkI", f"https://127.0.0.1:{cls.ng}/static/2k.html"],
+                              capture_output=True, text=True, check=True).stdout
+        cls.via_nginx("HEAD", "/static/2k.html", 200)
+        etag = re.search(r"(?i)etag:\s*(\S+)", head).group(1)
+        assert cls.curl("/static/2k.html", "-H", f"If-None-Match: {etag}") == 304
+        cls.via_nginx("GET", "/static/2k.html", 304)
+        assert cls.curl("/ok", host="::1") == 200
+        cls.via_nginx("GET", "/ok", 200)
+
         # 3. Python keep-alive (ssl module: SSL_read_ex/SSL_write_ex) and pipelining.
         import http.client
         c = http.client.HTTPSConnection("127.0.0.1", cls.ng, context=tls_ctx())
@@ -208,6 +229,30 @@ class TlsCapture(unittest.TestCase):
         s.close()
         cls.via_nginx("GET", "/ok", 200, 2)
         cls.via_nginx("GET", "/teapot", 418)
+        # A request split over many TLS records, then a chunked upload, on one connection.
+        s = tls_ctx().wrap_socket(socket.create_connection(("127.0.0.1", cls.ng)))
+        for piece in (b"GET /te", b"apot HTTP/1.1\r\nHo", b"st: x\r\n", b"\r\n"):
+            s.sendall(piece)
+            time.sleep(0.02)
+        recv_responses(s, 1)
+        cls.via_nginx("GET", "/teapot", 418)
+        s.sendall(b"POST /proxy/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5;a=b\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        assert b"got 11 bytes" in recv_responses(s, 1)
+        cls.via_nginx("POST", "/proxy/echo", 200)
+        s.close()
+        # Expect: 100-continue straight to the HTTPS backend.
+        s = tls_ctx().wrap_socket(socket.create_connection(("127.0.0.1", cls.be)))
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        s.settimeout(5)
+        interim = s.recv(4096)
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        s.sendall(b"abcd")
+        assert b"got 4 bytes" in recv_responses(s, 1)
+        s.close()
+        cls.expect("client", cls.be, "POST", "/echo", 200)
+        cls.expect("server", cls.be, "POST", "/echo", 200)
 
         # 4. ab over TLS with keep-alive: an exact count.
         out = subprocess.run(["ab", "-q", "-n", "2000", "-c", "8", "-k",
