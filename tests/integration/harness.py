@@ -4,6 +4,7 @@ the agent under test, nginx with a generated config, and event reading.
 
 Every process a test starts is tracked by PID and killed at the end; nothing else is touched.
 """
+import collections
 import json
 import os
 import shutil
@@ -192,6 +193,55 @@ class Nginx:
         self.proc = self.procs.start(["nginx", "-c", self.conf, "-e", os.path.join(self.dir, "nginx-error.log")])
         wait_port(self.port)
         wait_port(self.port, "::1")
+
+
+class Scenario(unittest.TestCase):
+    """A test class whose traffic runs once in setUpClass (`_run`), in a temporary folder,
+    with every process it starts stopped afterwards; the test methods then read the results.
+    `expect`/`via_nginx` build the multiset of events the clients' own actions imply."""
+
+    PREFIX = "redtap-it-"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix=cls.PREFIX)
+        os.chmod(cls.tmp, 0o755)  # nginx workers run unprivileged
+        cls.procs = Procs()
+        cls.expected = collections.Counter()
+        try:
+            cls._run()
+        finally:
+            cls.procs.stop_all()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def _run(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def expect(cls, kind, port, method, path, status, n=1):
+        cls.expected[(kind, port, method, path, status)] += n
+
+    @classmethod
+    def via_nginx(cls, method, path, status, n=1):
+        """A request from a client to nginx (cls.ng): its client and server events, plus the
+        proxied hop (nginx as client, the backend cls.be as server) for /proxy/ paths."""
+        cls.expect("client", cls.ng, method, path, status, n)
+        cls.expect("server", cls.ng, method, path, status, n)
+        if path.startswith("/proxy/"):
+            bpath = path[len("/proxy"):]
+            cls.expect("client", cls.be, method, bpath, status, n)
+            cls.expect("server", cls.be, method, bpath, status, n)
+
+    @classmethod
+    def start_backend(cls, *extra):
+        """backend.py on a free port (cls.be)."""
+        cls.be = free_port()
+        cls.procs.start([sys.executable, os.path.join(HERE, "backend.py"), str(cls.be), *extra])
+        wait_port(cls.be)
 
 
 def find_redtap():

@@ -9,11 +9,9 @@ Topology:  curl / ab / raw sockets --> nginx (127.0.0.1 and [::1]) --/proxy/--> 
 import collections
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -49,36 +47,8 @@ def count_responses(buf):
         n += 1
 
 
-class HttpCapture(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="redtap-it-")
-        cls.procs = harness.Procs()
-        cls.expected = collections.Counter()
-        cls.timings = {}
-        try:
-            cls._run_scenario()
-        finally:
-            cls.procs.stop_all()
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    @classmethod
-    def expect(cls, kind, port, method, path, status, n=1):
-        cls.expected[(kind, port, method, path, status)] += n
-
-    @classmethod
-    def via_nginx(cls, method, path, status, n=1):
-        """A request from a client to nginx: its client and server events, plus the proxied
-        hop (nginx as client, backend as server) for /proxy/ paths."""
-        cls.expect("client", cls.ng, method, path, status, n)
-        cls.expect("server", cls.ng, method, path, status, n)
-        if path.startswith("/proxy/"):
-            bpath = path[len("/proxy"):]
-            cls.expect("client", cls.be, method, bpath, status, n)
-            cls.expect("server", cls.be, method, bpath, status, n)
+class HttpCapture(harness.Scenario):
+    timings = {}
 
     @classmethod
     def curl(cls, *args, url_path="/", host="127.0.0.1", port=None):
@@ -91,11 +61,9 @@ class HttpCapture(unittest.TestCase):
         return int(out[0]), float(out[1])
 
     @classmethod
-    def _run_scenario(cls):
-        cls.be = harness.free_port()
+    def _run(cls):
         cls.noise_port = harness.free_port()
-        cls.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(cls.be)])
-        harness.wait_port(cls.be)
+        cls.start_backend()
         nginx = harness.Nginx(cls.tmp, cls.procs, cls.be)
         cls.ng = nginx.port
         nginx.start()

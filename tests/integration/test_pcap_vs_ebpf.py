@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -31,26 +30,12 @@ def key(e):
             e["server.port"])
 
 
-class PcapVsEbpf(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="redtap-pcap-it-")
-        os.chmod(cls.tmp, 0o755)
-        cls.procs = harness.Procs()
-        try:
-            cls._run()
-        finally:
-            cls.procs.stop_all()
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+class PcapVsEbpf(harness.Scenario):
+    PREFIX = "redtap-pcap-it-"
 
     @classmethod
     def _run(cls):
-        cls.be = harness.free_port()
-        cls.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(cls.be)])
-        harness.wait_port(cls.be)
+        cls.start_backend()
         nginx = harness.Nginx(cls.tmp, cls.procs, cls.be)
         cls.ng = nginx.port
         nginx.start()

@@ -10,10 +10,7 @@ http_server_request_duration_seconds_count returns the total; P50 agrees with ab
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 import unittest
 import urllib.parse
@@ -51,26 +48,12 @@ def parse_prom(text):
     return out
 
 
-class RedMetrics(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="redtap-red-")
-        os.chmod(cls.tmp, 0o755)
-        cls.procs = harness.Procs()
-        try:
-            cls._run()
-        finally:
-            cls.procs.stop_all()
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+class RedMetrics(harness.Scenario):
+    PREFIX = "redtap-red-"
 
     @classmethod
     def _run(cls):
-        cls.be = harness.free_port()
-        cls.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(cls.be)])
-        harness.wait_port(cls.be)
+        cls.start_backend()
         cfg = os.path.join(cls.tmp, "redtap.yaml")
         with open(cfg, "w") as f:
             f.write(f"services:\n  - {{name: shop, port: {cls.be}}}\n"

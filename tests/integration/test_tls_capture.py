@@ -18,8 +18,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
-import tempfile
 import time
 import unittest
 
@@ -114,34 +112,8 @@ def recv_responses(sock, n, timeout=5.0):
         buf += chunk
 
 
-class TlsCapture(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="redtap-tls-")
-        os.chmod(cls.tmp, 0o755)
-        cls.procs = harness.Procs()
-        cls.expected = collections.Counter()
-        try:
-            cls._run()
-        finally:
-            cls.procs.stop_all()
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    @classmethod
-    def expect(cls, kind, port, method, path, status, n=1):
-        cls.expected[(kind, port, method, path, status)] += n
-
-    @classmethod
-    def via_nginx(cls, method, path, status, n=1):
-        cls.expect("client", cls.ng, method, path, status, n)
-        cls.expect("server", cls.ng, method, path, status, n)
-        if path.startswith("/proxy/"):
-            bpath = path[len("/proxy"):]
-            cls.expect("client", cls.be, method, bpath, status, n)
-            cls.expect("server", cls.be, method, bpath, status, n)
+class TlsCapture(harness.Scenario):
+    PREFIX = "redtap-tls-"
 
     @classmethod
     def curl(cls, path, *args, host="127.0.0.1"):
@@ -158,10 +130,7 @@ class TlsCapture(unittest.TestCase):
                         key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"],
                        check=True, capture_output=True)
         os.chmod(key, 0o644)
-        cls.be = harness.free_port()
-        cls.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(cls.be),
-                         "--tls", cert, key])
-        harness.wait_port(cls.be)
+        cls.start_backend("--tls", cert, key)
         cls.ng = harness.free_port()
         os.makedirs(os.path.join(cls.tmp, "www"))
         os.chmod(os.path.join(cls.tmp, "www"), 0o755)
