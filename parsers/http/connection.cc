@@ -70,7 +70,8 @@ struct HttpConnection::Impl {
 
   explicit Impl(const Limits& l)
       : limits(l),
-        req_parser(MessageParser::Kind::kRequest, l.max_head_bytes),
+        req_parser(MessageParser::Kind::kRequest, l.max_head_bytes,
+                   internal::RequestLeniency{l.lenient_request_line, l.allow_http09}),
         resp_parser(MessageParser::Kind::kResponse, l.max_head_bytes) {}
 
   Limits limits;
@@ -109,6 +110,12 @@ struct HttpConnection::Impl {
   std::vector<Transaction> deferred;
 
   size_t PendingCount() const { return pending.size() - pending_head; }
+  // An HTTP/0.9 request awaits its answer: what the server sends has no head (a body until
+  // close); it is not parsed, and the request is reported at Close() with no response.
+  bool Http09Pending() {
+    return PendingCount() > 0 && pending[pending_head].req.http09 &&
+           resp_parser.AtMessageStart();
+  }
   Pending* Front() { return PendingCount() > 0 ? &pending[pending_head] : nullptr; }
   Pending* BySeq(uint64_t seq) {
     if (seq == kNoSeq || seq < front_seq || seq - front_seq >= PendingCount()) return nullptr;
@@ -533,6 +540,7 @@ void HttpConnection::Feed(Direction dir, std::string_view data, uint64_t wire_le
     c.ProcessRequest(data, ts_ns);
     if (c.req_tentative && c.req_parser.StartConfirmed()) c.req_tentative = false;
   } else {
+    if (c.Http09Pending()) return;  // only with Limits::allow_http09
     if (c.resp_resync) {
       const StartVerdict v = ResyncVerdict(dir, data);
       if (v == StartVerdict::kNo) return;
@@ -659,6 +667,18 @@ bool LooksLikeRequestStart(std::string_view d) noexcept {
     if (u < 0x21 || u == 0x7f) return false;
   }
   return true;
+}
+
+bool LooksLikeLenientRequestStart(std::string_view d) noexcept {
+  const size_t lf = d.find('\n');
+  if (lf == std::string_view::npos) return false;
+  std::string_view line = d.substr(0, lf);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.empty() || !IsUpperAlpha(line[0])) return false;
+  size_t i = 1;
+  while (i < line.size() && i <= 32 && internal::IsTokenChar(line[i])) ++i;
+  if (i < 3 || i > 32 || i >= line.size() || line[i] != ' ') return false;
+  return internal::IsRequestLine(line, internal::RequestLeniency{true, true});
 }
 
 bool LooksLikeResponseStart(std::string_view d) noexcept {

@@ -31,6 +31,15 @@ struct Limits {
   /// Which bodies to keep a prefix of (Request/Response::body_prefix). nullptr = none. Not
   /// owned; must outlive the connection.
   const BodyCapturePolicy* body_policy = nullptr;
+  /// Opt-in leniency for passive captures (`redtap pcap`; the live agent never sets these).
+  /// lenient_request_line: a request line ending in " HTTP/1.x" is accepted whatever lies
+  /// between the method and the version (spaces, an extra token, nothing: the target is that
+  /// text, trimmed), and header lines without a colon are skipped.
+  bool lenient_request_line = false;
+  /// allow_http09: "METHOD SP target" with no version is an HTTP/0.9 request
+  /// (Request::http09: no headers; what the server sends is not parsed, the transaction is
+  /// reported with has_response = false at close).
+  bool allow_http09 = false;
 };
 
 /// Counters a connection adds to; the caller aggregates them. Plain integers, monotonic.
@@ -93,5 +102,10 @@ class HttpConnection {
 /// method followed by SP and a target) or a status line ("HTTP/1.").
 bool LooksLikeRequestStart(std::string_view data) noexcept;
 bool LooksLikeResponseStart(std::string_view data) noexcept;
+/// True when `data` starts with a complete request line that the parser accepts with
+/// Limits::lenient_request_line and allow_http09 ("GET /x" + LF, "GET  HTTP/1.1",
+/// "GET /a b HTTP/1.1"), its method 3..32 token chars starting with an upper-case letter.
+/// For callers that opted into that leniency (pcap mode); the live agent does not use it.
+bool LooksLikeLenientRequestStart(std::string_view data) noexcept;
 
 }  // namespace redtap::http

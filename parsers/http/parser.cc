@@ -121,10 +121,14 @@ constexpr std::array<bool, 256> kValueStop = MakeValueStopTable();
 
 // Parses header lines after the start line, up to and including the empty line, in one
 // pass over the bytes.
-bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t line_hint) {
+// `skip_bad_lines` (opt-in leniency): a line that is not a field (no colon after a token
+// name), and any fold continuing it, is skipped instead of failing the head.
+bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t line_hint,
+                 bool skip_bad_lines = false) {
   headers->reserve(line_hint);
   const char* p = rest.data();
   const char* const end = p + rest.size();
+  bool skipping = false;  // the previous line was skipped (skip_bad_lines)
   while (p < end) {
     // Empty line: end of the head.
     if (*p == '\n') return p + 1 == end;
@@ -133,9 +137,19 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
     const char* name_end = p;
     if (!fold) {
       while (name_end < end && kToken[static_cast<unsigned char>(*name_end)]) ++name_end;
-      // Includes an empty name and whitespace before the colon (§5.1).
-      if (name_end == p || name_end == end || *name_end != ':') return false;
     }
+    // Includes an empty name and whitespace before the colon (§5.1).
+    const bool bad = fold ? (headers->empty() || skipping)
+                          : (name_end == p || name_end == end || *name_end != ':');
+    if (bad) {
+      if (!skip_bad_lines) return false;
+      const void* lf = std::memchr(p, '\n', static_cast<size_t>(end - p));
+      if (lf == nullptr) return false;
+      p = static_cast<const char*>(lf) + 1;
+      skipping = true;
+      continue;
+    }
+    skipping = false;
     const char* v = fold ? p : name_end + 1;
     const char* e = v;
     while (e < end && !kValueStop[static_cast<unsigned char>(*e)]) ++e;
@@ -151,7 +165,6 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
     const std::string_view value = TrimOws(std::string_view(v, static_cast<size_t>(e - v)));
     if (fold) {
       // obs-fold (RFC 9112 §5.2): replace the fold with a single SP.
-      if (headers->empty()) return false;
       Header& h = headers->back();
       if (!value.empty()) {
         if (!h.value.empty()) h.value.push_back(' ');
@@ -243,13 +256,12 @@ std::string_view Response::Find(std::string_view name) const {
 
 namespace internal {
 
-bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
-                      size_t line_hint) noexcept {
-  *info = HeadInfo{};
-  std::string_view line;
-  if (!NextLine(&head, &line)) return false;
-  // request-line = method SP request-target SP HTTP-version (RFC 9112 §3). Runs of SP
-  // between the three tokens are tolerated (§3: a recipient MAY split on whitespace).
+namespace {
+
+// request-line = method SP request-target SP HTTP-version (RFC 9112 §3). Runs of SP
+// between the three tokens are tolerated (§3: a recipient MAY split on whitespace).
+bool SplitRequestLine(std::string_view line, std::string_view* method_out,
+                      std::string_view* target_out, int* minor_out) {
   size_t i = 0;
   while (i < line.size() && IsToken(line[i])) ++i;
   if (i == 0 || i >= line.size() || line[i] != ' ') return false;
@@ -267,12 +279,108 @@ bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
   const int minor = ParseVersion(rest);
   if (minor < 0) return false;
+  *method_out = method;
+  *target_out = target;
+  *minor_out = minor;
+  return true;
+}
+
+// Opt-in leniency, tried only when SplitRequestLine failed. `*http09` tells which form.
+//   line:   method SP *anything* SP HTTP/1.x: target = the text between, SP-trimmed (may hold
+//           spaces or be empty); no control bytes.
+//   http09: method SP target, no version (target "/..." with no SP or control).
+bool SplitRequestLineLenient(std::string_view line, RequestLeniency lenient,
+                             std::string_view* method_out, std::string_view* target_out,
+                             int* minor_out, bool* http09) {
+  size_t i = 0;
+  while (i < line.size() && IsToken(line[i])) ++i;
+  if (i == 0 || i >= line.size() || line[i] != ' ') return false;
+  std::string_view rest = line.substr(i + 1);
+  for (char ch : rest) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+  const size_t last = rest.rfind(' ');
+  const std::string_view last_token = last == std::string_view::npos ? rest : rest.substr(last + 1);
+  const int minor = ParseVersion(last_token);
+  std::string_view target;
+  if (minor >= 0) {
+    if (!lenient.line) return false;
+    target = last == std::string_view::npos ? std::string_view() : rest.substr(0, last);
+    while (!target.empty() && target.front() == ' ') target.remove_prefix(1);
+    while (!target.empty() && target.back() == ' ') target.remove_suffix(1);
+    *minor_out = minor;
+    *http09 = false;
+  } else {
+    if (!lenient.http09) return false;
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    if (rest.empty() || rest.find(' ') != std::string_view::npos) return false;
+    // Origin-form only ("/path"): HTTP/0.9 had nothing else, and it keeps line protocols
+    // ("HELO host", "MAIL FROM:<a>") from reading as HTTP/0.9.
+    if (rest.front() != '/') return false;
+    target = rest;
+    *minor_out = 9;
+    *http09 = true;
+  }
+  *method_out = line.substr(0, i);
+  *target_out = target;
+  return true;
+}
+
+}  // namespace
+
+bool IsRequestLine(std::string_view line, RequestLeniency lenient) noexcept {
+  std::string_view m, t;
+  int minor = 0;
+  bool h09 = false;
+  return SplitRequestLine(line, &m, &t, &minor) ||
+         ((lenient.line || lenient.http09) &&
+          SplitRequestLineLenient(line, lenient, &m, &t, &minor, &h09));
+}
+
+size_t Http09HeadEnd(std::string_view d) noexcept {
+  const size_t lf = d.find('\n');
+  if (lf == std::string_view::npos) return std::string_view::npos;
+  std::string_view line = d.substr(0, lf);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::string_view m, t;
+  int minor = 0;
+  bool h09 = false;
+  if (SplitRequestLine(line, &m, &t, &minor)) return std::string_view::npos;
+  if (!SplitRequestLineLenient(line, RequestLeniency{false, true}, &m, &t, &minor, &h09) || !h09) {
+    return std::string_view::npos;
+  }
+  return lf + 1;
+}
+
+bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
+                      size_t line_hint, RequestLeniency lenient) noexcept {
+  *info = HeadInfo{};
+  std::string_view line;
+  if (!NextLine(&head, &line)) return false;
+  std::string_view method, target;
+  int minor = 0;
+  bool http09 = false;
+  if (!SplitRequestLine(line, &method, &target, &minor)) {
+    if (!(lenient.line || lenient.http09) ||
+        !SplitRequestLineLenient(line, lenient, &method, &target, &minor, &http09)) {
+      return false;
+    }
+  }
 
   req->method.assign(method);
   req->target.assign(target);
-  req->version_minor = minor;
+  req->version_minor = http09 ? 9 : minor;
+  req->http09 = http09;
   req->headers.clear();
-  if (!ParseFields(head, &req->headers, line_hint) ||
+  if (http09) {
+    // HTTP/0.9: the request is the line alone (an empty line may follow).
+    if (!(head.empty() || head == "\n" || head == "\r\n")) return false;
+    req->expect_continue = false;
+    return true;
+  }
+  if (!ParseFields(head, &req->headers, line_hint, lenient.line) ||
       !ReadFramingFields(req->headers, info, /*is_request=*/true)) {
     return false;
   }
@@ -385,8 +493,8 @@ size_t FindHeadEnd(const char* p, size_t n, size_t from, size_t* lines) {
 
 }  // namespace
 
-MessageParser::MessageParser(Kind kind, size_t max_head_bytes) noexcept
-    : kind_(kind), max_head_bytes_(max_head_bytes) {}
+MessageParser::MessageParser(Kind kind, size_t max_head_bytes, RequestLeniency lenient) noexcept
+    : kind_(kind), max_head_bytes_(max_head_bytes), lenient_(lenient) {}
 
 bool MessageParser::InBody() const noexcept {
   return state_ != State::kStart && state_ != State::kHead && state_ != State::kHeadParsed &&
@@ -490,6 +598,14 @@ MessageParser::Event MessageParser::StepHead(std::string_view* data, uint64_t ts
     // Fast path: the whole head is in this chunk; parse it in place.
     const std::string_view d = *data;
     const size_t limit = std::min(d.size(), max_head_bytes_);
+    if (kind_ == Kind::kRequest && lenient_.http09) {
+      // An HTTP/0.9 request is its line alone: no empty line ends it.
+      const size_t e = Http09HeadEnd(d.substr(0, limit));
+      if (e != std::string_view::npos) {
+        data->remove_prefix(e);
+        return FinishHead(d.substr(0, e), ts, 1);
+      }
+    }
     size_t lines = 0;
     const size_t end = FindHeadEnd(d.data(), limit, 0, &lines);
     if (end != std::string_view::npos) {
@@ -510,6 +626,16 @@ MessageParser::Event MessageParser::StepHead(std::string_view* data, uint64_t ts
   const size_t old = head_buf_.size();
   const size_t take = std::min(data->size(), max_head_bytes_ - std::min(old, max_head_bytes_));
   head_buf_.append(data->substr(0, take));
+  if (kind_ == Kind::kRequest && lenient_.http09) {
+    const size_t e = Http09HeadEnd(head_buf_);
+    if (e != std::string_view::npos && e > old) {
+      data->remove_prefix(e - old);
+      head_buf_.resize(e);
+      const Event ev = FinishHead(head_buf_, ts, 1);
+      head_buf_.clear();
+      return ev;
+    }
+  }
   size_t lines = 0;
   const size_t end =
       FindHeadEnd(head_buf_.data(), head_buf_.size(), old >= 3 ? old - 3 : 0, &lines);
@@ -535,7 +661,7 @@ MessageParser::Event MessageParser::FinishHead(std::string_view head, uint64_t t
                                                size_t lines) noexcept {
   // Lines minus the start line and the empty line: the number of header lines.
   const size_t hint = lines > 2 ? lines - 2 : 0;
-  const bool ok = kind_ == Kind::kRequest ? ParseRequestHead(head, &request_, &info_, hint)
+  const bool ok = kind_ == Kind::kRequest ? ParseRequestHead(head, &request_, &info_, hint, lenient_)
                                           : ParseResponseHead(head, &response_, &info_, hint);
   if (!ok) {
     return CheckStart(head) == StartVerdict::kNo ? Event::kGarbage : Event::kBadHead;

@@ -26,10 +26,21 @@ struct HeadInfo {
 /// Parses a complete head (start line + fields + empty line; CRLF or bare LF line ends).
 /// Returns false when the head is malformed. Content-Length values are validated here.
 /// `line_hint`: expected number of header lines (to reserve the vector), 0 if unknown.
+/// Opt-in request leniency (see Limits::lenient_request_line / allow_http09). Off = strict.
+struct RequestLeniency {
+  bool line = false;    // any text between method and " HTTP/1.x"; colon-less header lines skipped
+  bool http09 = false;  // "METHOD SP target" without a version: an HTTP/0.9 request
+};
 bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
-                      size_t line_hint = 0) noexcept;
+                      size_t line_hint = 0, RequestLeniency lenient = {}) noexcept;
 bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
                        size_t line_hint = 0) noexcept;
+
+/// With RequestLeniency::http09: when the first line of `d` is complete and is an HTTP/0.9
+/// request line (not a valid HTTP/1.x one), the index just past its LF; else npos.
+size_t Http09HeadEnd(std::string_view d) noexcept;
+/// Whether `line` (no line end) is a request line, strict or with `lenient`.
+bool IsRequestLine(std::string_view line, RequestLeniency lenient) noexcept;
 
 /// RFC 9110 tchar.
 bool IsTokenChar(char c) noexcept;
@@ -55,7 +66,7 @@ class MessageParser {
 
   enum class BodyMode : uint8_t { kNone, kLength, kChunked, kEof };
 
-  MessageParser(Kind kind, size_t max_head_bytes) noexcept;
+  MessageParser(Kind kind, size_t max_head_bytes, RequestLeniency lenient = {}) noexcept;
 
   /// Consumes from the front of `*data` until an event; `ts` stamps the consumed bytes.
   Event Step(std::string_view* data, uint64_t ts) noexcept;
@@ -131,6 +142,7 @@ class MessageParser {
   BodyMode mode_ = BodyMode::kNone;
   bool start_confirmed_ = false;
   size_t max_head_bytes_;
+  RequestLeniency lenient_;
   std::string head_buf_;  // partial head only
   uint64_t remaining_ = 0;    // kLength: body bytes left; chunked: bytes left in the chunk
   uint32_t chunk_digits_ = 0;

@@ -28,6 +28,7 @@ struct Request {
   uint64_t last_byte_ts = 0;  // ns, timestamp of the chunk holding the last byte
   bool expect_continue = false;
   bool placeholder = false;   // a request whose head was lost (gap); its response is discarded
+  bool http09 = false;        // an HTTP/0.9 request line (only with Limits::allow_http09)
   /// First body bytes (chunked: decoded), kept only when the connection's BodyCapturePolicy
   /// asked for them (empty by default). Stops at the first byte that was not captured.
   std::string body_prefix;

@@ -374,7 +374,7 @@ std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
     if (t.has_response) w.Int("http.response.status_code", t.response.status_code);
     {
       w.Key("network.protocol.version");
-      std::string v = "1.";
+      std::string v = req.http09 ? "0." : "1.";
       AppendInt(v, req.version_minor);
       AppendJsonString(out, v);
       w.End();

@@ -14,6 +14,9 @@ constexpr uint16_t kEtherQinQOld1 = 0x9100;
 constexpr uint16_t kEtherQinQOld2 = 0x9200;
 constexpr uint16_t kEtherPppoeSession = 0x8864;
 constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint16_t kGtpUPort = 2152;
+constexpr int kMaxTunnelDepth = 2;  // GTP-U inside GTP-U at most
 
 inline uint16_t Be16(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
@@ -181,7 +184,51 @@ DecodeResult DecodeFrame(int link_type, std::string_view d, Packet* out) noexcep
   }
 }
 
-DecodeResult DecodeIp(std::string_view d, Packet* out) noexcept {
+namespace {
+DecodeResult DecodeIpAt(std::string_view d, Packet* out, int depth) noexcept;
+
+// UDP: only GTP-U (3GPP TS 29.281, port 2152) is looked into; its G-PDU carries an IP
+// packet, decoded as if captured alone. Anything else is kNotTcp.
+DecodeResult DecodeUdp(std::string_view d, uint32_t wire, Packet* out, int depth) noexcept {
+  if (depth >= kMaxTunnelDepth) return DecodeResult::kNotTcp;
+  if (d.size() < 8) return wire < 8 ? DecodeResult::kMalformed : DecodeResult::kTruncated;
+  if (Be16(d.data()) != kGtpUPort && Be16(d.data() + 2) != kGtpUPort) {
+    return DecodeResult::kNotTcp;
+  }
+  std::string_view g = d.substr(8);
+  if (g.size() < 8) return DecodeResult::kNotTcp;
+  const auto flags = static_cast<uint8_t>(g[0]);
+  // GTPv1 (version 1, PT = 1), message type 255 = G-PDU (user data).
+  if ((flags >> 5) != 1 || (flags & 0x10) == 0 || static_cast<uint8_t>(g[1]) != 0xff) {
+    return DecodeResult::kNotTcp;
+  }
+  const size_t len = Be16(g.data() + 2);  // bytes after the 8-byte mandatory header
+  size_t off = 8;
+  if (flags & 0x07) {  // E, S or PN: sequence number, N-PDU number, next extension type
+    if (g.size() < 12) return DecodeResult::kTruncated;
+    uint8_t next = static_cast<uint8_t>(g[11]);
+    off = 12;
+    for (int n = 0; next != 0 && n < 16; ++n) {
+      if (g.size() < off + 1) return DecodeResult::kTruncated;
+      const size_t ext = static_cast<uint8_t>(g[off]) * 4u;
+      if (ext == 0) return DecodeResult::kMalformed;
+      if (g.size() < off + ext) return DecodeResult::kTruncated;
+      next = static_cast<uint8_t>(g[off + ext - 1]);
+      off += ext;
+    }
+    if (next != 0) return DecodeResult::kMalformed;
+  }
+  if (len + 8 < off) return DecodeResult::kMalformed;
+  std::string_view inner = g.substr(off, len + 8 - off);
+  if (inner.empty()) return DecodeResult::kNotTcp;
+  return DecodeIpAt(inner, out, depth + 1);
+}
+}  // namespace
+
+DecodeResult DecodeIp(std::string_view d, Packet* out) noexcept { return DecodeIpAt(d, out, 0); }
+
+namespace {
+DecodeResult DecodeIpAt(std::string_view d, Packet* out, int depth) noexcept {
   if (d.empty()) return DecodeResult::kTruncated;
   const uint8_t version = static_cast<uint8_t>(d[0]) >> 4;
   if (version == 4) {
@@ -213,6 +260,7 @@ DecodeResult DecodeIp(std::string_view d, Packet* out) noexcept {
       out->frag.truncated = payload.size() < wire;
       return DecodeResult::kFragment;
     }
+    if (proto == kProtoUdp) return DecodeUdp(payload, wire, out, depth);
     if (proto != kProtoTcp) return DecodeResult::kNotTcp;
     return DecodeTcp(ip, payload, wire, &out->tcp);
   }
@@ -231,6 +279,8 @@ DecodeResult DecodeIp(std::string_view d, Packet* out) noexcept {
       switch (next) {
         case kProtoTcp:
           return DecodeTcp(ip, rest, wire, &out->tcp);
+        case kProtoUdp:
+          return DecodeUdp(rest, wire, out, depth);
         case 0:    // hop-by-hop options
         case 43:   // routing
         case 60:   // destination options
@@ -279,6 +329,7 @@ DecodeResult DecodeIp(std::string_view d, Packet* out) noexcept {
   }
   return DecodeResult::kMalformed;
 }
+}  // namespace
 
 DecodeResult DecodeTcp(const IpAddrs& ip, std::string_view d, uint32_t wire_len,
                        TcpSegment* out) noexcept {

@@ -86,6 +86,10 @@ size_t FlowTable::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
 FlowTable::FlowTable(const FlowLimits& limits, TransactionSink* sink)
     : limits_(limits), sink_(sink) {
   if (limits_.max_flows == 0) limits_.max_flows = 1;
+  // Passive capture: log what peers (Zeek, nDPI) log for malformed request lines and
+  // HTTP/0.9 (pcap only; the live agent keeps the strict defaults).
+  limits_.http.lenient_request_line = limits_.lenient_http;
+  limits_.http.allow_http09 = limits_.lenient_http;
   flows_.reserve(std::min<size_t>(limits_.max_flows, 65536));
 }
 
@@ -168,12 +172,18 @@ void FlowTable::Data(Flow* f, int side, std::string_view data, uint64_t wire_len
   if (f->dead) return;
   const bool first = f->first[side];
   f->first[side] = false;
+  // Request lines only the lenient parser takes ("GET /x" + LF, "GET  HTTP/1.1") count as
+  // request starts in pcap mode.
+  const auto find_request = [this](std::string_view d) {
+    if (limits_.lenient_http && http::LooksLikeLenientRequestStart(d)) return size_t{0};
+    return FindRequestStart(d);
+  };
   if (f->scan[side]) {
     size_t pos = std::string_view::npos;
     if (f->client < 0) {
       // Who is the client? The side that sends a request line (or the other side of one
       // that sends a status line), whichever comes first in this chunk.
-      const size_t rq = FindRequestStart(data);
+      const size_t rq = find_request(data);
       const size_t rs = FindResponseStart(data);
       if (rq != std::string_view::npos && (rs == std::string_view::npos || rq <= rs)) {
         SetClient(f, side);
@@ -196,13 +206,14 @@ void FlowTable::Data(Flow* f, int side, std::string_view data, uint64_t wire_len
       if (!f->http.Idle(dir)) {
         pos = 0;  // the parser absorbed the hole inside a body: still in sync
       } else if (is_req && f->syn[side] && first && !http::LooksLikeRequestStart(data) &&
-                 !MaybeRequestPrefix(data)) {
+                 !MaybeRequestPrefix(data) &&
+                 !(limits_.lenient_http && http::LooksLikeLenientRequestStart(data))) {
         // A connection we saw open whose client does not start with a request: not HTTP.
         f->dead = true;
         ++stats_.flows_not_http;
         return;
       } else {
-        pos = is_req ? FindRequestStart(data) : FindResponseStart(data);
+        pos = is_req ? find_request(data) : FindResponseStart(data);
         if (pos == std::string_view::npos && is_req && MaybeRequestPrefix(data)) pos = 0;
       }
       if (pos == std::string_view::npos) {

@@ -28,6 +28,8 @@ struct FlowLimits {
   size_t max_buffered_per_direction = 1 << 20; // out-of-order bytes per direction
   size_t max_buffered_total = 256u << 20;      // out-of-order bytes over all flows
   size_t max_scan_bytes = 1 << 20;             // bytes searched for a first message start
+  /// Sets http.lenient_request_line and http.allow_http09 (pcap mode: on by default).
+  bool lenient_http = true;
   http::Limits http;
 };
 

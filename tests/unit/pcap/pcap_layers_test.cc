@@ -4,6 +4,7 @@
 // response-first captures, flush at end, bounds, and garbage (never a crash).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -137,6 +138,68 @@ TEST(Decode, TruncatedAndGarbageNeverCrash) {
     if (!g.empty() && i % 2) g[0] = static_cast<char>(0x45);
     DecodeFrame(links[i % 7], g, &p);
   }
+}
+
+std::string Udp(uint16_t sp, uint16_t dp, const std::string& payload) {
+  return Be16(sp) + Be16(dp) + Be16(static_cast<uint16_t>(8 + payload.size())) + Be16(0) +
+         payload;
+}
+
+// GTPv1-U G-PDU header; `opt` = the 4 optional bytes (seq, N-PDU, next extension) + extensions.
+std::string Gtp(const std::string& inner, uint8_t flags = 0x30, const std::string& opt = "") {
+  std::string h;
+  h += static_cast<char>(flags);
+  h += '\xff';
+  h += Be16(static_cast<uint16_t>(opt.size() + inner.size())) + Be32(0x1234);
+  return h + opt + inner;
+}
+
+TEST(Decode, GtpUTunnel) {
+  const std::string inner = Ipv4(Tcp(40000, 80, 1, 1, kTcpAck | kTcpPsh, Payload()), 6,
+                                 0xc0a80001, 0xc0a80002);
+  // Plain G-PDU, outer IPv4 / UDP 2152.
+  ExpectTcp(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner)), 17)));
+  Packet p;
+  ASSERT_EQ(DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner)), 17)), &p),
+            DecodeResult::kTcp);
+  EXPECT_EQ(p.tcp.ip.src[0], 0xc0);  // the inner addresses, not the tunnel's
+  EXPECT_EQ(p.tcp.ip.dst[3], 0x02);
+  // Sequence number flag with a PDU session container extension (1 x 4 bytes), then none.
+  const std::string ext = Be16(7) + std::string{'\x00', '\x85'} +
+                          std::string{'\x01', '\x10', '\x05', '\x00'};
+  ExpectTcp(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner, 0x36, ext)), 17)));
+  // Outer IPv6, inner IPv6.
+  const std::string inner6 = Ipv6(Tcp(40000, 80, 1, 1, kTcpAck, Payload()), 6);
+  ExpectTcp(kLinkEthernet, Eth(Ipv6(Udp(40001, 2152, Gtp(inner6)), 17), 0x86dd));
+  // Not GTP-U: other UDP ports, GTP signalling (type != 255), GTPv2, empty G-PDU.
+  EXPECT_EQ(DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(53, 2153, Gtp(inner)), 17)), &p),
+            DecodeResult::kNotTcp);
+  std::string echo = Gtp(inner);
+  echo[1] = '\x01';
+  EXPECT_EQ(DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, echo), 17)), &p),
+            DecodeResult::kNotTcp);
+  EXPECT_EQ(DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner, 0x48)), 17)), &p),
+            DecodeResult::kNotTcp);
+  EXPECT_EQ(DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp("")), 17)), &p),
+            DecodeResult::kNotTcp);
+  // GTP in GTP is decoded once more, no deeper.
+  const std::string twice = Ipv4(Udp(2152, 2152, Gtp(inner)), 17);
+  ExpectTcp(kLinkRaw, Ipv4(Udp(2152, 2152, Gtp(twice)), 17));
+  const std::string thrice = Ipv4(Udp(2152, 2152, Gtp(twice)), 17);
+  EXPECT_EQ(DecodeFrame(kLinkRaw, Ipv4(Udp(2152, 2152, Gtp(thrice)), 17), &p),
+            DecodeResult::kNotTcp);
+  // Truncated anywhere, or an extension of length 0: never reads out of bounds.
+  const std::string full = Eth(Ipv4(Udp(2152, 2152, Gtp(inner, 0x36, ext)), 17));
+  for (size_t n = 0; n < full.size(); ++n) {
+    if (DecodeFrame(kLinkEthernet, full.substr(0, n), &p) == DecodeResult::kTcp) {
+      EXPECT_LE(p.tcp.payload.size(), p.tcp.payload_wire_len);
+    }
+  }
+  const std::string bad_ext = Be16(7) + std::string{'\x00', '\x85'} +
+                              std::string{'\x00', '\x10', '\x05', '\x00'};
+  EXPECT_EQ(DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner, 0x36, bad_ext)), 17)),
+                        &p),
+            DecodeResult::kMalformed);
 }
 
 TEST(Decode, SnapLengthCut) {
@@ -462,6 +525,49 @@ TEST(FlowTable, NotHttpIsIgnoredAndFlowsAreBounded) {
   t.Sweep(10 + 20 + l.idle_timeout_ns + 1);
   EXPECT_EQ(t.flows(), 0u);
   EXPECT_GT(t.stats().flows_evicted_idle, 0u);
+}
+
+TEST(FlowTable, LenientRequestLinesAndHttp09) {
+  const uint8_t P = kTcpAck | kTcpPsh;
+  const std::string h09 = "GET /zeek.html\n";
+  const std::string body = "<html>hi</html>\n";
+  const std::string empty_target = "GET  HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (const bool lenient : {true, false}) {
+    SCOPED_TRACE(lenient ? "lenient (pcap default)" : "lenient_http = false");
+    Sink sink;
+    FlowLimits l;
+    l.lenient_http = lenient;
+    FlowTable t(l, &sink);
+    // HTTP/0.9 after a SYN: a request with no response.
+    t.OnSegment(Seg(true, 100, 0, kTcpSyn, ""), 1);
+    t.OnSegment(Seg(false, 500, 101, kTcpSyn | kTcpAck, ""), 2);
+    t.OnSegment(Seg(true, 101, 501, P, h09), 3);
+    t.OnSegment(Seg(false, 501, 101 + h09.size(), P, body), 4);
+    // Another connection: an empty request-target.
+    TcpSegment s = Seg(true, 1, 1, kTcpSyn, "");
+    s.src_port = 40001;
+    t.OnSegment(s, 5);
+    s = Seg(true, 2, 1, P, empty_target);
+    s.src_port = 40001;
+    t.OnSegment(s, 6);
+    s = Seg(false, 1, 2 + empty_target.size(), P, kResp);
+    s.dst_port = 40001;
+    t.OnSegment(s, 7);
+    t.FlushAll(100);
+    if (lenient) {
+      ASSERT_EQ(sink.got.size(), 2u);
+      // The HTTP/0.9 one is emitted at the flush (no response closes it): order by target.
+      std::sort(sink.got.begin(), sink.got.end(),
+                [](const Txn& a, const Txn& b) { return a.target > b.target; });
+      EXPECT_EQ(sink.got[0].target, "/zeek.html");
+      EXPECT_EQ(sink.got[0].status, 0);
+      EXPECT_EQ(sink.got[1].method, "GET");
+      EXPECT_EQ(sink.got[1].target, "");
+      EXPECT_EQ(sink.got[1].status, 200);
+    } else {
+      EXPECT_TRUE(sink.got.empty());
+    }
+  }
 }
 
 TEST(PacketProcessor, GarbageFramesAreCounted) {
