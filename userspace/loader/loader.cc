@@ -277,14 +277,6 @@ void CaptureLoader::AttachAll() {
   }
 }
 
-void DestroyLinksInParallel(std::vector<struct bpf_link*>& links) {
-  std::vector<std::thread> threads;
-  threads.reserve(links.size());
-  for (auto* l : links) threads.emplace_back([l] { bpf_link__destroy(l); });
-  for (auto& t : threads) t.join();
-  links.clear();
-}
-
 std::vector<struct bpf_link*> CaptureLoader::TakeLinks() {
   for (auto& h : hooks_) h.attached = false;
   return std::exchange(links_, {});

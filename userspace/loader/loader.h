@@ -12,6 +12,7 @@
 
 #include "redtap_abi.h"
 #include "userspace/capture/tracker.h"
+#include "userspace/common/bpf_links.h"
 #include "userspace/common/status.h"
 #include "userspace/config/config.h"
 
@@ -93,10 +94,6 @@ class CaptureLoader : public KernelControl {
 /// parameter, for its method (or for each common method when it has none). At most 64,
 /// each at most REDTAP_ENDPOINT_PREFIX_LEN bytes.
 std::vector<std::string> EndpointCapturePrefixes(const config::EcommerceConfig& e);
-
-/// Destroys links concurrently: each detach waits for an RCU grace period (tens of ms), so
-/// one thread per link keeps shutdown well under a second.
-void DestroyLinksInParallel(std::vector<struct bpf_link*>& links);
 
 /// Mounts tracefs at /sys/kernel/tracing when the syscall tracepoints are not visible.
 /// Returns a message saying what was done ("" when nothing was needed).

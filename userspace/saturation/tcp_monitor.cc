@@ -20,6 +20,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "userspace/common/bpf_links.h"
 #include "redtap_tcp_abi.h"
 #include "tcp.skel.h"
 
@@ -202,11 +203,7 @@ void TcpMonitor::AttachAll() {
 void TcpMonitor::Stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  // Each tracepoint detach waits for an RCU grace period: overlap them.
-  std::vector<std::thread> threads;
-  for (auto* l : links_) threads.emplace_back([l] { bpf_link__destroy(l); });
-  for (auto& t : threads) t.join();
-  links_.clear();
+  DestroyLinksInParallel(links_);
   if (iter_link_) bpf_link__destroy(iter_link_);
   iter_link_ = nullptr;
   for (auto& h : hooks_) h.attached = false;
