@@ -83,7 +83,7 @@ struct redtap_tcp_sock {
 	__u32 flags;       /* REDTAP_TCP_SK_* */
 	__u64 rx_base;     /* payload received when first seen (0 for connections opened since) */
 	__u64 tx_base;     /* payload sent when first seen */
-	__u64 rtt_last_ns; /* last RTT sample (per-socket rate limit) */
+	__u64 rtt_activity; /* bytes received + acked at its last RTT sample */
 	__u64 seen_gen;    /* last iterator pass that saw it (userspace garbage collection) */
 };
 

@@ -28,6 +28,7 @@ struct {
 struct redtap_data_scratch {
 	struct redtap_data_event ev; /* ev.data[] aliases buf[]: sizeof(ev) is 8-aligned */
 	__u8 buf[2 * REDTAP_MAX_CAPTURE];
+	__u64 records; /* data records sent from this CPU (paces the ring fill checks) */
 };
 #pragma clang diagnostic pop
 _Static_assert(sizeof(struct redtap_data_event) % 8 == 0, "data[] must start at buf");

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // RingReader: the one thread that drains the kernel ring buffer into the ConnTracker.
+// It reads the BPF ring buffer's mmap'ed pages itself (the layout libbpf's ring_buffer uses)
+// so that it can publish its read position once per batch instead of once per record.
 #pragma once
 
 #include <atomic>
@@ -8,8 +10,6 @@
 #include <thread>
 
 #include "userspace/common/status.h"
-
-struct ring_buffer;
 
 namespace redtap {
 
@@ -30,10 +30,18 @@ class RingReader {
   uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
 
  private:
-  static int Trampoline(void* ctx, void* data, size_t size);
   void Run();
+  /// Hands every committed record to on_record_; returns how many.
+  uint64_t Drain();
+  void Unmap();
 
-  struct ring_buffer* rb_ = nullptr;
+  size_t page_size_ = 4096;
+  uint64_t mask_ = 0;
+  uint64_t* consumer_pos_ = nullptr;
+  const uint64_t* producer_pos_ = nullptr;
+  const uint8_t* data_ = nullptr;
+  size_t prod_map_len_ = 0;
+  int epoll_fd_ = -1;
   uint32_t poll_ms_ = 10;
   RecordFn on_record_;
   TickFn on_tick_;

@@ -41,7 +41,7 @@ struct HookSpec {
 // Every tracepoint program of tcp.bpf.c (the iterator is attached on its own).
 constexpr HookSpec kHooks[] = {
     {"inet_sock_set_state", true}, {"tcp_retransmit_skb", true}, {"tcp_send_reset", true},
-    {"tcp_receive_reset", true},   {"tcp_probe", true},
+    {"tcp_receive_reset", true},
 };
 
 constexpr int64_t kGcIntervalNs = 300'000'000'000;  // leaks are rare; a walk of 20k entries costs ~50 ms
@@ -147,7 +147,6 @@ Status TcpMonitor::Load() {
   EnsureTracefsMounted();
   skel_ = tcp::open();
   if (!skel_) return Status::Error("cannot open the tcp BPF object: " + ErrnoText(errno));
-  skel_->rodata->cfg_rtt_interval_ns = opt_.rtt_interval_ns;
   skel_->rodata->cfg_events_per_sec = opt_.kernel_events_per_sec;
   int err = bpf_map__set_max_entries(skel_->maps.tcp_sock_map, opt_.max_sockets);
   if (err) return Status::Error("cannot size tcp_sock_map: " + ErrnoText(err));

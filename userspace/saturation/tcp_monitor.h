@@ -42,8 +42,6 @@ struct Options {
   std::chrono::milliseconds interval{1000};
   /// Sockets tracked in the kernel (listeners + connections + connects in flight).
   uint32_t max_sockets = 65536;
-  /// RTT: at most one sample per socket per this many ns of received traffic (0: every segment).
-  uint64_t rtt_interval_ns = 1'000'000;
   /// Kernel budget of ring-buffer events per CPU per second.
   uint32_t kernel_events_per_sec = 100;
   /// Userspace limit per (event, service): a burst, then one per period.
