@@ -59,6 +59,8 @@ struct io_src {
 	__u32 iovcnt;
 };
 
+/* A BTF pointer: PT_REGS_PARMn_SYSCALL(regs) are plain loads (the _CORE_ variants would be
+ * one bpf_probe_read_kernel call per argument). */
 static __always_inline struct pt_regs *regs__current(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -390,8 +392,8 @@ static __always_inline int exit__flat(struct trace_event_raw_sys_exit *ctx, __u8
 {
 	struct pt_regs *regs = regs__current();
 	struct io_src src = {};
-	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	src.buf = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	__u32 fd = PT_REGS_PARM1_SYSCALL(regs);
+	src.buf = (const void *)PT_REGS_PARM2_SYSCALL(regs);
 	io__handle(fd, &src, ctx->ret, dir, sys, 0);
 	return 0;
 }
@@ -400,9 +402,9 @@ static __always_inline int exit__vec(struct trace_event_raw_sys_exit *ctx, __u8 
 {
 	struct pt_regs *regs = regs__current();
 	struct io_src src = {};
-	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	src.iov = (const struct redtap_iovec *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-	src.iovcnt = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	__u32 fd = PT_REGS_PARM1_SYSCALL(regs);
+	src.iov = (const struct redtap_iovec *)PT_REGS_PARM2_SYSCALL(regs);
+	src.iovcnt = PT_REGS_PARM3_SYSCALL(regs);
 	io__handle(fd, &src, ctx->ret, dir, sys, 0);
 	return 0;
 }
@@ -411,9 +413,9 @@ static __always_inline int exit__msg(struct trace_event_raw_sys_exit *ctx, __u8 
 {
 	struct pt_regs *regs = regs__current();
 	struct io_src src = {};
-	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	const struct redtap_msghdr *msg = (const void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
-	__u32 flags = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	__u32 fd = PT_REGS_PARM1_SYSCALL(regs);
+	const struct redtap_msghdr *msg = (const void *)PT_REGS_PARM2_SYSCALL(regs);
+	__u32 flags = PT_REGS_PARM3_SYSCALL(regs);
 	if (dir == REDTAP_DIR_INGRESS && (flags & REDTAP_MSG_PEEK))
 		return 0; /* peeked bytes are read again later */
 	struct redtap_msghdr m = {};
@@ -453,7 +455,7 @@ SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int recvfrom_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *regs = regs__current();
-	__u32 flags = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	__u32 flags = PT_REGS_PARM4_SYSCALL(regs);
 	if (flags & REDTAP_MSG_PEEK)
 		return 0;
 	return exit__flat(ctx, REDTAP_DIR_INGRESS, REDTAP_SYS_RECVFROM);
@@ -483,7 +485,7 @@ int sendfile_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *regs = regs__current();
 	struct io_src src = {};
-	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	__u32 fd = PT_REGS_PARM1_SYSCALL(regs);
 	io__handle(fd, &src, ctx->ret, REDTAP_DIR_EGRESS, REDTAP_SYS_SENDFILE, 0);
 	return 0;
 }
@@ -523,7 +525,7 @@ int connect_exit(struct trace_event_raw_sys_exit *ctx)
 	if (ret != 0 && ret != -REDTAP_EINPROGRESS)
 		return 0;
 	struct pt_regs *regs = regs__current();
-	__u32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	__u32 fd = PT_REGS_PARM1_SYSCALL(regs);
 	struct redtap_conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
 	if (key.tgid == cfg_self_tgid)
 		return 0;

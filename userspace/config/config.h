@@ -13,7 +13,7 @@ namespace redtap::config {
 
 struct CaptureConfig {
   uint32_t max_bytes_per_call = 4096;     // capture.max_bytes_per_call: power of two, 64..8192
-  uint64_t ring_buffer_bytes = 64ull << 20;  // capture.ring_buffer_bytes: power of two >= 1 MiB
+  uint64_t ring_buffer_bytes = 16ull << 20;  // capture.ring_buffer_bytes: power of two >= 1 MiB
   uint32_t wakeup_bytes = 1u << 20;       // capture.wakeup_bytes: kernel wakes the reader above this fill
   uint32_t poll_interval_ms = 10;         // capture.poll_interval_ms: reader drains at least this often
   uint32_t max_connections = 65536;       // capture.max_connections: kernel connection table (LRU)
