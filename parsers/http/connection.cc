@@ -72,7 +72,8 @@ struct HttpConnection::Impl {
       : limits(l),
         req_parser(MessageParser::Kind::kRequest, l.max_head_bytes,
                    internal::RequestLeniency{l.lenient_request_line, l.allow_http09}),
-        resp_parser(MessageParser::Kind::kResponse, l.max_head_bytes) {}
+        resp_parser(MessageParser::Kind::kResponse, l.max_head_bytes, {},
+                    /*framing_fields_only=*/!l.response_fields) {}
 
   Limits limits;
   ConnStats stats;

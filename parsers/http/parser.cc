@@ -123,12 +123,23 @@ constexpr std::array<bool, 256> kValueStop = MakeValueStopTable();
 // pass over the bytes.
 // `skip_bad_lines` (opt-in leniency): a line that is not a field (no colon after a token
 // name), and any fold continuing it, is skipped instead of failing the head.
+// `framing_only`: every line is validated the same, but only the fields that frame a body
+// (Content-Length, Transfer-Encoding, Expect) are stored.
+bool IsFramingField(std::string_view name) {
+  const size_t n = name.size();
+  return (n == 14 && EqualsIgnoreCase(name, "Content-Length")) ||
+         (n == 17 && EqualsIgnoreCase(name, "Transfer-Encoding")) ||
+         (n == 6 && EqualsIgnoreCase(name, "Expect"));
+}
+
 bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t line_hint,
-                 bool skip_bad_lines = false) {
-  headers->reserve(line_hint);
+                 bool skip_bad_lines = false, bool framing_only = false) {
+  if (!framing_only) headers->reserve(line_hint);
   const char* p = rest.data();
   const char* const end = p + rest.size();
   bool skipping = false;  // the previous line was skipped (skip_bad_lines)
+  bool any_field = false; // a field line was read (a fold may continue it)
+  bool stored = false;    // the last field line was stored (its folds append to it)
   while (p < end) {
     // Empty line: end of the head.
     if (*p == '\n') return p + 1 == end;
@@ -139,7 +150,7 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
       while (name_end < end && kToken[static_cast<unsigned char>(*name_end)]) ++name_end;
     }
     // Includes an empty name and whitespace before the colon (§5.1).
-    const bool bad = fold ? (headers->empty() || skipping)
+    const bool bad = fold ? (!any_field || skipping)
                           : (name_end == p || name_end == end || *name_end != ':');
     if (bad) {
       if (!skip_bad_lines) return false;
@@ -165,16 +176,18 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
     const std::string_view value = TrimOws(std::string_view(v, static_cast<size_t>(e - v)));
     if (fold) {
       // obs-fold (RFC 9112 §5.2): replace the fold with a single SP.
-      Header& h = headers->back();
-      if (!value.empty()) {
+      if (stored && !value.empty()) {
+        Header& h = headers->back();
         if (!h.value.empty()) h.value.push_back(' ');
         h.value.append(value);
       }
-    } else {
+    } else if ((stored = !framing_only ||
+                         IsFramingField(std::string_view(p, static_cast<size_t>(name_end - p))))) {
       Header& h = headers->emplace_back();
       h.name.assign(p, static_cast<size_t>(name_end - p));
       h.value.assign(value);
     }
+    any_field = true;
     p = next;
   }
   return false;  // no empty line
@@ -404,24 +417,25 @@ bool ReplaceBareCr(std::string_view head, std::string* out) {
 }
 
 bool ParseResponseHeadStrict(std::string_view head, Response* resp, HeadInfo* info,
-                             size_t line_hint) noexcept;
+                             size_t line_hint, bool framing_fields_only) noexcept;
 
 }  // namespace
 
 bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
-                       size_t line_hint) noexcept {
-  if (ParseResponseHeadStrict(head, resp, info, line_hint)) return true;
+                       size_t line_hint, bool framing_fields_only) noexcept {
+  if (ParseResponseHeadStrict(head, resp, info, line_hint, framing_fields_only)) return true;
   // Bare CRs in a response head (line ends, inside values) are what clients tolerate
   // (HTTP Evader): retry with them read as SP. Only on the failure path: the common case
   // pays nothing. Requests stay strict (llhttp rejects bare CR in a request head).
   std::string fixed;
-  return ReplaceBareCr(head, &fixed) && ParseResponseHeadStrict(fixed, resp, info, line_hint);
+  return ReplaceBareCr(head, &fixed) &&
+         ParseResponseHeadStrict(fixed, resp, info, line_hint, framing_fields_only);
 }
 
 namespace {
 
 bool ParseResponseHeadStrict(std::string_view head, Response* resp, HeadInfo* info,
-                             size_t line_hint) noexcept {
+                             size_t line_hint, bool framing_fields_only) noexcept {
   *info = HeadInfo{};
   std::string_view line;
   if (!NextLine(&head, &line)) return false;
@@ -449,7 +463,8 @@ bool ParseResponseHeadStrict(std::string_view head, Response* resp, HeadInfo* in
   resp->reason.assign(rest);
   resp->version_minor = minor;
   resp->headers.clear();
-  return ParseFields(head, &resp->headers, line_hint) &&
+  return ParseFields(head, &resp->headers, line_hint, /*skip_bad_lines=*/false,
+                     framing_fields_only) &&
          ReadFramingFields(resp->headers, info, /*is_request=*/false);
 }
 
@@ -493,8 +508,12 @@ size_t FindHeadEnd(const char* p, size_t n, size_t from, size_t* lines) {
 
 }  // namespace
 
-MessageParser::MessageParser(Kind kind, size_t max_head_bytes, RequestLeniency lenient) noexcept
-    : kind_(kind), max_head_bytes_(max_head_bytes), lenient_(lenient) {}
+MessageParser::MessageParser(Kind kind, size_t max_head_bytes, RequestLeniency lenient,
+                             bool framing_fields_only) noexcept
+    : kind_(kind),
+      max_head_bytes_(max_head_bytes),
+      lenient_(lenient),
+      framing_fields_only_(framing_fields_only) {}
 
 bool MessageParser::InBody() const noexcept {
   return state_ != State::kStart && state_ != State::kHead && state_ != State::kHeadParsed &&
@@ -662,7 +681,8 @@ MessageParser::Event MessageParser::FinishHead(std::string_view head, uint64_t t
   // Lines minus the start line and the empty line: the number of header lines.
   const size_t hint = lines > 2 ? lines - 2 : 0;
   const bool ok = kind_ == Kind::kRequest ? ParseRequestHead(head, &request_, &info_, hint, lenient_)
-                                          : ParseResponseHead(head, &response_, &info_, hint);
+                                          : ParseResponseHead(head, &response_, &info_, hint,
+                                                              framing_fields_only_);
   if (!ok) {
     return CheckStart(head) == StartVerdict::kNo ? Event::kGarbage : Event::kBadHead;
   }

@@ -33,8 +33,10 @@ struct RequestLeniency {
 };
 bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
                       size_t line_hint = 0, RequestLeniency lenient = {}) noexcept;
+/// `framing_fields_only`: resp->headers keeps only Content-Length and Transfer-Encoding
+/// (every line is still validated). See Limits::response_fields.
 bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
-                       size_t line_hint = 0) noexcept;
+                       size_t line_hint = 0, bool framing_fields_only = false) noexcept;
 
 /// With RequestLeniency::http09: when the first line of `d` is complete and is an HTTP/0.9
 /// request line (not a valid HTTP/1.x one), the index just past its LF; else npos.
@@ -66,7 +68,8 @@ class MessageParser {
 
   enum class BodyMode : uint8_t { kNone, kLength, kChunked, kEof };
 
-  MessageParser(Kind kind, size_t max_head_bytes, RequestLeniency lenient = {}) noexcept;
+  MessageParser(Kind kind, size_t max_head_bytes, RequestLeniency lenient = {},
+                bool framing_fields_only = false) noexcept;
 
   /// Consumes from the front of `*data` until an event; `ts` stamps the consumed bytes.
   Event Step(std::string_view* data, uint64_t ts) noexcept;
@@ -143,6 +146,7 @@ class MessageParser {
   bool start_confirmed_ = false;
   size_t max_head_bytes_;
   RequestLeniency lenient_;
+  bool framing_fields_only_ = false;  // responses: see ParseResponseHead
   std::string head_buf_;  // partial head only
   uint64_t remaining_ = 0;    // kLength: body bytes left; chunked: bytes left in the chunk
   uint32_t chunk_digits_ = 0;

@@ -55,6 +55,7 @@ ConnTracker::ConnTracker(const config::LimitsConfig& limits, TransactionSink* si
     : limits_(limits), sink_(sink), kernel_(kernel) {
   parser_limits_.max_head_bytes = limits.max_head_bytes;
   parser_limits_.max_pending_requests = limits.max_pending_requests;
+  parser_limits_.response_fields = false;  // nothing downstream reads a response header
   conns_.reserve(std::min<size_t>(limits.max_connections, 4096));
   out_.reserve(16);
 }

@@ -304,6 +304,13 @@ TEST(HttpConnectionTable, Rfc9112Cases) {
     EXPECT_EQ(base.Summaries(), c.expect) << base.Full();
     EXPECT_EQ(base.state, c.state);
     EXPECT_EQ(base.stats.parse_errors, c.parse_errors);
+    // The agent's setting (Limits::response_fields = false) frames every case the same.
+    http::Limits lean;
+    lean.response_fields = false;
+    const RunResult framing = RunScript(c.chunks, true, lean);
+    EXPECT_EQ(framing.Summaries(), base.Summaries());
+    EXPECT_EQ(DumpStats(framing.stats), DumpStats(base.stats));
+    EXPECT_EQ(framing.state, base.state);
     const std::string want = base.Full();
     for (size_t i = 0; i < c.chunks.size(); ++i) {
       for (size_t off = 1; off < c.chunks[i].data.size(); ++off) {
@@ -337,6 +344,30 @@ TEST(HttpConnection, HeadersAndFields) {
   EXPECT_EQ(t.response.Find("server"), "t");
   EXPECT_EQ(t.response.head_size, 56u);
   EXPECT_EQ(t.response.body_size, 3u);
+}
+
+TEST(HttpConnection, ResponseFieldsOffKeepsOnlyFraming) {
+  http::Limits lean;
+  lean.response_fields = false;
+  const RunResult r = RunScript(
+      {Req("GET /a HTTP/1.1\r\nHost: h\r\nX-Req: kept\r\n\r\n"),
+       Resp("HTTP/1.1 200 OK\r\nServer: t\r\n folded\r\nTransfer-Encoding: gzip,\r\n chunked\r\n"
+            "Date: Wed, 25 Nov 2026 21:09:00 GMT\r\n\r\n3\r\nabc\r\n0\r\n\r\n")},
+      true, lean);
+  ASSERT_EQ(r.txns.size(), 1u);
+  const Transaction& t = r.txns[0];
+  EXPECT_EQ(t.request.Find("x-req"), "kept");  // requests keep every field
+  ASSERT_EQ(t.response.headers.size(), 1u);
+  EXPECT_EQ(t.response.headers[0].name, "Transfer-Encoding");
+  EXPECT_EQ(t.response.headers[0].value, "gzip, chunked");  // its fold, not Server's
+  EXPECT_EQ(t.response.body_size, 3u);
+  // Dropped fields are still validated: a control byte fails the head either way.
+  const RunResult bad = RunScript(
+      {Req("GET /a HTTP/1.1\r\n\r\n"),
+       Resp(std::string("HTTP/1.1 200 OK\r\nServer: a\x01b\r\nContent-Length: 0\r\n\r\n"))},
+      true, lean);
+  EXPECT_EQ(bad.stats.parse_errors, 1u);
+  EXPECT_EQ(bad.stats.responses, 0u);
 }
 
 TEST(HttpConnection, Timestamps) {
