@@ -47,6 +47,8 @@ class AgentSink : public TransactionSink {
   void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override {
     uint64_t now = static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC));
     store_->Record(txn, meta, now);
+    // Without events, the e-commerce view is all that is left, and only when configured.
+    if (!writer_ && !ecommerce_->enabled()) return;
     std::string service(services_.Resolve(meta, now));
     extras_.clear();
     ecommerce_->Record(txn, meta, service, now, writer_ ? &extras_ : nullptr);
