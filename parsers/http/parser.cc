@@ -132,14 +132,15 @@ bool IsFramingField(std::string_view name) {
          (n == 6 && EqualsIgnoreCase(name, "Expect"));
 }
 
+template <bool framing_only = false>
 bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t line_hint,
-                 bool skip_bad_lines = false, bool framing_only = false) {
-  if (!framing_only) headers->reserve(line_hint);
+                 bool skip_bad_lines = false) {
+  if constexpr (!framing_only) headers->reserve(line_hint);
   const char* p = rest.data();
   const char* const end = p + rest.size();
   bool skipping = false;  // the previous line was skipped (skip_bad_lines)
-  bool any_field = false; // a field line was read (a fold may continue it)
-  bool stored = false;    // the last field line was stored (its folds append to it)
+  [[maybe_unused]] bool any_field = false;  // framing_only: a field line was read
+  [[maybe_unused]] bool stored = false;     // framing_only: the last field line was stored
   while (p < end) {
     // Empty line: end of the head.
     if (*p == '\n') return p + 1 == end;
@@ -150,7 +151,7 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
       while (name_end < end && kToken[static_cast<unsigned char>(*name_end)]) ++name_end;
     }
     // Includes an empty name and whitespace before the colon (§5.1).
-    const bool bad = fold ? (!any_field || skipping)
+    const bool bad = fold ? ((framing_only ? !any_field : headers->empty()) || skipping)
                           : (name_end == p || name_end == end || *name_end != ':');
     if (bad) {
       if (!skip_bad_lines) return false;
@@ -176,18 +177,22 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
     const std::string_view value = TrimOws(std::string_view(v, static_cast<size_t>(e - v)));
     if (fold) {
       // obs-fold (RFC 9112 §5.2): replace the fold with a single SP.
-      if (stored && !value.empty()) {
+      if ((!framing_only || stored) && !value.empty()) {
         Header& h = headers->back();
         if (!h.value.empty()) h.value.push_back(' ');
         h.value.append(value);
       }
-    } else if ((stored = !framing_only ||
-                         IsFramingField(std::string_view(p, static_cast<size_t>(name_end - p))))) {
-      Header& h = headers->emplace_back();
-      h.name.assign(p, static_cast<size_t>(name_end - p));
-      h.value.assign(value);
+    } else {
+      if constexpr (framing_only) {
+        any_field = true;
+        stored = IsFramingField(std::string_view(p, static_cast<size_t>(name_end - p)));
+      }
+      if (!framing_only || stored) {
+        Header& h = headers->emplace_back();
+        h.name.assign(p, static_cast<size_t>(name_end - p));
+        h.value.assign(value);
+      }
     }
-    any_field = true;
     p = next;
   }
   return false;  // no empty line
@@ -463,8 +468,8 @@ bool ParseResponseHeadStrict(std::string_view head, Response* resp, HeadInfo* in
   resp->reason.assign(rest);
   resp->version_minor = minor;
   resp->headers.clear();
-  return ParseFields(head, &resp->headers, line_hint, /*skip_bad_lines=*/false,
-                     framing_fields_only) &&
+  return (framing_fields_only ? ParseFields<true>(head, &resp->headers, line_hint)
+                              : ParseFields<false>(head, &resp->headers, line_hint)) &&
          ReadFramingFields(resp->headers, info, /*is_request=*/false);
 }
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -229,6 +230,51 @@ TEST(MetricsStoreTest, CardinalityGuard100kRandomUrls) {
   EXPECT_NE(text.find("http_route=\"/*\""), std::string::npos);
   auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 100 * kSec));
   EXPECT_EQ(rows.size(), 501u);
+}
+
+// Repeated requests take the endpoint cache; what they count must not change.
+TEST(MetricsStoreTest, RepeatedRequestsCountExactlyThroughTheCache) {
+  config::Config c;
+  c.routes.max_per_service = 2;
+  StoreLimits limits;
+  limits.max_peers_per_service = 1;
+  MetricsStore store(c, limits, NoExe);
+  const ConnMeta web = Server("web");
+  const ConnMeta cli = Client("web", "10.0.0.9", 443);
+  auto with_host = [](http::Transaction t, const std::string& host) {
+    t.request.headers.push_back({"Host", host});
+    return t;
+  };
+  for (int i = 0; i < 10; ++i) {
+    const uint64_t now = kT0 + static_cast<uint64_t>(i) * kSec;
+    store.Record(Txn("GET", "/a", 200, kMs), web, now);
+    store.Record(Txn("GET", "/b", 200, kMs), web, now);
+    store.Record(Txn("GET", "/c", 200, kMs), web, now);   // route cap: folded, every time
+    store.Record(Txn("POST", "/a", 500, kMs), web, now);  // same target, another endpoint
+    store.Record(with_host(Txn("GET", "/a", 200, kMs), "api.one"), cli, now);
+    store.Record(with_host(Txn("GET", "/a", 200, kMs), "api.two"), cli, now);  // peer cap
+  }
+  const auto stats = store.GetStats();
+  EXPECT_EQ(stats.transactions, 60u);
+  EXPECT_EQ(stats.routes_folded, 10u);
+  const std::string text = store.RenderPrometheus({});
+  EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"peers\"} 10"),
+            std::string::npos)
+      << text;
+  auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 10 * kSec));
+  std::map<std::string, uint64_t> totals;
+  for (const auto& r : rows) {
+    std::string key = r["kind"].get<std::string>() + " " + r["method"].get<std::string>() + " " +
+                      r["route"].get<std::string>();
+    if (r.contains("server_address")) key += " " + r["server_address"].get<std::string>();
+    totals[key] += r["requests_total"].get<uint64_t>();
+  }
+  EXPECT_EQ(totals["server GET /a"], 10u);
+  EXPECT_EQ(totals["server GET /b"], 10u);
+  EXPECT_EQ(totals["server GET /*"], 10u);
+  EXPECT_EQ(totals["server POST /a"], 10u);
+  EXPECT_EQ(totals["client GET /a api.one"], 10u);
+  EXPECT_EQ(totals["client GET /a _OTHER"], 10u);
 }
 
 TEST(MetricsStoreTest, MethodsStatusesAndOtherBoundsFold) {
