@@ -171,8 +171,9 @@ class Nginx:
 # ---------------------------------------------------------------- agent
 
 class Agent:
-    def __init__(self, binary, http_port, workdir, events_file=None):
+    def __init__(self, binary, http_port, workdir, events_file=None, config=None):
         self.binary = binary
+        self.config = config
         self.http = f"127.0.0.1:{http_port}"
         self.workdir = workdir
         self.events_file = events_file
@@ -181,6 +182,8 @@ class Agent:
 
     def start(self):
         args = [self.binary, "run", "--http", self.http, "--log-level", "warn"]
+        if self.config:
+            args += ["--config", self.config]
         if self.events_file:
             if os.path.exists(self.events_file):
                 os.unlink(self.events_file)
@@ -451,7 +454,8 @@ def summarize(runner, variants, bodies, ab_results, micro):
 
 def fmt_table(res, variants, bodies, args):
     L = []
-    names = {"agent": "agent (default config)", "events": "agent + --events FILE"}
+    names = {"agent": "agent (default config)", "events": "agent + --events FILE",
+             "server": "agent, nginx only (`include_processes: [nginx]`)"}
     L.append(f"redtap scripts/bench — {time.strftime('%Y-%m-%d %H:%M')}, {os.uname().release}, "
              f"{os.cpu_count()} CPUs; nginx 1 worker on CPU {args.server_cpu}, load on CPU "
              f"{args.client_cpu}; {args.rounds} rounds x {args.duration} s (saturated, wrk "
@@ -475,7 +479,8 @@ def fmt_table(res, variants, bodies, args):
     for v in variants:
         L.append(f"| lost transactions, `ab -n {args.ab_n} -c 16 -k`, {v} (server / client side) | " +
                  " | ".join("{} / {} of {}".format(
-                     res['losses'][v][b]['lost_server'], res['losses'][v][b]['lost_client'],
+                     res['losses'][v][b]['lost_server'],
+                     "n/a" if v == "server" else res['losses'][v][b]['lost_client'],
                      res['losses'][v][b]['ab_complete']) for b in bodies) + " |")
     b0 = res["paced"]
     L.append("| paced req/s (delay.lua, -c32), base / agent | " + " | ".join(
@@ -556,6 +561,8 @@ def main():
     ap = argparse.ArgumentParser(prog="scripts/bench")
     ap.add_argument("--json", action="store_true", help="print JSON instead of the table")
     ap.add_argument("--quick", action="store_true", help="~2 min: 3 short rounds")
+    ap.add_argument("--server-only", action="store_true",
+                    help="also bench the agent capturing nginx only (a variant)")
     ap.add_argument("--events", metavar="FILE", nargs="?", const="auto",
                     help="also bench the agent writing events to FILE (second variant)")
     ap.add_argument("--rounds", type=int, default=5)
@@ -583,7 +590,7 @@ def main():
         for k in ("rounds", "duration", "paced_rounds", "paced_duration", "ab_n",
                   "server_cpu", "client_cpu"):
             setattr(args, k, old["config"][k])
-        variants = [v for v in ("agent", "events") if v in old["agent"]]
+        variants = [v for v in ("agent", "server", "events") if v in old["agent"]]
         runner = Runner(args, None, None, None)
         runner.runs = old["runs"]
         runner.startups = {v: [old["agent"][v]["startup_s"]] for v in variants}
@@ -598,6 +605,19 @@ def main():
     workdir = tempfile.mkdtemp(prefix="redtap-bench.")
     variants = ["agent"]
     events_file = None
+    server_config = None
+    if args.server_only:
+        # The default config, capturing nginx only: wrk's syscalls still hit the hooks but
+        # stop at the connection lookup (what PERF-FLOOR.md's PID-filtered probes measured).
+        variants.append("server")
+        server_config = os.path.join(workdir, "server-only.yaml")
+        with open(os.path.join(ROOT, "config", "redtap.yaml")) as f:
+            text = f.read()
+        text, n = re.subn(r"(?m)^  include_processes: \[\]$", "  include_processes: [nginx]", text)
+        if n != 1:
+            raise SystemExit("bench: config/redtap.yaml has no 'include_processes: []' line")
+        with open(server_config, "w") as f:
+            f.write(text)
     if args.events:
         variants.append("events")
         events_file = os.path.join(workdir, "events.ndjson") if args.events == "auto" else args.events
@@ -607,6 +627,7 @@ def main():
     shutil.copy2(args.binary, binary)
     nginx = Nginx(workdir, args.port)
     agents = {"agent": Agent(binary, args.agent_port, workdir),
+              "server": Agent(binary, args.agent_port, workdir, config=server_config),
               "events": Agent(binary, args.agent_port, workdir, events_file)}
     t_start = time.time()
     try:
