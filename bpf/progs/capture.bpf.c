@@ -22,6 +22,7 @@
 #include "maps.bpf.h"
 #include "sock.bpf.h"
 #include "http_sniff.bpf.h"
+#include "body_skip.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -35,6 +36,7 @@ const volatile __u8 cfg_port_include = 0;          /* port_filter_map holds incl
 const volatile __u8 cfg_port_exclude = 0;          /* port_filter_map holds excludes (value 2) */
 const volatile __u8 cfg_tls = 0;                   /* TLS uprobes are in use */
 const volatile __u8 cfg_endpoint_caps = 0;         /* endpoint_cap_map has entries */
+const volatile __u8 cfg_skip_bodies = 0;           /* whole Content-Length messages: head only */
 
 #define REDTAP_MAX_IOV 16
 #define REDTAP_EINPROGRESS 115
@@ -237,6 +239,11 @@ static __always_inline void data__emit(struct redtap_conn_key *key, struct redta
 	__u32 copied = (src->buf || src->iov) ? io__copy(src, want, s) : 0;
 	if ((__u64)ret > copied && (src->buf || src->iov))
 		stats__drop(REDTAP_DROP_TRUNCATED);
+	if (cfg_skip_bodies && !info->cap_shift) {
+		__u32 keep = body__skip(copied, ret);
+		if (keep < copied)
+			copied = keep;
+	}
 	barrier_var(copied);
 	if (copied > REDTAP_MAX_CAPTURE)
 		copied = REDTAP_MAX_CAPTURE;

@@ -185,6 +185,8 @@ int RunAgent(const config::Config& cfg) {
     }
     h.records_received = s.records;
     h.transactions = s.transactions;
+    h.payload_moved_bytes = s.data_bytes;
+    h.payload_captured_bytes = s.captured_bytes;
     h.parse_errors = s.parser.parse_errors;
     auto drops = loader->DropCounters();
     for (int r = 0; r < REDTAP_DROP_MAX; r++)

@@ -130,6 +130,7 @@ void ConnTracker::OnData(const void* data, size_t size) noexcept {
   }
   stats_.data_records++;
   stats_.data_bytes += ev.len;
+  stats_.captured_bytes += ev.cap_len;
   auto it = conns_.find(ConnKey{ev.id.tgid, ev.id.fd, ev.id.gen});
   if (it == conns_.end()) {
     // Its open record was lost, or its tracker evicted: have the kernel re-open it at the

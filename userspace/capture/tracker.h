@@ -31,6 +31,7 @@ struct TrackerStats {
   uint64_t conns_closed = 0;
   uint64_t data_records = 0;
   uint64_t data_bytes = 0;            // bytes moved by traced syscalls (true lengths)
+  uint64_t captured_bytes = 0;        // of which captured (sent through the ring buffer)
   uint64_t data_without_conn = 0;     // data for a connection not (or no longer) tracked
   uint64_t seq_gaps = 0;              // records lost between kernel and us (ring full)
   uint64_t conns_evicted_full = 0;    // trackers evicted because max_connections was reached

@@ -217,6 +217,8 @@ constexpr uint64_t kGiB = 1ull << 30;
 // A kernel comm name is at most 15 characters (TASK_COMM_LEN 16 with the NUL).
 constexpr size_t kMaxCommLength = 15;
 
+bool ParseBool(const YAML::Node& node, const std::string& key);
+
 void ParseCapture(const YAML::Node& node, const std::string& prefix, CaptureConfig& c) {
   bool wakeup_set = false;
   ParseMap(node, prefix,
@@ -242,6 +244,8 @@ void ParseCapture(const YAML::Node& node, const std::string& prefix, CaptureConf
                 [&](const YAML::Node& n, const std::string& k) {
                   c.max_connections = static_cast<uint32_t>(ParseUint(n, k, {1024, 4194304}));
                 }},
+               {"skip_bodies",
+                [&](const YAML::Node& n, const std::string& k) { c.skip_bodies = ParseBool(n, k); }},
            });
   // Cross-field check, once both are known (either may come from the defaults).
   if (c.wakeup_bytes >= c.ring_buffer_bytes) {

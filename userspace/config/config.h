@@ -17,6 +17,7 @@ struct CaptureConfig {
   uint32_t wakeup_bytes = 1u << 20;       // capture.wakeup_bytes: kernel wakes the reader above this fill
   uint32_t poll_interval_ms = 10;         // capture.poll_interval_ms: reader drains at least this often
   uint32_t max_connections = 65536;       // capture.max_connections: kernel connection table (LRU)
+  bool skip_bodies = true;                // capture.skip_bodies: Content-Length bodies stay in the kernel
 };
 
 struct FilterConfig {

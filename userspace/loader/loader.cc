@@ -110,6 +110,8 @@ static Result<struct capture*> OpenConfigured(const config::Config& cfg, const c
   s->rodata->cfg_port_exclude = !cfg.filter.exclude_ports.empty();
   s->rodata->cfg_tls = cfg.tls.enabled;
   s->rodata->cfg_endpoint_caps = !EndpointCapturePrefixes(cfg.ecommerce).empty();
+  // The e-commerce view reads request and response bodies (amounts, decline reasons).
+  s->rodata->cfg_skip_bodies = cfg.capture.skip_bodies && !cfg.ecommerce.enabled();
   int err = bpf_map__set_max_entries(s->maps.conn_map,
                                      only ? 1024 : cfg.capture.max_connections);
   if (!err)

@@ -17,6 +17,8 @@ struct AgentHealth {
 
   uint64_t records_received = 0;        // redtap_agent_records_total: ring-buffer records read
   uint64_t transactions = 0;            // redtap_agent_transactions_total: HTTP transactions decoded
+  uint64_t payload_moved_bytes = 0;     // redtap_agent_payload_bytes_total{kind="moved"}
+  uint64_t payload_captured_bytes = 0;  // redtap_agent_payload_bytes_total{kind="captured"}
   Reasons kernel_drops;                 // redtap_agent_kernel_drops_total{reason}
   Reasons userspace_drops;              // redtap_agent_userspace_drops_total{reason}
   uint64_t parse_errors = 0;            // redtap_agent_parse_errors_total

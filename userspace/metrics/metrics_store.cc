@@ -567,6 +567,18 @@ std::string MetricsStore::RenderPrometheus(const AgentHealth& health) const {
   counter("redtap_agent_records_total", "Records read from the kernel ring buffer.",
           health.records_received);
   counter("redtap_agent_transactions_total", "HTTP transactions decoded.", health.transactions);
+  {
+    MetricFamily f = Family("redtap_agent_payload_bytes_total",
+                            "Payload bytes of the traced HTTP connections: moved by the syscalls "
+                            "(true lengths), and captured into the ring buffer (heads, and bodies "
+                            "only where needed).",
+                            MetricType::Counter);
+    f.metric.push_back(
+        Counter({{"kind", "moved"}}, static_cast<double>(health.payload_moved_bytes)));
+    f.metric.push_back(
+        Counter({{"kind", "captured"}}, static_cast<double>(health.payload_captured_bytes)));
+    families.push_back(std::move(f));
+  }
   reasons("redtap_agent_kernel_drops_total", "Events the kernel programs dropped, by reason.",
           health.kernel_drops);
   reasons("redtap_agent_userspace_drops_total", "Events or data the agent dropped, by reason.",

@@ -21,6 +21,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.capture.wakeup_bytes, b.capture.wakeup_bytes);
   EXPECT_EQ(a.capture.poll_interval_ms, b.capture.poll_interval_ms);
   EXPECT_EQ(a.capture.max_connections, b.capture.max_connections);
+  EXPECT_EQ(a.capture.skip_bodies, b.capture.skip_bodies);
   EXPECT_EQ(a.filter.include_processes, b.filter.include_processes);
   EXPECT_EQ(a.filter.exclude_processes, b.filter.exclude_processes);
   EXPECT_EQ(a.filter.include_ports, b.filter.include_ports);
@@ -79,6 +80,7 @@ const std::vector<std::string> kAllKeys = {
     "capture.wakeup_bytes",
     "capture.poll_interval_ms",
     "capture.max_connections",
+    "capture.skip_bodies",
     "filter.include_processes",
     "filter.exclude_processes",
     "filter.include_ports",
@@ -225,6 +227,7 @@ TEST(ConfigTest, EveryValidationErrorNamesItsKey) {
       {"capture: {ring_buffer_bytes: 1048576, wakeup_bytes: 2097152}", "capture.wakeup_bytes"},
       {"capture: {wakeup_bytes: 0}", "capture.wakeup_bytes"},
       {"capture: {poll_interval_ms: 0}", "capture.poll_interval_ms"},
+      {"capture: {skip_bodies: maybe}", "capture.skip_bodies"},
       {"capture: {poll_interval_ms: 1001}", "capture.poll_interval_ms"},
       {"capture: {max_connections: 1023}", "capture.max_connections"},
       {"capture: {max_connections: 4194305}", "capture.max_connections"},

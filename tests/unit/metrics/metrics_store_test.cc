@@ -103,6 +103,8 @@ AgentHealth GoldenHealth() {
   AgentHealth h;
   h.records_received = 1000;
   h.transactions = 10;
+  h.payload_moved_bytes = 250000;
+  h.payload_captured_bytes = 40000;
   h.kernel_drops = {{"ringbuf_full", 3}, {"scratch_read", 0}};
   h.userspace_drops = {{"event_queue_full", 1}, {"seq_gap", 2}, {"data_without_conn", 0},
                        {"conn_evicted", 4}};
