@@ -146,10 +146,24 @@ class Nginx:
         for _ in range(100):
             try:
                 urllib.request.urlopen(url, timeout=1).read()
-                return
+                break
             except OSError:
                 time.sleep(0.05)
-        raise SystemExit("bench: nginx does not answer on port %d" % self.port)
+        else:
+            raise SystemExit("bench: nginx does not answer on port %d" % self.port)
+        # Both bodies must be real 200 answers of the expected size (a 403 from an unreadable
+        # file would be measured as a small body: earlier tables had that bug).
+        for name, want in (("tiny", 2), ("2k", 2048)):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{PATHS[name]}",
+                                            timeout=2) as r:
+                    got = len(r.read())
+                    ok = r.status == 200 and got == want
+            except OSError as e:
+                ok, got = False, str(e)
+            if not ok:
+                raise SystemExit(f"bench: {PATHS[name]} did not answer 200 with {want} bytes "
+                                 f"(got {got}; see {self.dir}/error.log)")
 
     def children(self):
         try:
@@ -352,6 +366,8 @@ class Runner:
                      f"{r['agent']['records']:.0f} records, {r['agent']['server']:.0f} server txns")
         log(f"{kind:9s} {body:4s} {variant:6s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:.3f} ms  "
             f"p99 {r['p99_ms']:.3f} ms  nginx {r['nginx_us_per_req']:.2f} us/req{extra}")
+        if r["non2xx"] or r["socket_errors"]:
+            log(f"WARNING: {r['non2xx']} non-2xx answers, socket errors: {r['socket_errors'] or 0}")
         return r
 
 
@@ -603,6 +619,7 @@ def main():
         args.idle_wait = 3.0
 
     workdir = tempfile.mkdtemp(prefix="redtap-bench.")
+    os.chmod(workdir, 0o755)  # nginx workers run unprivileged and must read www/
     variants = ["agent"]
     events_file = None
     server_config = None
