@@ -6,6 +6,11 @@
  * Content-Length, a body continuing in later calls, bytes after the body, a head longer than
  * REDTAP_SKIP_SCAN, 1xx/204/304 answers) ships as captured.
  *
+ * Known limit: the answer to a HEAD request carries a Content-Length but no body. If a client
+ * pipelines a HEAD and the server writes its answer and the next one together, and the next
+ * one is exactly Content-Length bytes long, that one is taken for the body and not captured:
+ * userspace counts a gap and resyncs at the next message. The kernel does not track methods.
+ *
  * Why: writing the bytes into the ring is most of what is left on larger answers (a 2.3 KB
  * response record costs ~350 ns more than a 256-byte one in the traced syscall, ~600 ns with
  * the reader's side; scripts/BENCH.md). The scan reads 8 bytes per step (one step per word
