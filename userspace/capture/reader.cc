@@ -83,10 +83,7 @@ uint64_t RingReader::Drain() {
     while (cons < prod) {
       const uint8_t* rec = data_ + (cons & mask_);
       uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(rec), __ATOMIC_ACQUIRE);
-      if (len & BPF_RINGBUF_BUSY_BIT) {  // reserved, not committed yet: next drain
-        prod = cons;
-        break;
-      }
+      if (len & BPF_RINGBUF_BUSY_BIT) break;  // reserved, not committed yet: next pass
       progress = true;
       uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
       cons += (static_cast<uint64_t>(size) + BPF_RINGBUF_HDR_SZ + 7) & ~uint64_t{7};
