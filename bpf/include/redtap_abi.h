@@ -65,6 +65,9 @@ enum redtap_drop_reason {
 	REDTAP_DROP_READ_FAULT,        /* bpf_probe_read_user failed: payload not captured */
 	REDTAP_DROP_IOV_LIMIT,         /* more iovecs than walked: the rest framed, not captured */
 	REDTAP_DROP_TLS_NO_FD,         /* TLS plaintext whose socket could not be found: not captured */
+	REDTAP_DROP_TLS_MISSED_READ,   /* an SSL_read in progress when the uprobes were attached: its
+					* plaintext was not captured; its answer is reported as
+					* unparsed */
 	REDTAP_DROP_MAX,
 };
 
@@ -74,6 +77,16 @@ enum redtap_conn_state {
 	REDTAP_STATE_HTTP = 1,    /* first bytes were HTTP/1.x: data flows to userspace */
 	REDTAP_STATE_IGNORED = 2, /* not HTTP, filtered out, or muted by userspace */
 	REDTAP_STATE_REARMED = 3, /* userspace dropped its tracker: re-open on the next HTTP start */
+	REDTAP_STATE_UNPARSED = 4, /* first request bytes were not HTTP: the first answer decides
+				    * (an HTTP status line: open, then one REDTAP_DATA_F_UNPARSED
+				    * record for them; anything else: IGNORED) */
+};
+
+/* Flags of a data record. */
+enum redtap_data_flags {
+	REDTAP_DATA_F_UNPARSED = 1, /* `len` request bytes that were not HTTP, read or written from
+				     * hdr.ts_ns on before the connection's first answer; nothing
+				     * captured (cap_len = 0) */
 };
 
 struct redtap_event_hdr {
@@ -120,8 +133,9 @@ struct redtap_data_event {
 	__u32 len;     /* bytes the syscall really moved */
 	__u32 cap_len; /* bytes captured below (<= len, <= cap) */
 	__u8 dir;      /* enum redtap_dir */
-	__u8 syscall;  /* enum redtap_syscall */
-	__u8 pad[6];
+	__u8 syscall;  /* enum redtap_syscall; 0 for a REDTAP_DATA_F_UNPARSED record */
+	__u8 flags;    /* enum redtap_data_flags */
+	__u8 pad[5];
 	__u8 data[];   /* cap_len bytes */
 };
 
@@ -150,7 +164,9 @@ struct redtap_conn_info {
 	__u8 tls_seen; /* its first bytes were a TLS handshake record */
 	__u8 cap_shift; /* per-endpoint capture: the current request matched endpoint_cap_map,
 			 * payload cap is 1 << cap_shift until the next request; 0 = default cap */
-	__u8 pad[6];
+	__u8 pad[2];
+	__u32 unparsed_len; /* REDTAP_STATE_UNPARSED: request bytes moved so far (saturating) */
+	__u64 unparsed_ts;  /* REDTAP_STATE_UNPARSED: when the first of them moved */
 };
 
 /* Key of endpoint_cap_map (LPM trie): the first bytes of a request ("POST /api/pay"),

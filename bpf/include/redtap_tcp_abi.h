@@ -68,8 +68,8 @@ struct redtap_tcp_counters {
 	__u64 resets_sent;
 	__u64 resets_received;
 	__u64 retransmits;     /* tcp_retransmit_skb, SYN retransmits included */
-	__u64 bytes_in;        /* payload received by connections closed since attach */
-	__u64 bytes_out;       /* payload sent (retransmissions once) by them */
+	__u64 bytes_in;        /* payload received, counted at each iterator pass and at close */
+	__u64 bytes_out;       /* payload sent and acknowledged (each byte once), the same way */
 	__u64 rtt_count;
 	__u64 rtt_sum_us;
 	__u64 rtt_buckets[REDTAP_TCP_RTT_BUCKETS];
@@ -81,18 +81,16 @@ struct redtap_tcp_counters {
 struct redtap_tcp_sock {
 	struct redtap_tcp_key key;
 	__u32 flags;       /* REDTAP_TCP_SK_* */
-	__u64 rx_base;     /* payload received when first seen (0 for connections opened since) */
-	__u64 tx_base;     /* payload sent when first seen */
+	__u64 rx_base;     /* payload received already counted (bytes_in) */
+	__u64 tx_base;     /* bytes_acked already counted (bytes_out), or when established */
 	__u64 rtt_activity; /* bytes received + acked at its last RTT sample */
 	__u64 seen_gen;    /* last iterator pass that saw it (userspace garbage collection) */
 };
 
-/* live_map value: sums over the live sockets of one key, recomputed by each iterator pass. */
+/* live_map value: the live sockets of one key, recounted by each iterator pass. */
 struct redtap_tcp_live {
 	__u64 gen;       /* the pass that wrote it; older values are stale */
 	__u64 active;    /* sockets in ESTABLISHED or CLOSE_WAIT */
-	__u64 bytes_in;  /* bytes received since first seen, over live sockets */
-	__u64 bytes_out;
 };
 
 /* listen_map key/value: which {netns, port} has a listener (and who called listen()). */

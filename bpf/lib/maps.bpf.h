@@ -125,3 +125,22 @@ struct {
 	__type(key, __u64);
 	__type(value, __s32);
 } thread_tls_fd_map SEC(".maps");
+
+/* TLS records a thread read from an untracked socket outside any probed SSL call: the read
+ * inside an SSL_read that was already blocked when the uprobes were attached (its entry never
+ * fired, so its plaintext is lost). key: pid_tgid; value: the socket, when, how many bytes.
+ * If the thread's next SSL_write answers with HTTP on that socket, the answer is reported
+ * against a request of that length and time (REDTAP_DATA_F_UNPARSED). Written by the syscall
+ * programs, consumed by the SSL_write uretprobes. */
+struct redtap_tls_missed_read {
+	__u64 ts;
+	__u32 len;
+	__s32 fd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct redtap_tls_missed_read);
+} tls_missed_read_map SEC(".maps");

@@ -233,6 +233,7 @@ static __always_inline void data__emit(struct redtap_conn_key *key, struct redta
 	ev->len = ret;
 	ev->dir = dir;
 	ev->syscall = sys;
+	ev->flags = 0;
 	if (cap > REDTAP_MAX_CAPTURE)
 		cap = REDTAP_MAX_CAPTURE;
 	__u32 want = ret < cap ? ret : cap;
@@ -304,6 +305,78 @@ out:;
 	return cfg_capture_cap;
 }
 
+/* The first request bytes of an accepted or connected socket were not HTTP (a scanner, a
+ * broken client, a smuggled body): keep their length and time until the first answer. */
+static __always_inline void unparsed__start(struct redtap_conn_info *info, long ret)
+{
+	info->state = REDTAP_STATE_UNPARSED;
+	info->unparsed_ts = bpf_ktime_get_ns();
+	info->unparsed_len = ret > 0xffffffffL ? 0xffffffff : ret;
+}
+
+/* One record standing for the unparsed request bytes: their length and first time only. */
+static __always_inline void unparsed__emit(struct redtap_conn_key *key,
+					   struct redtap_conn_info *info)
+{
+	struct redtap_data_event ev = {};
+	ev.hdr.type = REDTAP_EV_DATA;
+	ev.hdr.version = REDTAP_ABI_VERSION;
+	ev.hdr.size = sizeof(ev);
+	ev.hdr.ts_ns = info->unparsed_ts;
+	ev.id.tgid = key->tgid;
+	ev.id.fd = key->fd;
+	ev.id.gen = info->gen;
+	ev.tid = (__u32)bpf_get_current_pid_tgid();
+	ev.len = info->unparsed_len;
+	ev.dir = info->role == REDTAP_ROLE_CLIENT ? REDTAP_DIR_EGRESS : REDTAP_DIR_INGRESS;
+	ev.flags = REDTAP_DATA_F_UNPARSED;
+	ev.seq = __sync_fetch_and_add(&info->seq, 1);
+	if (bpf_ringbuf_output(&events_rb, &ev, sizeof(ev), rb__flags()))
+		stats__drop(REDTAP_DROP_RINGBUF_FULL);
+}
+
+/* Data on a REDTAP_STATE_UNPARSED connection. More request bytes are counted; the first
+ * answer decides: an HTTP status line opens the connection (returns 0: emit its data), and
+ * anything else makes it IGNORED. Returns 1 when nothing is to be emitted. */
+static __always_inline int unparsed__on_data(struct redtap_conn_key *key,
+					     struct redtap_conn_info *info,
+					     const struct io_src *src, long ret, __u8 dir)
+{
+	if ((info->role == REDTAP_ROLE_CLIENT) == (dir == REDTAP_DIR_EGRESS)) {
+		__u64 n = (__u64)info->unparsed_len + ret;
+		info->unparsed_len = n > 0xffffffffULL ? 0xffffffff : n;
+		return 1;
+	}
+	__u8 head[REDTAP_SNIFF_LEN] = {};
+	__u32 n = (src->buf || src->iov) ? io__peek(src, ret, head) : 0;
+	if (sniff__http(head, n) != REDTAP_SNIFF_RESPONSE) {
+		info->state = REDTAP_STATE_IGNORED;
+		return 1;
+	}
+	if (conn__open(key, info))
+		return 1;
+	unparsed__emit(key, info);
+	return 0;
+}
+
+/* A TLS connection discovered by its first answer (SSL_write): if this thread read TLS
+ * records from that socket with no SSL call seen, they were the request of an SSL_read that
+ * was in progress when the uprobes were attached. Report the answer against them. */
+static __always_inline void tls__missed_request(struct redtap_conn_key *key,
+						struct redtap_conn_info *info, __u64 pid_tgid)
+{
+	struct redtap_tls_missed_read *m = bpf_map_lookup_elem(&tls_missed_read_map, &pid_tgid);
+	if (!m)
+		return;
+	if (m->fd == (__s32)key->fd) {
+		info->unparsed_ts = m->ts;
+		info->unparsed_len = m->len;
+		unparsed__emit(key, info);
+		stats__drop(REDTAP_DROP_TLS_MISSED_READ);
+	}
+	bpf_map_delete_elem(&tls_missed_read_map, &pid_tgid);
+}
+
 /* `ret` bytes moved on `fd`: by a data syscall (tls = 0: the bytes on the socket), or by
  * SSL_read/SSL_write (tls = 1: the plaintext of a TLS socket). */
 static __always_inline void io__handle(__u32 fd, const struct io_src *src, long ret, __u8 dir,
@@ -342,7 +415,11 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 	}
 	if (info && info->state == REDTAP_STATE_IGNORED)
 		return;
-	if (!info || info->state == REDTAP_STATE_UNKNOWN || info->state == REDTAP_STATE_REARMED) {
+	if (info && info->state == REDTAP_STATE_UNPARSED) {
+		if (unparsed__on_data(&key, info, src, ret, dir))
+			return;
+	} else if (!info || info->state == REDTAP_STATE_UNKNOWN ||
+		   info->state == REDTAP_STATE_REARMED) {
 		/* sendfile carries no bytes we can sniff: it never starts a connection. */
 		if (!src->buf && !src->iov)
 			return;
@@ -350,8 +427,21 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 		__u32 n = io__peek(src, ret, head);
 		int kind = sniff__http(head, n);
 		if (!info) {
-			if (kind == REDTAP_SNIFF_NONE)
+			if (kind == REDTAP_SNIFF_NONE) {
+				/* A TLS record read outside any probed SSL call (the ssl_args_map check
+				 * above found none): maybe inside an SSL_read already in progress. */
+				if (cfg_tls && !tls && dir == REDTAP_DIR_INGRESS && n >= 3 &&
+				    head[0] >= 0x14 && head[0] <= 0x18 && head[1] == 0x03) {
+					struct redtap_tls_missed_read m = {
+						.ts = bpf_ktime_get_ns(),
+						.len = ret > 0xffffffffL ? 0xffffffff : ret,
+						.fd = fd,
+					};
+					bpf_map_update_elem(&tls_missed_read_map, &pid_tgid, &m,
+							    BPF_ANY);
+				}
 				return;
+			}
 			struct sock *sk = sock__from_fd(fd);
 			if (!sk)
 				return;
@@ -376,12 +466,20 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 						bpf_map_update_elem(&thread_tls_fd_map, &pid_tgid, &v,
 								    BPF_ANY);
 					}
+				} else if (info->source != REDTAP_SRC_DISCOVERED &&
+					   (info->role == REDTAP_ROLE_CLIENT) ==
+						   (dir == REDTAP_DIR_EGRESS)) {
+					/* Request bytes that are not HTTP: the answer decides. */
+					unparsed__start(info, ret);
 				}
 			}
 			return;
 		}
 		if (conn__open(&key, info))
 			return;
+		if (tls && !src->iov && dir == REDTAP_DIR_EGRESS && kind == REDTAP_SNIFF_RESPONSE &&
+		    info->source == REDTAP_SRC_DISCOVERED)
+			tls__missed_request(&key, info, pid_tgid);
 	}
 	__u32 cap = cfg_capture_cap;
 	if (cfg_endpoint_caps)

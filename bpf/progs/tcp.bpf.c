@@ -5,14 +5,16 @@
  *
  *  - sock/inet_sock_set_state: listen() and connect() run in process context, so the owner
  *    (tgid, comm) of listeners and outbound sockets is recorded there; ESTABLISHED counts an
- *    open, CLOSE a close (with the bytes the connection moved) or a connect failure (sk_err).
+ *    open, CLOSE a close (with the bytes moved since the last pass) or a connect failure.
  *  - tcp/tcp_retransmit_skb, tcp/tcp_send_reset, tcp/tcp_receive_reset: counters per key.
  *  - RTT: the socket's smoothed RTT (srtt) into a per-key histogram, read where the programs
  *    already touch the socket: once per iterator pass for each live connection, and once at
  *    its close, in both cases only if it moved data since its last sample. No per-segment
  *    hook: tcp/tcp_probe fired twice per request and cost ~0.4 us each (bench, issue 8).
  *  - iter/tcp, run by userspace once a second: one record per listener (accept queue length
- *    and limit, drops), and live connections folded into tcp_live_map (active, bytes).
+ *    and limit, drops), and live connections folded into tcp_live_map (active); the bytes a
+ *    connection moved since it was last seen go into its key's counters, so bytes_total is
+ *    a plain counter: each byte counted once, whether the connection lives or closes.
  * Counters live in per-CPU maps read by userspace; only connect failures and resets go to the
  * ring buffer, under a per-CPU budget of cfg_events_per_sec.
  */
@@ -66,13 +68,24 @@ static __always_inline __u64 sk__rx_bytes(const struct sock *sk)
 	return rx;
 }
 
-/* Payload bytes sent once: bytes_sent includes retransmissions (not SYN/FIN flags). */
-static __always_inline __u64 sk__tx_bytes(const struct sock *sk)
+/* Payload bytes sent, each once: the bytes the peer acknowledged. bytes_acked is the advance
+ * of snd_una (tcp_snd_una_update), so retransmissions, segmentation offload, partial
+ * retransmits and SACK never count twice (bytes_sent - bytes_retrans does, on some paths).
+ * It counts sequence space: the SYN of an active open (acknowledged before the socket is
+ * ESTABLISHED, so it is in the base taken then: tx_base), and our FIN once acknowledged (a FIN
+ * was sent in FIN_WAIT1/2, CLOSING and LAST_ACK; it is acknowledged when snd_una reaches
+ * write_seq, which includes it). A passive open's SYN-ACK is never counted (the child socket
+ * starts with snd_una past it). `state` is the socket's state, or the state it leaves at a
+ * close transition. */
+static __always_inline __u64 tp__tx_bytes(const struct tcp_sock *tp, int state)
 {
-	__u64 sent = BPF_CORE_READ((const struct tcp_sock *)sk, bytes_sent);
-	__u64 re = BPF_CORE_READ((const struct tcp_sock *)sk, bytes_retrans);
+	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
 
-	return sent >= re ? sent - re : 0;
+	if ((state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_CLOSING ||
+	     state == TCP_LAST_ACK) &&
+	    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq) && acked)
+		acked--;
+	return acked;
 }
 
 /* States where a socket has been established and not yet closed. */
@@ -281,16 +294,21 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	}
 	if (ns == TCP_ESTABLISHED) {
+		/* Bytes sent count from here: the SYN an active open sent is acknowledged already. */
+		__u64 tx_base = BPF_CORE_READ((const struct tcp_sock *)sk, bytes_acked);
+
 		if (os == TCP_SYN_SENT) {
 			e = bpf_map_lookup_elem(&tcp_sock_map, &skey);
 			if (e) {
 				key = e->key;
+				e->tx_base = tx_base;
 			} else {
 				struct redtap_tcp_sock v = {};
 
 				key.dir = REDTAP_TCP_DIR_OUTBOUND;
 				v.key = key;
 				v.flags = REDTAP_TCP_SK_UNRESOLVED;
+				v.tx_base = tx_base;
 				sock__put(skey, &v);
 			}
 		} else if (os == TCP_SYN_RECV) {
@@ -300,6 +318,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 			key.netns = sk__netns(sk);
 			key.port = ctx->sport;
 			v.key = key;
+			v.tx_base = tx_base;
 			sock__put(skey, &v);
 		} else {
 			return 0;
@@ -340,7 +359,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	}
 	{
 		__u64 rx = sk__rx_bytes(sk);
-		__u64 tx = sk__tx_bytes(sk);
+		__u64 tx = tp__tx_bytes((const struct tcp_sock *)sk, os);
 
 		if (e) {
 			key = e->key;
@@ -541,7 +560,7 @@ int tcp_iter(struct bpf_iter__tcp *ctx)
 	rx = tp->bytes_received;
 	if ((skc->skc_flags & (1UL << SOCK_DONE)) && rx)
 		rx--; /* the peer's FIN */
-	tx = tp->bytes_sent >= tp->bytes_retrans ? tp->bytes_sent - tp->bytes_retrans : 0;
+	tx = tp__tx_bytes(tp, state);
 
 	e = bpf_map_lookup_elem(&tcp_sock_map, &skey);
 	if (!e) {
@@ -584,18 +603,29 @@ int tcp_iter(struct bpf_iter__tcp *ctx)
 	if (l->gen != iter_gen) {
 		l->gen = iter_gen;
 		l->active = 0;
-		l->bytes_in = 0;
-		l->bytes_out = 0;
 	}
 	if (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT)
 		l->active++;
-	l->bytes_in += rx >= e->rx_base ? rx - e->rx_base : 0;
-	l->bytes_out += tx >= e->tx_base ? tx - e->tx_base : 0;
-	if (tp->srtt_us) {
+	{
+		/* What moved since the last count goes into the counters now: the socket is locked
+		 * by the iterator, so its close (which counts the rest) cannot interleave. */
+		__u64 drx = rx > e->rx_base ? rx - e->rx_base : 0;
+		__u64 dtx = tx > e->tx_base ? tx - e->tx_base : 0;
 		__u64 act = tp->bytes_received + tp->bytes_acked;
+		int rtt = tp->srtt_us && act != e->rtt_activity;
+		struct redtap_tcp_counters *c;
 
-		if (act != e->rtt_activity)
-			rtt__sample(e, tp, agg__get(&e->key));
+		if (!drx && !dtx && !rtt)
+			return 0;
+		c = agg__get(&e->key);
+		if (!c)
+			return 0;
+		c->bytes_in += drx;
+		c->bytes_out += dtx;
+		e->rx_base += drx;
+		e->tx_base += dtx;
+		if (rtt)
+			rtt__sample(e, tp, c);
 	}
 	return 0;
 }

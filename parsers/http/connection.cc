@@ -58,6 +58,36 @@ StartVerdict ResyncVerdict(Direction dir, std::string_view d) {
 
 }  // namespace
 
+std::string_view ParseErrorName(ParseError e) noexcept {
+  switch (e) {
+    case ParseError::kNotHttp: return "not_http";
+    case ParseError::kBadRequestHead: return "bad_request_head";
+    case ParseError::kBadResponseHead: return "bad_response_head";
+    case ParseError::kInvalidContentLength: return "invalid_content_length";
+    case ParseError::kSmugglingSuspect: return "smuggling_suspect";
+    case ParseError::kBadChunk: return "bad_chunk";
+    case ParseError::kCount: break;
+  }
+  return "other";
+}
+
+void ConnStats::Add(const ConnStats& o) noexcept {
+  requests += o.requests;
+  responses += o.responses;
+  parse_errors += o.parse_errors;
+  for (size_t i = 0; i < parse_error_reasons.size(); ++i)
+    parse_error_reasons[i] += o.parse_error_reasons[i];
+  gaps += o.gaps;
+  truncated_heads += o.truncated_heads;
+  orphan_responses += o.orphan_responses;
+  pending_overflow += o.pending_overflow;
+  head_too_large += o.head_too_large;
+  unparsed_requests += o.unparsed_requests;
+  lost_responses += o.lost_responses;
+  informational += o.informational;
+  expect_skipped_bodies += o.expect_skipped_bodies;
+}
+
 struct HttpConnection::Impl {
   struct Pending {
     Request req;
@@ -96,6 +126,10 @@ struct HttpConnection::Impl {
   std::string tunnel_held;
   uint64_t tunnel_held_ts = 0;
   bool tunnel_held_overflow = false;
+  // An Expect: 100-continue request was answered with a final error status before any of
+  // its body: its client may skip the body (RFC 9110 §10.1.1). The next request bytes
+  // decide, as libhtp does: a request line starts the next request, anything else is body.
+  bool req_body_optional = false;
   bool req_resync = false;   // skipping chunks until one starts like a message
   bool resp_resync = false;
   // Resumed on a chunk too short to tell (e.g. "GE"): if it turns out not to be a message
@@ -210,13 +244,19 @@ struct HttpConnection::Impl {
     BodyMode mode = BodyMode::kNone;
     bool bad_framing = false;
     if (info.has_transfer_encoding) {
-      // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3 rule 3). A request whose
-      // final coding is not chunked cannot be delimited (rule 4): parse error.
+      // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3 rule 3), but a request
+      // carrying both is how requests are smuggled past a proxy. A request whose final
+      // coding is not chunked cannot be delimited (rule 4): the server answers 400.
+      if (info.has_content_length || info.invalid_content_length || !info.chunked)
+        stats.CountParseError(ParseError::kSmugglingSuspect);
       if (info.chunked) {
         mode = BodyMode::kChunked;
       } else {
         bad_framing = true;
       }
+    } else if (info.invalid_content_length) {
+      // Rule 5: the server answers 400; no body is trusted, what follows is the next request.
+      stats.CountParseError(ParseError::kInvalidContentLength);
     } else if (info.has_content_length) {
       mode = BodyMode::kLength;
     }
@@ -231,7 +271,6 @@ struct HttpConnection::Impl {
     req_seq = Push(std::move(req));
     if (Pending* p = BySeq(req_seq)) p->body_keep = keep;
     if (bad_framing) {
-      ++stats.parse_errors;
       GarbageResync(Direction::kRequest);
       return;
     }
@@ -271,7 +310,22 @@ struct HttpConnection::Impl {
     }
   }
 
+  // After an Expect: 100-continue request was refused: is `data` its body or the next
+  // request?
+  void DecideSkippedBody(std::string_view data) {
+    req_body_optional = false;
+    if (!req_parser.InBody() || req_parser.body_size() != 0) return;
+    const StartVerdict v = ResyncVerdict(Direction::kRequest, data);
+    if (v == StartVerdict::kNo) return;  // the body after all
+    ++stats.expect_skipped_bodies;
+    OnRequestDone();
+    // Too short to tell ("GE"): if it is not a request after all, skip to the next one
+    // quietly (the refused request was reported already).
+    req_tentative = v == StartVerdict::kMaybe;
+  }
+
   void ProcessRequest(std::string_view data, uint64_t ts) {
+    if (req_body_optional && !data.empty()) DecideSkippedBody(data);
     while (state == ConnState::kActive) {
       if (tunnel_wait) {
         HoldTunnelBytes(data, ts);
@@ -293,11 +347,14 @@ struct HttpConnection::Impl {
             Resync(Direction::kRequest);
             return;
           }
-          ++stats.parse_errors;
-          state = ConnState::kInvalid;
+          // Not a request (a broken client, a scanner, a smuggled body): if the server
+          // answers, that answer is reported against these bytes.
+          stats.CountParseError(ParseError::kNotHttp);
+          LostRequestHead();
+          GarbageResync(Direction::kRequest);
           return;
         case Event::kBadHead:
-          ++stats.parse_errors;
+          stats.CountParseError(ParseError::kBadRequestHead);
           LostRequestHead();
           GarbageResync(Direction::kRequest);
           return;
@@ -307,7 +364,7 @@ struct HttpConnection::Impl {
           GarbageResync(Direction::kRequest);
           return;
         case Event::kBadBody:
-          ++stats.parse_errors;
+          stats.CountParseError(ParseError::kBadChunk);
           SyncRequestBody();
           GarbageResync(Direction::kRequest);
           return;
@@ -348,10 +405,25 @@ struct HttpConnection::Impl {
     switch (owner) {
       case Owner::kOrphan:
         break;
-      case Owner::kPlaceholder:
-        ++stats.placeholder_pairs;
-        if (Front() != nullptr) PopFront();
+      case Owner::kPlaceholder: {
+        // The server answered bytes we could not parse: a transaction all the same, under a
+        // fixed method and target (never the raw bytes).
+        Pending* f = Front();
+        if (f == nullptr) break;
+        ++stats.unparsed_requests;
+        Transaction t;
+        t.request = std::move(f->req);
+        t.request.placeholder = false;
+        t.request.unparsed = true;
+        t.request.method.assign(kUnparsedMethod);
+        t.request.target.assign(kUnparsedTarget);
+        t.response = std::move(resp);
+        t.has_response = true;
+        t.informational_responses = f->informational;
+        out->push_back(std::move(t));
+        PopFront();
         break;
+      }
       case Owner::kPair: {
         Pending* f = Front();
         if (f == nullptr) break;
@@ -389,6 +461,11 @@ struct HttpConnection::Impl {
       return;
     }
     ++stats.responses;
+    if (code >= 400 && front != nullptr && req_seq == front_seq &&
+        front->req.expect_continue && front->informational == 0 && req_parser.InBody() &&
+        req_parser.body_size() == 0) {
+      req_body_optional = true;
+    }
     resp = std::move(r);
     resp.head_size = resp_parser.head_size();
     resp.first_byte_ts = resp_parser.first_ts();
@@ -447,11 +524,11 @@ struct HttpConnection::Impl {
             Resync(Direction::kResponse);
             return;
           }
-          ++stats.parse_errors;
+          stats.CountParseError(ParseError::kNotHttp);
           state = ConnState::kInvalid;
           return;
         case Event::kBadHead:
-          ++stats.parse_errors;
+          stats.CountParseError(ParseError::kBadResponseHead);
           UnparsedResponseHead(out);
           GarbageResync(Direction::kResponse);
           return;
@@ -462,7 +539,7 @@ struct HttpConnection::Impl {
           return;
         case Event::kBadBody:
           // The head was fine: report the transaction with the body seen so far.
-          ++stats.parse_errors;
+          stats.CountParseError(ParseError::kBadChunk);
           OnResponseDone(out);
           GarbageResync(Direction::kResponse);
           return;
@@ -556,6 +633,28 @@ void HttpConnection::Feed(Direction dir, std::string_view data, uint64_t wire_le
   }
 }
 
+void HttpConnection::FeedUnparsed(uint64_t len, uint64_t ts_ns,
+                                  std::vector<Transaction>* out) noexcept {
+  if (!impl_ || len == 0) return;
+  Impl& c = *impl_;
+  c.FlushDeferred(out);
+  if (c.state != ConnState::kActive) return;
+  c.stats.CountParseError(ParseError::kNotHttp);
+  if (!c.req_parser.AtMessageStart() && !c.req_resync) {
+    // Something was in progress: it ends here, as at a gap.
+    if (c.req_parser.InHead()) {
+      c.LostRequestHead();
+    } else if (c.req_parser.InBody()) {
+      c.SyncRequestBody();
+    }
+    c.Resync(Direction::kRequest);
+  }
+  Request ph;
+  ph.placeholder = true;
+  ph.first_byte_ts = ph.last_byte_ts = ts_ns;
+  c.Push(std::move(ph));
+}
+
 void HttpConnection::Gap(Direction dir) noexcept {
   if (!impl_) return;
   Impl& c = *impl_;
@@ -617,6 +716,7 @@ void HttpConnection::Close(uint64_t ts_ns, std::vector<Transaction>* out) noexce
   c.tunnel_held_overflow = false;
   c.req_resync = c.resp_resync = false;
   c.req_tentative = c.resp_tentative = false;
+  c.req_body_optional = false;
 }
 
 ConnState HttpConnection::state() const noexcept {

@@ -3,6 +3,7 @@
 // into transactions. Pure: bytes in, transactions out; no clock, no I/O, no exceptions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -47,21 +48,52 @@ struct Limits {
   bool response_fields = true;
 };
 
+/// Why a message could not be parsed as sent (redtap_agent_parse_errors_total{reason}).
+enum class ParseError : uint8_t {
+  kNotHttp = 0,           // bytes at a message start that are not HTTP/1.x
+  kBadRequestHead,        // a malformed request head
+  kBadResponseHead,       // a malformed response head
+  kInvalidContentLength,  // a request's Content-Length is not one valid length: the server
+                          // must answer 400 (RFC 9112 §6.3); no body is trusted and what
+                          // follows is parsed as the next request
+  kSmugglingSuspect,      // a request framed in a way a server and a proxy may read
+                          // differently: Transfer-Encoding with Content-Length, or a final
+                          // coding other than chunked
+  kBadChunk,              // chunked framing error
+  kCount,
+};
+/// The label value of a reason ("not_http", "bad_request_head", ...).
+std::string_view ParseErrorName(ParseError e) noexcept;
+
 /// Counters a connection adds to; the caller aggregates them. Plain integers, monotonic.
 struct ConnStats {
   uint64_t requests = 0;             // request heads parsed
   uint64_t responses = 0;            // final response heads parsed
-  uint64_t parse_errors = 0;         // malformed heads (connection resyncs or turns kInvalid)
+  uint64_t parse_errors = 0;         // sum of parse_error_reasons
+  std::array<uint64_t, static_cast<size_t>(ParseError::kCount)> parse_error_reasons{};
   uint64_t gaps = 0;                 // Gap() calls and uncaptured bytes outside a body
-  uint64_t truncated_heads = 0;      // head cut by the capture cap: message dropped
+  uint64_t truncated_heads = 0;      // head cut by the capture cap (reported as unparsed when
+                                     // answered)
   uint64_t orphan_responses = 0;     // response with no request pending (e.g. mid-stream start)
   uint64_t pending_overflow = 0;     // request dropped because max_pending_requests was reached
   uint64_t head_too_large = 0;       // head above max_head_bytes
-  uint64_t placeholder_pairs = 0;    // responses discarded because their request head was lost
+  uint64_t unparsed_requests = 0;    // answers to requests whose head was not parsed (bytes
+                                     // not HTTP, malformed, too large, cut or lost): reported
+                                     // as Request::unparsed transactions
   uint64_t lost_responses = 0;       // requests whose response head was lost: dropped (gap,
                                      // capture cap) or, for a malformed or oversized head,
                                      // reported with has_response = false
   uint64_t informational = 0;        // 1xx responses other than 101 (skipped)
+  uint64_t expect_skipped_bodies = 0;  // Expect: 100-continue requests answered with a final
+                                       // error status whose client sent no body (RFC 9110
+                                       // §10.1.1): the next bytes were its next request
+
+  void CountParseError(ParseError e) noexcept {
+    ++parse_errors;
+    ++parse_error_reasons[static_cast<size_t>(e)];
+  }
+  /// Adds every counter of `o`.
+  void Add(const ConnStats& o) noexcept;
 };
 
 class HttpConnection {
@@ -79,6 +111,11 @@ class HttpConnection {
   /// appended to `out` in request order.
   void Feed(Direction dir, std::string_view data, uint64_t wire_len, uint64_t ts_ns,
             std::vector<Transaction>* out) noexcept;
+
+  /// `len` request bytes that are not HTTP moved at `ts` before the first response (the
+  /// capture saw them but did not keep them): the next response answers them, and is reported
+  /// as an unparsed transaction starting at `ts`.
+  void FeedUnparsed(uint64_t len, uint64_t ts_ns, std::vector<Transaction>* out) noexcept;
 
   /// An unknown number of bytes was lost in `dir` (kernel drop): abandon the message in
   /// progress in that direction and resync on the next message start.

@@ -205,8 +205,15 @@ bool ReadFramingFields(const std::vector<Header>& headers, internal::HeadInfo* i
     const size_t n = h.name.size();
     if (n == 14 && EqualsIgnoreCase(h.name, "Content-Length")) {
       uint64_t v = 0;
-      if (!ParseContentLength(h.value, &v)) return false;
-      if (info->has_content_length && info->content_length != v) return false;
+      if (!ParseContentLength(h.value, &v) ||
+          (info->has_content_length && info->content_length != v)) {
+        // A response is dropped (RFC 9112 §6.3 rule 5: the client discards it); a request is
+        // answered 400 by the server: kept, with no body trusted, so that what follows is
+        // parsed as the next request (a smuggled one shows).
+        if (!is_request) return false;
+        info->invalid_content_length = true;
+        continue;
+      }
       info->has_content_length = true;
       info->content_length = v;
     } else if (n == 17 && EqualsIgnoreCase(h.name, "Transfer-Encoding")) {
@@ -214,6 +221,10 @@ bool ReadFramingFields(const std::vector<Header>& headers, internal::HeadInfo* i
     } else if (is_request && n == 6 && EqualsIgnoreCase(h.name, "Expect")) {
       info->expect_continue = EqualsIgnoreCase(h.value, "100-continue");
     }
+  }
+  if (info->invalid_content_length) {
+    info->has_content_length = false;
+    info->content_length = 0;
   }
   return true;
 }

@@ -21,10 +21,14 @@ struct HeadInfo {
   bool has_transfer_encoding = false;
   bool chunked = false;  // "chunked" is the final transfer coding
   bool expect_continue = false;
+  /// Requests only: a Content-Length that is not one valid length (not digits, beyond
+  /// 2^63 - 1, differing values). has_content_length stays false: no body is trusted.
+  bool invalid_content_length = false;
 };
 
 /// Parses a complete head (start line + fields + empty line; CRLF or bare LF line ends).
-/// Returns false when the head is malformed. Content-Length values are validated here.
+/// Returns false when the head is malformed. Content-Length values are validated here: an
+/// invalid one fails a response head and is flagged in a request's (invalid_content_length).
 /// `line_hint`: expected number of header lines (to reserve the vector), 0 if unknown.
 /// Opt-in request leniency (see Limits::lenient_request_line / allow_http09). Off = strict.
 struct RequestLeniency {

@@ -27,7 +27,14 @@ struct Request {
   uint64_t first_byte_ts = 0; // ns, timestamp of the chunk holding the first byte
   uint64_t last_byte_ts = 0;  // ns, timestamp of the chunk holding the last byte
   bool expect_continue = false;
-  bool placeholder = false;   // a request whose head was lost (gap); its response is discarded
+  /// A request whose head was not seen or could not be parsed (bytes that are not HTTP, a
+  /// malformed or oversized head, a head lost to a capture gap). Internal to the parser:
+  /// it never reaches a sink as such. When the server answers it, the transaction carries
+  /// `unparsed` instead.
+  bool placeholder = false;
+  /// The server answered bytes that were not a parsable request: method is kUnparsedMethod,
+  /// target kUnparsedTarget (never the raw bytes), first_byte_ts the first unparsed byte.
+  bool unparsed = false;
   bool http09 = false;        // an HTTP/0.9 request line (only with Limits::allow_http09)
   /// First body bytes (chunked: decoded), kept only when the connection's BodyCapturePolicy
   /// asked for them (empty by default). Stops at the first byte that was not captured.
@@ -36,6 +43,11 @@ struct Request {
   /// First header named `name` (case-insensitive), or empty.
   std::string_view Find(std::string_view name) const;
 };
+
+/// The method and target of an `unparsed` request: "_OTHER" is OpenTelemetry's value for a
+/// method it does not know; the target doubles as the route of every such request.
+inline constexpr std::string_view kUnparsedMethod = "_OTHER";
+inline constexpr std::string_view kUnparsedTarget = "/*unparsed";
 
 struct Response {
   int status_code = 0;
@@ -53,9 +65,11 @@ struct Response {
 };
 
 /// One request and its final response (informational 1xx responses other than 101 are
-/// skipped; their count is kept). `has_response` is false when the connection closed
-/// before a response head arrived (a failure), or the response head was malformed. A
-/// response whose body the close cut short is reported (body_size = what was seen).
+/// skipped; their count is kept). Every final response a server sends is one transaction:
+/// when its request could not be parsed, the request is `unparsed`. `has_response` is false
+/// when the connection closed before a response head arrived (a failure), or the response
+/// head was malformed. A response whose body the close cut short is reported (body_size =
+/// what was seen).
 struct Transaction {
   Request request;
   Response response;

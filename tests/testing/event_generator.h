@@ -53,6 +53,19 @@ class EventGenerator {
     return out;
   }
 
+  /// The record the kernel sends for request bytes that were not HTTP once the first answer
+  /// is HTTP: their length and first time, nothing captured.
+  std::vector<uint8_t> Unparsed(uint64_t ts, uint8_t dir, uint32_t len) {
+    redtap_data_event ev{};
+    Hdr(&ev.hdr, REDTAP_EV_DATA, sizeof(ev), ts);
+    ev.id = {tgid_, fd_, gen_};
+    ev.seq = seq_++;
+    ev.len = len;
+    ev.dir = dir;
+    ev.flags = REDTAP_DATA_F_UNPARSED;
+    return Bytes(&ev, sizeof(ev));
+  }
+
   std::vector<uint8_t> Close(uint64_t ts) {
     redtap_conn_close_event ev{};
     Hdr(&ev.hdr, REDTAP_EV_CONN_CLOSE, sizeof(ev), ts);

@@ -187,7 +187,10 @@ int RunAgent(const config::Config& cfg) {
     h.transactions = s.transactions;
     h.payload_moved_bytes = s.data_bytes;
     h.payload_captured_bytes = s.captured_bytes;
-    h.parse_errors = s.parser.parse_errors;
+    for (size_t i = 0; i < s.parser.parse_error_reasons.size(); ++i) {
+      h.parse_errors.emplace_back(http::ParseErrorName(static_cast<http::ParseError>(i)),
+                                  s.parser.parse_error_reasons[i]);
+    }
     auto drops = loader->DropCounters();
     for (int r = 0; r < REDTAP_DROP_MAX; r++)
       h.kernel_drops.emplace_back(CaptureLoader::DropReasonName(r), drops[r]);

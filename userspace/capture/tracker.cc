@@ -12,20 +12,6 @@
 namespace redtap {
 namespace {
 
-void AddParserStats(http::ConnStats& to, const http::ConnStats& s) {
-  to.requests += s.requests;
-  to.responses += s.responses;
-  to.parse_errors += s.parse_errors;
-  to.gaps += s.gaps;
-  to.truncated_heads += s.truncated_heads;
-  to.orphan_responses += s.orphan_responses;
-  to.pending_overflow += s.pending_overflow;
-  to.head_too_large += s.head_too_large;
-  to.placeholder_pairs += s.placeholder_pairs;
-  to.lost_responses += s.lost_responses;
-  to.informational += s.informational;
-}
-
 template <typename T>
 bool Decode(const void* data, size_t size, T* out) {
   if (size < sizeof(T)) return false;
@@ -146,8 +132,13 @@ void ConnTracker::OnData(const void* data, size_t size) noexcept {
   bool ingress = ev.dir == REDTAP_DIR_INGRESS;
   bool server = c.meta.role == Role::kServer;
   auto dir = (ingress == server) ? http::Direction::kRequest : http::Direction::kResponse;
-  std::string_view payload(static_cast<const char*>(data) + sizeof(ev), ev.cap_len);
-  c.http.Feed(dir, payload, ev.len, ev.hdr.ts_ns, &out_);
+  if (ev.flags & REDTAP_DATA_F_UNPARSED) {
+    // Request bytes that were not HTTP, answered with HTTP: their length and time only.
+    if (dir == http::Direction::kRequest) c.http.FeedUnparsed(ev.len, ev.hdr.ts_ns, &out_);
+  } else {
+    std::string_view payload(static_cast<const char*>(data) + sizeof(ev), ev.cap_len);
+    c.http.Feed(dir, payload, ev.len, ev.hdr.ts_ns, &out_);
+  }
   Emit(c);
   if (c.http.state() != http::ConnState::kActive) {
     // Upgraded (WebSocket, CONNECT tunnel) or not HTTP: stop the kernel sending its bytes.
@@ -185,7 +176,7 @@ void ConnTracker::Emit(Conn& c) noexcept {
 }
 
 void ConnTracker::Retire(const ConnKey&, Conn& c) noexcept {
-  AddParserStats(retired_parser_, c.http.stats());
+  retired_parser_.Add(c.http.stats());
 }
 
 void ConnTracker::EvictOldest() noexcept {
@@ -216,7 +207,7 @@ void ConnTracker::Sweep(uint64_t now_ns) noexcept {
 TrackerStats ConnTracker::stats() const {
   TrackerStats s = stats_;
   s.parser = retired_parser_;
-  for (const auto& [k, c] : conns_) AddParserStats(s.parser, c->http.stats());
+  for (const auto& [k, c] : conns_) s.parser.Add(c->http.stats());
   return s;
 }
 

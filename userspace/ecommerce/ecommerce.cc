@@ -371,7 +371,7 @@ struct EcommerceView::Impl {
     if (const std::string_view tp = r.Find("traceparent"); !tp.empty()) {
       ParseTraceparent(tp, &f.trace_id, &f.span_id);
     }
-    if (!enabled || r.placeholder) return f;
+    if (!enabled || r.placeholder || r.unparsed) return f;
     Ctx ctx;
     ctx.service = service;
     ctx.t = &t;

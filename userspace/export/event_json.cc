@@ -369,10 +369,15 @@ std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
     w.Int("process.pid", meta.pid);
     w.Str("process.command", meta.command);
     w.Str("http.request.method", req.method);
-    w.Str("url.path", path);
+    if (req.unparsed) {
+      // Answered bytes that were not a request: a fixed route, never the bytes.
+      w.Str("http.route", http::kUnparsedTarget);
+    } else {
+      w.Str("url.path", path);
+    }
     if (target.has_query && !target.query.empty()) w.Str("url.query", r.RedactQuery(target.query));
     if (t.has_response) w.Int("http.response.status_code", t.response.status_code);
-    {
+    if (!req.unparsed) {
       w.Key("network.protocol.version");
       std::string v = req.http09 ? "0." : "1.";
       AppendInt(v, req.version_minor);

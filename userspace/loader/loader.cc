@@ -331,6 +331,7 @@ const char* CaptureLoader::DropReasonName(int reason) {
     case REDTAP_DROP_READ_FAULT: return "read_fault";
     case REDTAP_DROP_IOV_LIMIT: return "iov_limit";
     case REDTAP_DROP_TLS_NO_FD: return "tls_no_fd";
+    case REDTAP_DROP_TLS_MISSED_READ: return "tls_missed_read";
   }
   return "unknown";
 }

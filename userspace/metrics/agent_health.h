@@ -21,7 +21,7 @@ struct AgentHealth {
   uint64_t payload_captured_bytes = 0;  // redtap_agent_payload_bytes_total{kind="captured"}
   Reasons kernel_drops;                 // redtap_agent_kernel_drops_total{reason}
   Reasons userspace_drops;              // redtap_agent_userspace_drops_total{reason}
-  uint64_t parse_errors = 0;            // redtap_agent_parse_errors_total
+  Reasons parse_errors;                 // redtap_agent_parse_errors_total{reason}
   uint64_t kernel_connections = 0;      // redtap_agent_tracked_connections{side="kernel"}
   uint64_t userspace_connections = 0;   // redtap_agent_tracked_connections{side="userspace"}
   uint64_t ring_buffer_fill_bytes = 0;  // redtap_agent_ring_buffer_fill_bytes

@@ -292,7 +292,11 @@ void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMe
     // Folded transactions are counted one by one (redtap_agent_*_folded_total): not cached.
     bool folded = false;
     const uint64_t endpoints_folded = series_folded[2];
-    templater.Template(svc->name, target, &scratch_route);
+    if (txn.request.unparsed) {
+      scratch_route.assign(http::kUnparsedTarget);
+    } else {
+      templater.Template(svc->name, target, &scratch_route);
+    }
     if (scratch_route != kOverflowRoute &&
         svc->routes.find(scratch_route) == svc->routes.end()) {
       if (svc->routes.size() < max_routes) {
@@ -583,7 +587,8 @@ std::string MetricsStore::RenderPrometheus(const AgentHealth& health) const {
           health.kernel_drops);
   reasons("redtap_agent_userspace_drops_total", "Events or data the agent dropped, by reason.",
           health.userspace_drops);
-  counter("redtap_agent_parse_errors_total", "Malformed HTTP messages.", health.parse_errors);
+  reasons("redtap_agent_parse_errors_total",
+          "HTTP messages that could not be parsed as sent, by reason.", health.parse_errors);
   {
     MetricFamily f = Family("redtap_agent_tracked_connections",
                             "Connections tracked now, in the kernel and in the agent.",

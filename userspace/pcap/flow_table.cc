@@ -20,19 +20,7 @@ void AddStream(StreamStats* a, const StreamStats& b) {
   a->jumps += b.jumps;
 }
 
-void AddParser(http::ConnStats* a, const http::ConnStats& b) {
-  a->requests += b.requests;
-  a->responses += b.responses;
-  a->parse_errors += b.parse_errors;
-  a->gaps += b.gaps;
-  a->truncated_heads += b.truncated_heads;
-  a->orphan_responses += b.orphan_responses;
-  a->pending_overflow += b.pending_overflow;
-  a->head_too_large += b.head_too_large;
-  a->placeholder_pairs += b.placeholder_pairs;
-  a->lost_responses += b.lost_responses;
-  a->informational += b.informational;
-}
+void AddParser(http::ConnStats* a, const http::ConnStats& b) { a->Add(b); }
 
 // A chunk that may be the first bytes of a request line cut short ("GE").
 bool MaybeRequestPrefix(std::string_view d) {

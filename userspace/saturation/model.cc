@@ -192,15 +192,6 @@ void Model::Update(const std::vector<std::pair<RawKey, RawCounters>>& counters,
     if (name.empty()) continue;
     auto& s = series_[SeriesOf(key, std::move(name))];
     s.live.active += l.active;
-    s.live.bytes_in += l.bytes_in;
-    s.live.bytes_out += l.bytes_out;
-  }
-  // Bytes of a series = closed connections + live ones; a connection that closed between the
-  // counter read and the pass is briefly missing from both, so keep the exported value
-  // monotonic.
-  for (auto& [id, s] : series_) {
-    s.bytes_in_out = std::max(s.bytes_in_out, s.acc.bytes_in + s.live.bytes_in);
-    s.bytes_out_out = std::max(s.bytes_out_out, s.acc.bytes_out + s.live.bytes_out);
   }
   listeners_ = std::move(listeners);
   netns_ = std::move(netns);
@@ -209,10 +200,7 @@ void Model::Update(const std::vector<std::pair<RawKey, RawCounters>>& counters,
 std::optional<RawCounters> Model::SeriesCounters(const SeriesId& id) const {
   auto it = series_.find(id);
   if (it == series_.end()) return std::nullopt;
-  RawCounters c = it->second.acc;
-  c.bytes_in = it->second.bytes_in_out;
-  c.bytes_out = it->second.bytes_out_out;
-  return c;
+  return it->second.acc;
 }
 
 std::optional<RawLive> Model::SeriesLive(const SeriesId& id) const {
@@ -307,8 +295,8 @@ std::vector<MetricFamily> Model::Families() const {
       AddCounter(resets, with("direction", "received"), s.acc.resets_received);
     }
     AddCounter(retrans, base, s.acc.retransmits);
-    AddCounter(bytes, with("direction", "in"), s.bytes_in_out);
-    AddCounter(bytes, with("direction", "out"), s.bytes_out_out);
+    AddCounter(bytes, with("direction", "in"), s.acc.bytes_in);
+    AddCounter(bytes, with("direction", "out"), s.acc.bytes_out);
     if (s.acc.rtt_count) {
       ClientMetric m = Metric(base);
       m.histogram.sample_count = s.acc.rtt_count;

@@ -54,8 +54,8 @@ struct RawCounters {
   uint64_t resets_sent = 0;
   uint64_t resets_received = 0;
   uint64_t retransmits = 0;
-  uint64_t bytes_in = 0;   // of connections closed while watched
-  uint64_t bytes_out = 0;
+  uint64_t bytes_in = 0;   // payload received, counted at each pass and at close
+  uint64_t bytes_out = 0;  // payload sent and acknowledged, the same way
   uint64_t rtt_count = 0;
   uint64_t rtt_sum_us = 0;
   std::array<uint64_t, kRttBuckets> rtt_buckets{};
@@ -64,8 +64,6 @@ struct RawCounters {
 /// struct redtap_tcp_live: the live connections of one key in the last iterator pass.
 struct RawLive {
   uint64_t active = 0;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
 };
 
 /// One listening socket in the last pass.
@@ -136,7 +134,6 @@ class Model {
   struct Series {
     RawCounters acc;       // folded deltas
     RawLive live;          // this pass
-    uint64_t bytes_in_out = 0, bytes_out_out = 0;  // last exported (kept monotonic)
   };
   std::map<RawKey, RawCounters> last_;
   std::map<SeriesId, Series> series_;

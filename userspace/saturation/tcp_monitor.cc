@@ -466,7 +466,7 @@ void TcpMonitor::ReadLive(std::vector<std::pair<RawKey, RawLive>>* out) {
       stale.push_back(key);
       continue;
     }
-    out->emplace_back(ToRawKey(key), RawLive{v.active, v.bytes_in, v.bytes_out});
+    out->emplace_back(ToRawKey(key), RawLive{v.active});
   }
   for (const auto& k : stale) bpf_map_delete_elem(fd, &k);
 }

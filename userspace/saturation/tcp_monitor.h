@@ -51,9 +51,9 @@ struct Options {
   std::chrono::milliseconds owner_scan_interval{5'000};
   /// How often /proc/*/ns/net is scanned for network namespaces to sample.
   std::chrono::milliseconds netns_scan_interval{5'000};
-  /// Listeners (backlog) are sampled every interval. Connections (active gauge, live bytes)
-  /// are walked every interval too, unless that walk would cost more than this fraction of
-  /// one core: then less often (at most every max_full_interval).
+  /// Listeners (backlog) are sampled every interval. Connections (active gauge, bytes of live
+  /// connections, RTT) are walked every interval too, unless that walk would cost more than
+  /// this fraction of one core: then less often (at most every max_full_interval).
   double max_cpu_fraction = 0.005;
   std::chrono::milliseconds max_full_interval{30'000};
 };

@@ -63,7 +63,9 @@ TEST(Abi, Layout) {
   EXPECT_EQ(sizeof(redtap_exec_event), 24u);
   EXPECT_EQ(offsetof(redtap_conn_open_event, comm), 80u);
   EXPECT_EQ(sizeof(redtap_conn_close_event), 40u);
-  EXPECT_EQ(sizeof(redtap_conn_info), 32u);
+  EXPECT_EQ(sizeof(redtap_conn_info), 40u);
+  EXPECT_EQ(offsetof(redtap_conn_info, unparsed_ts), 32u);
+  EXPECT_EQ(offsetof(redtap_data_event, flags), 50u);
 }
 
 }  // namespace

@@ -108,10 +108,33 @@ TEST_F(TrackerTest, LostRecordResyncsInsteadOfMispairing) {
 TEST_F(TrackerTest, GarbageMutesTheConnection) {
   EventGenerator g(100, 9, 1, REDTAP_ROLE_SERVER);
   Feed(g.Open(1000));
+  // Request bytes that are not HTTP wait for the answer (it may be an HTTP 400)...
   Feed(g.Data(2000, REDTAP_DIR_INGRESS, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 9)));
+  EXPECT_TRUE(kernel.muted.empty());
+  // ... an answer that is not HTTP either ends the connection's tracking.
+  Feed(g.Data(3000, REDTAP_DIR_EGRESS, std::string("\x15\x03\x03\x00\x02\x02\x28", 7)));
   EXPECT_EQ(kernel.muted, std::vector<uint32_t>{9});
   EXPECT_EQ(tracker.connections(), 0u);
   EXPECT_GE(tracker.stats().parser.parse_errors, 1u);
+}
+
+TEST_F(TrackerTest, UnparsedRequestAnsweredBecomesATransaction) {
+  for (uint8_t role : {REDTAP_ROLE_SERVER, REDTAP_ROLE_CLIENT}) {
+    EventGenerator g(100, 11u + role, role, role);
+    const uint8_t req = role == REDTAP_ROLE_SERVER ? REDTAP_DIR_INGRESS : REDTAP_DIR_EGRESS;
+    const uint8_t resp = req == REDTAP_DIR_INGRESS ? REDTAP_DIR_EGRESS : REDTAP_DIR_INGRESS;
+    sink.seen.clear();
+    Feed(g.Open(5000));
+    Feed(g.Unparsed(1000, req, 700));  // earlier than the open: the bytes came first
+    Feed(g.Data(6000, resp, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"));
+    ASSERT_EQ(sink.seen.size(), 1u);
+    const http::Transaction& t = sink.seen[0].txn;
+    EXPECT_TRUE(t.request.unparsed);
+    EXPECT_EQ(t.request.method, "_OTHER");
+    EXPECT_EQ(t.response.status_code, 400);
+    EXPECT_EQ(t.DurationNs(), 5000u);
+    Feed(g.Close(7000));
+  }
 }
 
 TEST_F(TrackerTest, UpgradeMutesAfterEmitting101) {

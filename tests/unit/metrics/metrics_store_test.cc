@@ -108,7 +108,7 @@ AgentHealth GoldenHealth() {
   h.kernel_drops = {{"ringbuf_full", 3}, {"scratch_read", 0}};
   h.userspace_drops = {{"event_queue_full", 1}, {"seq_gap", 2}, {"data_without_conn", 0},
                        {"conn_evicted", 4}};
-  h.parse_errors = 5;
+  h.parse_errors = {{"not_http", 5}, {"smuggling_suspect", 1}};
   h.kernel_connections = 12;
   h.userspace_connections = 11;
   h.ring_buffer_fill_bytes = 4096;

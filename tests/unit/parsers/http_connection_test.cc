@@ -200,10 +200,11 @@ std::vector<Case> Cases() {
        {Req("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), Resp(k200)},
        {"POST / -> 200 req=0 resp=5"}},
       // ---- Malformed input ----
+      // Request bytes that are not HTTP: reported only if answered (http_unparsed_test).
       {"garbage instead of a request",
        {Req("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")},
        {},
-       ConnState::kInvalid,
+       ConnState::kActive,
        1},
       {"garbage instead of a response",
        {Req(kGet), Resp("SSH-2.0-OpenSSH_9.0\r\n")},
@@ -219,16 +220,20 @@ std::vector<Case> Cases() {
        {Req("GET /\r\n\r\n")}, {}, ConnState::kActive, 1},
       {"HTTP/2 version is invalid",
        {Req("GET / HTTP/2.0\r\n\r\n")}, {}, ConnState::kActive, 1},
+      // An invalid Content-Length in a request: the request stands, with no body trusted.
       {"invalid content-length",
-       {Req("POST / HTTP/1.1\r\nContent-Length: 12a\r\n\r\n")}, {}, ConnState::kActive, 1},
+       {Req("POST / HTTP/1.1\r\nContent-Length: 12a\r\n\r\n")},
+       {"POST / -> none req=0"},
+       ConnState::kActive,
+       1},
       {"conflicting content-lengths",
        {Req("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")},
-       {},
+       {"POST / -> none req=0"},
        ConnState::kActive,
        1},
       {"content-length overflow",
        {Req("POST / HTTP/1.1\r\nContent-Length: 100000000000000000000\r\n\r\n")},
-       {},
+       {"POST / -> none req=0"},
        ConnState::kActive,
        1},
       {"whitespace before the colon",
@@ -289,9 +294,9 @@ std::vector<Case> Cases() {
        {"GET / -> none req=0"},
        ConnState::kActive,
        1},
-      {"malformed request head: its response is discarded",
+      {"malformed request head: its answer is reported as unparsed",
        {Req("GET / HTTP/1.1\r\nbad header\r\n\r\n"), Resp(k200), Req(kGet), Resp(k200)},
-       {"GET / -> 200 req=0 resp=5"},
+       {"_OTHER /*unparsed -> 200 req=0 resp=5", "GET / -> 200 req=0 resp=5"},
        ConnState::kActive,
        1},
   };
@@ -431,7 +436,7 @@ TEST(HttpConnection, ChunkedBodyLargerThanCaptureCap) {
   EXPECT_EQ(c.state(), ConnState::kActive);
 }
 
-TEST(HttpConnection, TruncatedRequestHeadBecomesPlaceholder) {
+TEST(HttpConnection, TruncatedRequestHeadAnsweredIsUnparsed) {
   HttpConnection c;
   std::vector<Transaction> out;
   // Only 10 bytes of a long request head were captured.
@@ -439,17 +444,27 @@ TEST(HttpConnection, TruncatedRequestHeadBecomesPlaceholder) {
   c.Feed(Direction::kRequest, std::string_view(big).substr(0, 10), big.size(), 1, &out);
   EXPECT_EQ(c.stats().truncated_heads, 1u);
   c.Feed(Direction::kResponse, k200, k200.size(), 2, &out);
-  EXPECT_TRUE(out.empty());  // discarded: its request head was lost
-  EXPECT_EQ(c.stats().placeholder_pairs, 1u);
+  // Answered: reported under the fixed method and target, never the bytes seen.
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].request.unparsed);
+  EXPECT_FALSE(out[0].request.placeholder);
+  EXPECT_EQ(out[0].request.method, "_OTHER");
+  EXPECT_EQ(out[0].request.target, "/*unparsed");
+  EXPECT_TRUE(out[0].request.headers.empty());
+  EXPECT_EQ(out[0].request.first_byte_ts, 1u);
+  EXPECT_EQ(out[0].response.status_code, 200);
+  EXPECT_EQ(out[0].DurationNs(), 1u);
+  EXPECT_EQ(c.stats().unparsed_requests, 1u);
   // Resync on the next message start; a non-message chunk is skipped.
   c.Feed(Direction::kRequest, "rest of a body", 14, 3, &out);
   c.Feed(Direction::kRequest, kGet, kGet.size(), 4, &out);
   c.Feed(Direction::kResponse, k200, k200.size(), 5, &out);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].request.first_byte_ts, 4u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(out[1].request.unparsed);
+  EXPECT_EQ(out[1].request.first_byte_ts, 4u);
   EXPECT_EQ(c.state(), ConnState::kActive);
   c.Close(6, &out);
-  EXPECT_EQ(out.size(), 1u);  // placeholders are never emitted
+  EXPECT_EQ(out.size(), 2u);  // unanswered placeholders are never emitted
 }
 
 TEST(HttpConnection, WholeRequestUncapturedAfterBody) {
@@ -460,9 +475,10 @@ TEST(HttpConnection, WholeRequestUncapturedAfterBody) {
   c.Feed(Direction::kRequest, d, d.size() + 2 + 30, 1, &out);
   EXPECT_EQ(c.stats().truncated_heads, 1u);
   c.Feed(Direction::kResponse, k200 + k200, 2 * k200.size(), 2, &out);
-  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].request.body_size, 4u);
-  EXPECT_EQ(c.stats().placeholder_pairs, 1u);
+  EXPECT_TRUE(out[1].request.unparsed);
+  EXPECT_EQ(c.stats().unparsed_requests, 1u);
 }
 
 TEST(HttpConnection, TruncatedResponseHeadDropsItsRequest) {
@@ -485,14 +501,17 @@ TEST(HttpConnection, GapCalls) {
   c.Gap(Direction::kRequest);  // request head lost -> placeholder
   c.Feed(Direction::kRequest, kGet, kGet.size(), 2, &out);
   c.Feed(Direction::kResponse, k200, k200.size(), 3, &out);  // for the placeholder
-  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].request.unparsed);
+  EXPECT_EQ(out[0].request.first_byte_ts, 1u);
   const std::string partial = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab";
   c.Feed(Direction::kResponse, partial, partial.size(), 4, &out);
   c.Gap(Direction::kResponse);  // body lost: transaction reported with what was seen
   c.Feed(Direction::kResponse, "xyz", 3, 5, &out);  // skipped until a status line
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].response.status_code, 200);
-  EXPECT_EQ(out[0].response.body_size, 2u);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].request.target, "/");
+  EXPECT_EQ(out[1].response.status_code, 200);
+  EXPECT_EQ(out[1].response.body_size, 2u);
   EXPECT_EQ(c.stats().gaps, 2u);
   EXPECT_EQ(c.state(), ConnState::kActive);
 }
@@ -660,27 +679,27 @@ std::vector<LenientCase> LenientCases() {
        {Req("GET /cgi/a;cat /etc/passwd|?x=1 HTTP/1.1\r\nHost: a\r\n\r\n"), Resp(ok)},
        {"GET /cgi/a;cat /etc/passwd|?x=1 -> 200 req=0 resp=5"},
        ConnState::kActive,
-       {},
+       {"_OTHER /*unparsed -> 200 req=0 resp=5"},
        ConnState::kActive},
       {"extra token and a header line without colon",
        {Req("CONNECT mail.example:25 / HTTP/1.0\r\nMozilla 4.0 (compatible; MSIE 5.01)\r\n\r\n"),
         Resp("HTTP/1.0 200 Connection established\r\n\r\n")},
        {"CONNECT mail.example:25 / -> 200 req=0 resp=0"},
        ConnState::kUpgraded,
-       {},
+       {"_OTHER /*unparsed -> 200 req=0 resp=0"},
        ConnState::kActive},
       {"empty target",
        {Req("GET  HTTP/1.1\r\n123User-Agent: w\r\nHost: a\r\n\r\n"), Resp(ok)},
        {"GET  -> 200 req=0 resp=5"},
        ConnState::kActive,
-       {},
+       {"_OTHER /*unparsed -> 200 req=0 resp=5"},
        ConnState::kActive},
       {"colon-less header line and its fold are skipped, framing still read",
        {Req("POST /p HTTP/1.1\r\nnot a field\r\n folded\r\nContent-Length: 2\r\n\r\nab"),
         Resp(ok)},
        {"POST /p -> 200 req=2 resp=5"},
        ConnState::kActive,
-       {},
+       {"_OTHER /*unparsed -> 200 req=0 resp=5"},
        ConnState::kActive},
       {"HTTP/0.9 request: no response head, reported at close",
        {Req("GET /zeek.html\n"), Resp("<html>\n  body\n</html>\n")},

@@ -66,7 +66,7 @@ inline std::string DumpStats(const http::ConnStats& st) {
          " orphan=" + std::to_string(st.orphan_responses) +
          " overflow=" + std::to_string(st.pending_overflow) +
          " too_large=" + std::to_string(st.head_too_large) +
-         " placeholder_pairs=" + std::to_string(st.placeholder_pairs) +
+         " unparsed_requests=" + std::to_string(st.unparsed_requests) +
          " lost_responses=" + std::to_string(st.lost_responses) +
          " informational=" + std::to_string(st.informational);
 }

@@ -119,34 +119,35 @@ TEST(ModelTest, DefersKeysNotNamedYet) {
   c.opened = 2;
   std::string name;  // the listener is not known yet
   auto names = [&](const RawKey&) { return name; };
-  m.Update({{Inbound(7, 9000), c}}, {{Inbound(7, 9000), RawLive{2, 0, 0}}}, {}, {}, names);
+  m.Update({{Inbound(7, 9000), c}}, {{Inbound(7, 9000), RawLive{2}}}, {}, {}, names);
   EXPECT_FALSE(m.SeriesCounters({"", Direction::kInbound, 9000}));
   c.opened = 3;
   name = "api";
-  m.Update({{Inbound(7, 9000), c}}, {{Inbound(7, 9000), RawLive{3, 0, 0}}}, {}, {}, names);
+  m.Update({{Inbound(7, 9000), c}}, {{Inbound(7, 9000), RawLive{3}}}, {}, {}, names);
   EXPECT_EQ(m.SeriesCounters({"api", Direction::kInbound, 9000})->opened, 3u);  // none lost
   EXPECT_EQ(m.SeriesLive({"api", Direction::kInbound, 9000})->active, 3u);
 }
 
-TEST(ModelTest, SumsKeysOfOneServiceAndKeepsBytesMonotonic) {
+TEST(ModelTest, SumsKeysOfOneServiceAndCountsBytesOnce) {
   Model m;
   RawCounters a, b;
-  a.bytes_in = 100;  // closed connections of pid 10
-  b.bytes_in = 50;   // closed connections of pid 11, same comm
-  RawLive live{3, 1000, 2000};
+  a.bytes_in = 100;  // counted by the kernel for the connections of pid 10
+  b.bytes_in = 50;   // of pid 11, same comm
   m.Update({{Outbound(10, "curl"), a}, {Outbound(11, "curl"), b}},
-           {{Outbound(10, "curl"), live}}, {}, {}, Names);
+           {{Outbound(10, "curl"), RawLive{3}}}, {}, {}, Names);
   SeriesId id{"curl", Direction::kOutbound, 0};
-  EXPECT_EQ(m.SeriesCounters(id)->bytes_in, 1150u);
+  EXPECT_EQ(m.SeriesCounters(id)->bytes_in, 150u);
   EXPECT_EQ(m.SeriesLive(id)->active, 3u);
-  // A live connection closed between the counter read and the pass: missing from both for one
-  // sample. The exported value does not go down.
+  // The kernel moves a live connection's bytes into the counters at each pass and the rest at
+  // its close: a connection that closes between two passes is counted once, whatever the
+  // order of the reads (issue 12: a live part read from an older pass was added again).
+  a.bytes_in = 1100;
+  m.Update({{Outbound(10, "curl"), a}, {Outbound(11, "curl"), b}},
+           {{Outbound(10, "curl"), RawLive{3}}}, {}, {}, Names);
+  EXPECT_EQ(m.SeriesCounters(id)->bytes_in, 1150u);
   m.Update({{Outbound(10, "curl"), a}, {Outbound(11, "curl"), b}}, {}, {}, {}, Names);
   EXPECT_EQ(m.SeriesCounters(id)->bytes_in, 1150u);
   EXPECT_EQ(m.SeriesLive(id)->active, 0u);
-  a.bytes_in = 1100;  // now counted as closed
-  m.Update({{Outbound(10, "curl"), a}, {Outbound(11, "curl"), b}}, {}, {}, {}, Names);
-  EXPECT_EQ(m.SeriesCounters(id)->bytes_in, 1150u);
 }
 
 std::string Serialize(const Model& m) {
@@ -175,11 +176,13 @@ TEST(ModelTest, FamiliesCarryServiceAndPortLabels) {
   in.rtt_sum_us = 120;
   in.rtt_buckets[1] = 2;  // <= 50 us
   in.rtt_buckets[5] = 1;  // <= 1 ms
+  in.bytes_in = 10;
+  in.bytes_out = 20;
   RawCounters out;
   out.connect_failures[0] = 4;  // refused
   out.connect_failures[2] = 1;  // timeout
   m.Update({{Inbound(1, 8080), in}, {Outbound(42, "worker"), out}},
-           {{Inbound(1, 8080), RawLive{6, 10, 20}}}, {l1, l2}, {{1, NetnsCounters{9, 11}}},
+           {{Inbound(1, 8080), RawLive{6}}}, {l1, l2}, {{1, NetnsCounters{9, 11}}},
            Names);
   std::string text = Serialize(m);
   EXPECT_NE(text.find("redtap_tcp_listen_backlog{service_name=\"shop\",server_port=\"8080\"} 7"),
