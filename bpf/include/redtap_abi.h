@@ -87,6 +87,9 @@ enum redtap_data_flags {
 	REDTAP_DATA_F_UNPARSED = 1, /* `len` request bytes that were not HTTP, read or written from
 				     * hdr.ts_ns on before the connection's first answer; nothing
 				     * captured (cap_len = 0) */
+	REDTAP_DATA_F_MISSED = 2,   /* with UNPARSED: the bytes were not seen at all (TLS records
+				     * of an SSL_read in progress at attach), not known to be
+				     * other than HTTP */
 };
 
 struct redtap_event_hdr {

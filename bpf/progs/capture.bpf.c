@@ -316,7 +316,7 @@ static __always_inline void unparsed__start(struct redtap_conn_info *info, long 
 
 /* One record standing for the unparsed request bytes: their length and first time only. */
 static __always_inline void unparsed__emit(struct redtap_conn_key *key,
-					   struct redtap_conn_info *info)
+					   struct redtap_conn_info *info, __u8 flags)
 {
 	struct redtap_data_event ev = {};
 	ev.hdr.type = REDTAP_EV_DATA;
@@ -329,7 +329,7 @@ static __always_inline void unparsed__emit(struct redtap_conn_key *key,
 	ev.tid = (__u32)bpf_get_current_pid_tgid();
 	ev.len = info->unparsed_len;
 	ev.dir = info->role == REDTAP_ROLE_CLIENT ? REDTAP_DIR_EGRESS : REDTAP_DIR_INGRESS;
-	ev.flags = REDTAP_DATA_F_UNPARSED;
+	ev.flags = REDTAP_DATA_F_UNPARSED | flags;
 	ev.seq = __sync_fetch_and_add(&info->seq, 1);
 	if (bpf_ringbuf_output(&events_rb, &ev, sizeof(ev), rb__flags()))
 		stats__drop(REDTAP_DROP_RINGBUF_FULL);
@@ -355,7 +355,7 @@ static __always_inline int unparsed__on_data(struct redtap_conn_key *key,
 	}
 	if (conn__open(key, info))
 		return 1;
-	unparsed__emit(key, info);
+	unparsed__emit(key, info, 0);
 	return 0;
 }
 
@@ -371,7 +371,7 @@ static __always_inline void tls__missed_request(struct redtap_conn_key *key,
 	if (m->fd == (__s32)key->fd) {
 		info->unparsed_ts = m->ts;
 		info->unparsed_len = m->len;
-		unparsed__emit(key, info);
+		unparsed__emit(key, info, REDTAP_DATA_F_MISSED);
 		stats__drop(REDTAP_DROP_TLS_MISSED_READ);
 	}
 	bpf_map_delete_elem(&tls_missed_read_map, &pid_tgid);

@@ -633,13 +633,13 @@ void HttpConnection::Feed(Direction dir, std::string_view data, uint64_t wire_le
   }
 }
 
-void HttpConnection::FeedUnparsed(uint64_t len, uint64_t ts_ns,
+void HttpConnection::FeedUnparsed(uint64_t len, uint64_t ts_ns, bool not_http,
                                   std::vector<Transaction>* out) noexcept {
   if (!impl_ || len == 0) return;
   Impl& c = *impl_;
   c.FlushDeferred(out);
   if (c.state != ConnState::kActive) return;
-  c.stats.CountParseError(ParseError::kNotHttp);
+  if (not_http) c.stats.CountParseError(ParseError::kNotHttp);
   if (!c.req_parser.AtMessageStart() && !c.req_resync) {
     // Something was in progress: it ends here, as at a gap.
     if (c.req_parser.InHead()) {

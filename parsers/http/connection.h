@@ -112,10 +112,11 @@ class HttpConnection {
   void Feed(Direction dir, std::string_view data, uint64_t wire_len, uint64_t ts_ns,
             std::vector<Transaction>* out) noexcept;
 
-  /// `len` request bytes that are not HTTP moved at `ts` before the first response (the
-  /// capture saw them but did not keep them): the next response answers them, and is reported
-  /// as an unparsed transaction starting at `ts`.
-  void FeedUnparsed(uint64_t len, uint64_t ts_ns, std::vector<Transaction>* out) noexcept;
+  /// `len` request bytes moved at `ts` that the capture did not keep: bytes that are not HTTP
+  /// (`not_http`: counted as a parse error), or bytes it never saw. The next response answers
+  /// them, and is reported as an unparsed transaction starting at `ts`.
+  void FeedUnparsed(uint64_t len, uint64_t ts_ns, bool not_http,
+                    std::vector<Transaction>* out) noexcept;
 
   /// An unknown number of bytes was lost in `dir` (kernel drop): abandon the message in
   /// progress in that direction and resync on the next message start.

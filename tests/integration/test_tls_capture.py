@@ -18,6 +18,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import unittest
 
@@ -65,6 +66,29 @@ https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)}, (re
   const code = req.url.startsWith('/status/') ? parseInt(req.url.split('/')[2]) : 200;
   res.writeHead(code, {'Content-Type': 'text/plain'}); res.end('node ' + code + '\n');
 }).listen(parseInt(port), '127.0.0.1');
+"""
+
+# A blocking TLS server (thread per connection, as many legacy servers are): after the
+# handshake its thread waits inside SSL_read, where the agent finds it when it attaches.
+BLOCKING_SERVER = r"""
+import socket, ssl, sys
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port)); l.listen(4)
+while True:  # the first connection that completes a handshake (wait_port's probe does not)
+    try:
+        c = ctx.wrap_socket(l.accept()[0], server_side=True)
+        break
+    except (ssl.SSLError, OSError):
+        pass
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    if b"\r\n\r\n" in d:
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 """
 
 NODE_CLIENT = r"""
@@ -152,9 +176,31 @@ class TlsCapture(harness.Scenario):
         early = tls_ctx().wrap_socket(socket.create_connection(("127.0.0.1", cls.ng)))
         early.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
         recv_responses(early, 1)
+        # A blocking server whose thread is inside SSL_read before the agent starts.
+        cls.blocked_port = harness.free_port()
+        cls.procs.start([sys.executable, "-c", BLOCKING_SERVER, str(cls.blocked_port), cert,
+                         key])
+        harness.wait_port(cls.blocked_port)
+        blocked = tls_ctx().wrap_socket(socket.create_connection(("127.0.0.1",
+                                                                   cls.blocked_port)))
+        time.sleep(0.3)  # the server thread is now blocked in SSL_read
 
         cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs)
         cls.agent.start()
+
+        # 0. The blocked SSL_read returns with a request the uprobes never saw: its answer is
+        # reported as unparsed (server side); the client's call is seen whole.
+        t0 = time.monotonic()
+        blocked.sendall(b"GET /blocked HTTP/1.1\r\nHost: x\r\n\r\n")
+        recv_responses(blocked, 1)
+        cls.blocked_ms = (time.monotonic() - t0) * 1000
+        blocked.sendall(b"GET /blocked2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        recv_responses(blocked, 1)
+        blocked.close()
+        cls.expect("client", cls.blocked_port, "GET", "/blocked", 200)
+        cls.expect("server", cls.blocked_port, "_OTHER", None, 200)
+        cls.expect("client", cls.blocked_port, "GET", "/blocked2", 200)
+        cls.expect("server", cls.blocked_port, "GET", "/blocked2", 200)
 
         # 1. The early connection, used again (the process started before the agent).
         early.sendall(b"GET /teapot HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -256,18 +302,32 @@ class TlsCapture(harness.Scenario):
         cls.events = cls.agent.read_events()
 
     def ours(self):
-        ports = {self.ng, self.be} | ({self.node_port} if self.node else set())
+        ports = {self.ng, self.be, self.blocked_port} | ({self.node_port} if self.node else set())
         return [e for e in self.events if e.get("server.port") in ports]
 
     def test_counts_equal_what_clients_did(self):
         self.assertIn("done 5", self.node_client_out or "done 5")
         got = collections.Counter(
-            (e["kind"], e["server.port"], e["http.request.method"], e["url.path"],
+            (e["kind"], e["server.port"], e["http.request.method"], e.get("url.path"),
              e.get("http.response.status_code")) for e in self.ours())
         missing = self.expected - got
         extra = got - self.expected
         self.assertEqual((dict(missing), dict(extra)), ({}, {}),
                          f"missing / extra; agent log:\n{self.log}")
+
+    def test_request_of_an_ssl_read_in_progress_at_attach(self):
+        # Counted where it was lost, and its answer reported from the time its bytes arrived.
+        m = re.search(r"kernel drops:(.*)$", self.log, re.M)
+        drops = dict(re.findall(r"(\w+)=(\d+)", m.group(1)))
+        self.assertEqual(drops.get("tls_missed_read"), "1", self.log)
+        [e] = [e for e in self.ours() if e["http.request.method"] == "_OTHER"]
+        self.assertEqual(e["http.route"], "/*unparsed")
+        self.assertEqual(e["server.port"], self.blocked_port)
+        # From the ciphertext's arrival to the answer: inside what the client measured around
+        # its send and receive (the client's own event starts at its SSL_write's return, after
+        # the bytes left, so it is no bound).
+        self.assertGreater(e["duration_ms"], 0)
+        self.assertLessEqual(e["duration_ms"], self.blocked_ms)
 
     def test_every_event_is_tls(self):
         self.assertTrue(self.ours())

@@ -133,8 +133,11 @@ void ConnTracker::OnData(const void* data, size_t size) noexcept {
   bool server = c.meta.role == Role::kServer;
   auto dir = (ingress == server) ? http::Direction::kRequest : http::Direction::kResponse;
   if (ev.flags & REDTAP_DATA_F_UNPARSED) {
-    // Request bytes that were not HTTP, answered with HTTP: their length and time only.
-    if (dir == http::Direction::kRequest) c.http.FeedUnparsed(ev.len, ev.hdr.ts_ns, &out_);
+    // Request bytes that were not HTTP (or not seen at all), answered with HTTP: their
+    // length and time only.
+    if (dir == http::Direction::kRequest) {
+      c.http.FeedUnparsed(ev.len, ev.hdr.ts_ns, !(ev.flags & REDTAP_DATA_F_MISSED), &out_);
+    }
   } else {
     std::string_view payload(static_cast<const char*>(data) + sizeof(ev), ev.cap_len);
     c.http.Feed(dir, payload, ev.len, ev.hdr.ts_ns, &out_);

@@ -394,7 +394,8 @@ struct EcommerceView::Impl {
       const int code = t.response.status_code;
       for (size_t i = 0; i < cfg.error_categories.size(); ++i) {
         const auto& cat = cfg.error_categories[i];
-        if (!cat.kind.empty() && (cat.kind == "server") != server) continue;
+        // Where the error happened: server transactions unless the category says client.
+        if ((cat.kind != "client") != server) continue;
         bool status = false;
         for (const auto& s : cat.statuses) status = status || (code >= s.lo && code <= s.hi);
         if (!status) continue;
@@ -519,11 +520,10 @@ struct EcommerceView::Impl {
       ctx.t = &t;
       std::string route = ctx.Route(*this);
       const int code = t.has_response ? t.response.status_code : 0;
-      std::tuple<std::string, std::string, std::string, int> k{f.error_category,
-                                                               std::string(service), route, code};
+      ErrorKey k{f.error_category, std::string(service), route, code, server};
       auto it = errors.find(k);
       if (it == errors.end() && errors.size() >= kMaxErrorSeries) {
-        std::get<2>(k) = "/*";
+        k.route = "/*";
         ++errors_folded;
       }
       errors[k]++;
@@ -553,7 +553,15 @@ struct EcommerceView::Impl {
   std::map<std::tuple<size_t, std::string, bool>, uint64_t> funnel;  // step, tenant, success
   std::map<std::tuple<std::string, bool, std::string, std::string>, uint64_t> attempts;
   std::map<std::tuple<std::string, bool, std::string>, AmountAgg> amounts;
-  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t> errors;
+  struct ErrorKey {
+    std::string category;
+    std::string service;
+    std::string route;
+    int status = 0;
+    bool server = true;  // where the error happened: the kind label
+    auto operator<=>(const ErrorKey&) const = default;
+  };
+  std::map<ErrorKey, uint64_t> errors;
   uint64_t errors_folded = 0;
   std::unordered_map<uint64_t, PendingCall> pending;
   uint64_t last_flush_ns = 0;
@@ -698,10 +706,11 @@ std::string EcommerceView::RenderPrometheus(uint64_t now_ns) {
       "# TYPE redtap_ecommerce_errors_total counter\n";
   for (const auto& [k, v] : m.errors) {
     out += "redtap_ecommerce_errors_total{";
-    label("category", std::get<0>(k), true);
-    label("service_name", std::get<1>(k));
-    label("http_route", std::get<2>(k));
-    label("http_response_status_code", std::to_string(std::get<3>(k)));
+    label("category", k.category, true);
+    label("kind", k.server ? "server" : "client");
+    label("service_name", k.service);
+    label("http_route", k.route);
+    label("http_response_status_code", std::to_string(k.status));
     out += "} " + std::to_string(v) + "\n";
   }
   out +=

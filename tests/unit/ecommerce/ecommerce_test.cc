@@ -97,9 +97,9 @@ TEST(EcommerceTest, FunnelStepsTenantsAndConversion) {
       << prom;
   EXPECT_TRUE(Has(prom, "step=\"cart\",tenant=\"acme\",outcome=\"failure\"} 1\n"));
   EXPECT_TRUE(Has(prom, "step=\"checkout\",tenant=\"acme\",outcome=\"success\"} 2\n"));
-  EXPECT_TRUE(Has(prom, "redtap_ecommerce_errors_total{category=\"inventory\",service_name="
-                        "\"shop\",http_route=\"/api/cart/add\",http_response_status_code="
-                        "\"409\"} 1\n"))
+  EXPECT_TRUE(Has(prom, "redtap_ecommerce_errors_total{category=\"inventory\",kind=\"server\","
+                        "service_name=\"shop\",http_route=\"/api/cart/add\","
+                        "http_response_status_code=\"409\"} 1\n"))
       << prom;
 
   Json j = Json::parse(v.RenderFunnelJson(1));
@@ -198,6 +198,30 @@ TEST(EcommerceTest, ErrorCategoriesFirstMatchWins) {
   EXPECT_EQ(cat("POST", "/api/x", 422, Role::kServer), "validation");
   EXPECT_EQ(cat("GET", "/ship", 503, Role::kClient), "integration");
   EXPECT_EQ(cat("GET", "/ok", 200, Role::kServer), "");
+  // A category without kind counts where the error happened, on the server: the caller of a
+  // 409 on the same host does not count it again (issue 12).
+  EXPECT_EQ(cat("POST", "/api/cart/add", 409, Role::kClient), "");
+  EXPECT_EQ(cat("GET", "/ship", 503, Role::kServer), "");  // kind: client only
+}
+
+TEST(EcommerceTest, ErrorsCountedOnceWithTheirKind) {
+  EcommerceView v(ShopConfig());
+  // The shop answers 409 to its own frontend on this host: both sides are captured.
+  v.Record(Builder("POST", "/api/cart/add", 409).t, Meta(Role::kServer), "shop", 1, nullptr);
+  v.Record(Builder("POST", "/api/cart/add", 409).t, Meta(Role::kClient), "front", 1, nullptr);
+  // A shipping API failing: an outbound call.
+  v.Record(Builder("GET", "/ship", 503).t, Meta(Role::kClient), "shop", 1, nullptr);
+  const std::string prom = v.RenderPrometheus(1);
+  size_t n = 0;
+  for (size_t p = prom.find("\nredtap_ecommerce_errors_total{"); p != std::string::npos;
+       p = prom.find("\nredtap_ecommerce_errors_total{", p + 1)) {
+    ++n;
+  }
+  EXPECT_EQ(n, 2u) << prom;
+  EXPECT_TRUE(Has(prom, "{category=\"inventory\",kind=\"server\",service_name=\"shop\","))
+      << prom;
+  EXPECT_TRUE(Has(prom, "{category=\"integration\",kind=\"client\",service_name=\"shop\","))
+      << prom;
 }
 
 TEST(EcommerceTest, TraceContext) {

@@ -102,7 +102,7 @@ TEST(HttpUnparsed, FeedUnparsedPairsWithTheFirstAnswer) {
   // server answered with HTTP: their length and time, never the bytes.
   HttpConnection c;
   std::vector<Transaction> out;
-  c.FeedUnparsed(37, 100, &out);
+  c.FeedUnparsed(37, 100, /*not_http=*/true, &out);
   c.Feed(Direction::kResponse, k400, k400.size(), 250, &out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(Summary(out[0]), "_OTHER /*unparsed -> 400 req=0 resp=3");
