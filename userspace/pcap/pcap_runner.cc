@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -170,8 +171,9 @@ int Loop(pcap_t* p, bool nano, PacketProcessor* proc, bool live, EventSink* even
 
 }  // namespace
 
-PacketProcessor::PacketProcessor(const FlowLimits& limits, TransactionSink* sink)
-    : flows_(limits, sink) {}
+PacketProcessor::PacketProcessor(const FlowLimits& limits, TransactionSink* sink,
+                                 const DecodeOptions& decode)
+    : flows_(limits, sink), decode_(decode) {}
 
 void PacketProcessor::OnFrame(int link_type, std::string_view frame, uint64_t ts) noexcept {
   ++stats_.packets;
@@ -181,21 +183,35 @@ void PacketProcessor::OnFrame(int link_type, std::string_view frame, uint64_t ts
     if (next_sweep_ != 0) flows_.Sweep(ts);
     next_sweep_ = ts + kSweepEveryNs;
   }
-  DecodeResult r = DecodeFrame(link_type, frame, &pkt_);
-  if (r == DecodeResult::kFragment) {
+  DecodeResult r = DecodeFrame(link_type, frame, &pkt_, decode_);
+  // A completed datagram goes on where its fragments stopped; it may hold a tunnel whose
+  // inner packet is a fragment again (at most once per tunnel level).
+  for (int n = 0; r == DecodeResult::kFragment; ++n) {
     ++stats_.decode[static_cast<int>(r)];
     std::string_view dgram;
     uint8_t proto = 0;
-    if (!frags_.Add(pkt_.frag, ts, &dgram, &proto)) return;
-    if (proto != 6) {
-      r = DecodeResult::kNotTcp;
-    } else {
-      const IpAddrs ip = pkt_.frag.ip;
-      r = DecodeTcp(ip, dgram, static_cast<uint32_t>(dgram.size()), &pkt_.tcp);
+    if (!frags_.Add(pkt_.frag, ts, &dgram, &proto)) {
+      CountTunnels();
+      return;
     }
+    if (n >= kMaxTunnelDepth) {
+      r = DecodeResult::kTunnelTooDeep;
+      break;
+    }
+    const IpAddrs ip = pkt_.frag.ip;
+    r = DecodeIpPayload(ip, proto, dgram, static_cast<uint32_t>(dgram.size()), pkt_.frag.depth,
+                        decode_, &pkt_);
   }
+  CountTunnels();
   ++stats_.decode[static_cast<int>(r)];
   if (r == DecodeResult::kTcp) flows_.OnSegment(pkt_.tcp, ts);
+}
+
+void PacketProcessor::CountTunnels() noexcept {
+  if (pkt_.encap == 0) return;
+  for (int i = 0; i < kEncapKinds; ++i) {
+    if (pkt_.encap & (1u << i)) ++stats_.tunnels[i];
+  }
 }
 
 void PacketProcessor::Finish() noexcept { flows_.FlushAll(last_ts_); }
@@ -205,6 +221,21 @@ PcapStats PacketProcessor::stats() const {
   s.fragments = frags_.stats();
   s.flows = flows_.stats();
   return s;
+}
+
+Result<DecodeOptions> DecodeOptionsFrom(const PcapOptions& opt) {
+  DecodeOptions d;
+  std::fill(std::begin(d.vxlan_ports), std::end(d.vxlan_ports), uint16_t{0});
+  int n = 0;
+  for (uint16_t port : opt.vxlan_ports) {
+    if (port == 0) continue;
+    if (n == DecodeOptions::kMaxVxlanPorts) {
+      return Status::Error("--vxlan-port: at most " +
+                           std::to_string(DecodeOptions::kMaxVxlanPorts) + " ports");
+    }
+    d.vxlan_ports[n++] = port;
+  }
+  return d;
 }
 
 FlowLimits LimitsFromConfig(const config::Config& cfg) {
@@ -234,7 +265,8 @@ std::string PcapServiceName(const config::Config& cfg, const ConnMeta& meta) {
 }
 
 Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter,
-                              const FlowLimits& limits, TransactionSink* sink) {
+                              const FlowLimits& limits, TransactionSink* sink,
+                              const DecodeOptions& decode) {
   bool nano = false;
   auto opened = OpenFile(path, &nano);
   if (!opened.ok()) return opened.status();
@@ -243,7 +275,7 @@ Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter
     pcap_close(p);
     return st;
   }
-  PacketProcessor proc(limits, sink);
+  PacketProcessor proc(limits, sink, decode);
   const int link = pcap_datalink(p);
   struct pcap_pkthdr* h;
   const u_char* data;
@@ -261,6 +293,11 @@ Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter
 int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* extra_sink) {
   if (opt.file.empty() == opt.iface.empty()) {
     spdlog::error("pcap: give a capture FILE or --iface IF (one of them)");
+    return 2;
+  }
+  auto decode = DecodeOptionsFrom(opt);
+  if (!decode.ok()) {
+    spdlog::error("pcap: {}", decode.error());
     return 2;
   }
   const bool live = !opt.iface.empty();
@@ -323,7 +360,7 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
   }
   fan.Add(extra_sink);
 
-  PacketProcessor proc(LimitsFromConfig(cfg), &fan);
+  PacketProcessor proc(LimitsFromConfig(cfg), &fan, decode.value());
   if (live) proc.SetLocalAddresses(HostAddresses());
 
   struct sigaction sa = {}, old_int = {}, old_term = {};
@@ -367,7 +404,9 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
         "idle {}, not http {}); tcp: out-of-order {} retransmits {} overlaps {} holes {} "
         "({} bytes) forced skips {} memory skips {}; http: parse errors {} gaps {} orphan "
         "responses {} truncated heads {}; decode: not ip {} not tcp {} truncated {} malformed "
-        "{} unsupported link {}; fragments {} reassembled {} dropped {}; kernel drops {}",
+        "{} unsupported link {} unsupported tunnel {} tunnel too deep {}; tunnels: gtp-u {} "
+        "vxlan {} gre {} erspan {} ip-in-ip {}; fragments {} reassembled {} dropped {}; "
+        "kernel drops {}",
         s.packets, secs, f.transactions, f.unanswered,
         secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0,
         events ? events->written() : 0, events ? events->dropped() : 0, f.flows_created,
@@ -377,7 +416,9 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
         f.parser.parse_errors, f.parser.gaps, f.parser.orphan_responses,
         f.parser.truncated_heads, dec(DecodeResult::kNotIp), dec(DecodeResult::kNotTcp),
         dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
-        dec(DecodeResult::kUnsupportedLink), s.fragments.fragments, s.fragments.reassembled,
+        dec(DecodeResult::kUnsupportedLink), dec(DecodeResult::kUnsupportedTunnel),
+        dec(DecodeResult::kTunnelTooDeep), s.tunnels[0], s.tunnels[1], s.tunnels[2],
+        s.tunnels[3], s.tunnels[4], s.fragments.fragments, s.fragments.reassembled,
         s.fragments.dropped_sets, s.kernel_drops);
   }
   return rc < 0 ? 1 : 0;
