@@ -83,13 +83,14 @@ size_t FlowTable::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-FlowTable::FlowTable(const FlowLimits& limits, TransactionSink* sink)
-    : limits_(limits), sink_(sink) {
+FlowTable::FlowTable(const FlowLimits& limits, TransactionSink* sink, TransactionTaker* taker)
+    : limits_(limits), sink_(sink), taker_(taker) {
   if (limits_.max_flows == 0) limits_.max_flows = 1;
   // Passive capture: log what peers (Zeek, nDPI) log for malformed request lines and
   // HTTP/0.9 (pcap only; the live agent keeps the strict defaults).
   limits_.http.lenient_request_line = limits_.lenient_http;
   limits_.http.allow_http09 = limits_.lenient_http;
+  limits_.http.response_fields = limits_.response_fields;
   flows_.reserve(std::min<size_t>(limits_.max_flows, 65536));
 }
 
@@ -150,12 +151,13 @@ void FlowTable::SetClient(Flow* f, int side) noexcept {
 }
 
 void FlowTable::Emit(Flow* f) noexcept {
-  for (const http::Transaction& t : out_) {
+  for (http::Transaction& t : out_) {
     f->connect_ok = t.has_response && t.request.method == "CONNECT" &&
                     t.response.status_code >= 200 && t.response.status_code < 300;
     ++stats_.transactions;
     if (!t.has_response) ++stats_.unanswered;
     if (sink_) sink_->OnTransaction(t, f->meta);
+    if (taker_) taker_->Take(std::move(t), f->meta);
   }
   out_.clear();
 }

@@ -18,6 +18,10 @@
 
 namespace redtap::pcap {
 
+/// How a capture file is read: kAuto maps classic pcap files read without a filter
+/// (MappedPcapFile) and gives the rest to libpcap; kLibpcap always uses libpcap (tests).
+enum class FileReader : uint8_t { kAuto, kLibpcap };
+
 struct PcapOptions {
   std::string file;        // capture file (pcap or pcapng; "-" = stdin). Exclusive with iface
   std::string iface;       // live capture on this interface ("any" works on Linux)
@@ -30,6 +34,7 @@ struct PcapOptions {
   /// Outer UDP destination ports decoded as VXLAN (at most DecodeOptions::kMaxVxlanPorts;
   /// {0} or empty = no VXLAN).
   std::vector<uint16_t> vxlan_ports = {kVxlanPort};
+  FileReader reader = FileReader::kAuto;
 };
 
 /// The decoder options of `opt`; an error when it names too many VXLAN ports.
@@ -51,7 +56,7 @@ struct PcapStats {
 class PacketProcessor {
  public:
   PacketProcessor(const FlowLimits& limits, TransactionSink* sink,
-                  const DecodeOptions& decode = {});
+                  const DecodeOptions& decode = {}, TransactionTaker* taker = nullptr);
 
   void SetLocalAddresses(std::vector<IpAddrs> addrs) { flows_.SetLocalAddresses(std::move(addrs)); }
   /// One captured frame of `link_type` at `ts_ns` (ns since the Unix epoch).
@@ -83,7 +88,8 @@ FlowLimits LimitsFromConfig(const config::Config& cfg);
 /// Reads a whole capture file through `sink` (the corpus tests use this). `filter` may be "".
 Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter,
                               const FlowLimits& limits, TransactionSink* sink,
-                              const DecodeOptions& decode = {});
+                              const DecodeOptions& decode = {},
+                              FileReader reader = FileReader::kAuto);
 
 /// Service name of a pcap transaction (no process is known): the first `services` rule
 /// that has only a port and matches the server port, else "<server.address>:<server.port>".
