@@ -72,7 +72,8 @@ struct DecodeOptions {
   }
 };
 
-/// Address pair of an IP packet. IPv4 addresses occupy the first 4 bytes.
+/// Address pair of an IP packet. IPv4 addresses occupy the first 4 bytes, the other 12 are
+/// zero (FlowTable keys on all 16).
 struct IpAddrs {
   uint8_t family = 0;  // 4 or 6
   uint8_t src[16] = {};

@@ -296,18 +296,19 @@ void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
   FlowKey key;
   std::memset(&key, 0, sizeof(key));
   key.family = seg.ip.family;
-  const size_t n = seg.ip.family == 4 ? 4 : 16;
-  int cmp = std::memcmp(seg.ip.src, seg.ip.dst, n);
+  // All 16 bytes (an IPv4 address is followed by zeros): fixed-size copies and compares are
+  // inlined, a per-packet memcmp/memcpy call each is not.
+  int cmp = std::memcmp(seg.ip.src, seg.ip.dst, 16);
   if (cmp == 0) cmp = seg.src_port < seg.dst_port ? -1 : (seg.src_port > seg.dst_port ? 1 : 0);
   const int side = cmp <= 0 ? 0 : 1;  // side 0 = packets from the lower (addr, port)
   if (side == 0) {
-    std::memcpy(key.a, seg.ip.src, n);
-    std::memcpy(key.b, seg.ip.dst, n);
+    std::memcpy(key.a, seg.ip.src, 16);
+    std::memcpy(key.b, seg.ip.dst, 16);
     key.pa = seg.src_port;
     key.pb = seg.dst_port;
   } else {
-    std::memcpy(key.a, seg.ip.dst, n);
-    std::memcpy(key.b, seg.ip.src, n);
+    std::memcpy(key.a, seg.ip.dst, 16);
+    std::memcpy(key.b, seg.ip.src, 16);
     key.pa = seg.dst_port;
     key.pb = seg.src_port;
   }
