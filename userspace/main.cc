@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
   pcap->add_option("--http", pcap_http, "serve /metrics and /api/v1/endpoints on ADDR while running");
   pcap->add_flag("--summary", pcap_opt.summary, "print a per-endpoint table when done");
   pcap->add_flag("-q,--quiet", pcap_opt.quiet, "no statistics line at the end");
+  pcap->add_option("--vxlan-port", pcap_opt.vxlan_ports,
+                   "UDP destination port(s) decoded as VXLAN, up to 4 (default 4789; 0 = none)")
+      ->delimiter(',');
   pcap->add_option("--log-level", log_level, "trace, debug, info, warn, error");
 
   redtap::TopOptions top_opt;

@@ -13,10 +13,15 @@ constexpr uint16_t kEtherQinQ = 0x88A8;
 constexpr uint16_t kEtherQinQOld1 = 0x9100;
 constexpr uint16_t kEtherQinQOld2 = 0x9200;
 constexpr uint16_t kEtherPppoeSession = 0x8864;
+constexpr uint16_t kGreTeb = 0x6558;      // transparent Ethernet bridging
+constexpr uint16_t kGreErspan2 = 0x88BE;  // ERSPAN type I (no GRE sequence) and II
+constexpr uint16_t kGreErspan3 = 0x22EB;  // ERSPAN type III
+constexpr uint8_t kProtoIpIp = 4;
 constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIpv6 = 41;
+constexpr uint8_t kProtoGre = 47;
 constexpr uint16_t kGtpUPort = 2152;
-constexpr int kMaxTunnelDepth = 2;  // GTP-U inside GTP-U at most
 
 inline uint16_t Be16(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
@@ -37,13 +42,24 @@ inline uint32_t Le32(const char* p) {
          static_cast<uint32_t>(u[1]) << 8 | u[0];
 }
 
+// One decoding: the options and the output, passed down every layer. `depth` (an argument
+// of each layer) counts the tunnel headers already removed.
+struct Ctx {
+  const DecodeOptions& opt;
+  Packet* out;
+};
+
+DecodeResult DecodeIpAt(Ctx& c, std::string_view d, int depth) noexcept;
+DecodeResult DecodeL4(Ctx& c, const IpAddrs& ip, uint8_t proto, std::string_view d,
+                      uint32_t wire, int depth) noexcept;
+
 // An ethertype-dispatched payload, VLAN tags, PPPoE and LLC/SNAP peeled off.
-DecodeResult DecodeEthertype(uint16_t type, std::string_view d, Packet* out) {
-  for (int depth = 0; depth < 8; ++depth) {
+DecodeResult DecodeEthertype(Ctx& c, uint16_t type, std::string_view d, int depth) noexcept {
+  for (int n = 0; n < 8; ++n) {
     switch (type) {
       case kEtherIpv4:
       case kEtherIpv6:
-        return DecodeIp(d, out);
+        return DecodeIpAt(c, d, depth);
       case kEtherVlan:
       case kEtherQinQ:
       case kEtherQinQOld1:
@@ -56,7 +72,7 @@ DecodeResult DecodeEthertype(uint16_t type, std::string_view d, Packet* out) {
         if (d.size() < 8) return DecodeResult::kTruncated;
         const uint16_t ppp = Be16(d.data() + 6);
         d.remove_prefix(8);
-        if (ppp == 0x0021 || ppp == 0x0057) return DecodeIp(d, out);
+        if (ppp == 0x0021 || ppp == 0x0057) return DecodeIpAt(c, d, depth);
         return DecodeResult::kNotIp;
       }
       default:
@@ -76,12 +92,17 @@ DecodeResult DecodeEthertype(uint16_t type, std::string_view d, Packet* out) {
   return DecodeResult::kMalformed;  // absurd tag nesting
 }
 
+DecodeResult DecodeEthernet(Ctx& c, std::string_view d, int depth) noexcept {
+  if (d.size() < 14) return DecodeResult::kTruncated;
+  return DecodeEthertype(c, Be16(d.data() + 12), d.substr(14), depth);
+}
+
 bool IsIpFamily(uint32_t f) {
   // AF_INET everywhere; AF_INET6 on Linux (10), BSD (24), FreeBSD (28), Darwin (30).
   return f == 2 || f == 10 || f == 24 || f == 28 || f == 30;
 }
 
-DecodeResult DecodeNflog(std::string_view d, Packet* out) {
+DecodeResult DecodeNflog(Ctx& c, std::string_view d) noexcept {
   if (d.size() < 4) return DecodeResult::kTruncated;
   const uint8_t family = static_cast<uint8_t>(d[0]);
   d.remove_prefix(4);
@@ -99,7 +120,7 @@ DecodeResult DecodeNflog(std::string_view d, Packet* out) {
     if (type == 9) {  // NFULA_PAYLOAD
       const size_t n = len - 4u;
       std::string_view payload = d.substr(4, n);  // may be cut by the snap length
-      return DecodeIp(payload, out);
+      return DecodeIpAt(c, payload, 0);
     }
     const size_t padded = (static_cast<size_t>(len) + 3u) & ~size_t{3};
     if (padded >= d.size()) break;
@@ -108,7 +129,7 @@ DecodeResult DecodeNflog(std::string_view d, Packet* out) {
   return DecodeResult::kNotIp;  // no payload TLV (or truncated before it)
 }
 
-DecodeResult DecodeArcnetLinux(std::string_view d, Packet* out) {
+DecodeResult DecodeArcnetLinux(Ctx& c, std::string_view d) noexcept {
   // struct arc_linux_header { shost, dhost, offset[2], type, flag, seqid[2] } (8 bytes);
   // RFC 1201 types carry 2 more bytes (10), +4 for an exception packet (flag 0xff).
   if (d.size() < 8) return DecodeResult::kTruncated;
@@ -130,78 +151,21 @@ DecodeResult DecodeArcnetLinux(std::string_view d, Packet* out) {
   // RFC 1051 on Linux: the IP header follows the 5-byte prefix (no flag/seqid).
   if (type == 240) {
     std::string_view ip = d.substr(5);
-    if (!ip.empty() && (static_cast<uint8_t>(ip[0]) >> 4) == 4) return DecodeIp(ip, out);
+    if (!ip.empty() && (static_cast<uint8_t>(ip[0]) >> 4) == 4) return DecodeIpAt(c, ip, 0);
   }
-  return DecodeIp(d.substr(hdr), out);
+  return DecodeIpAt(c, d.substr(hdr), 0);
 }
 
-}  // namespace
-
-const char* DecodeResultName(DecodeResult r) {
-  switch (r) {
-    case DecodeResult::kTcp: return "tcp";
-    case DecodeResult::kFragment: return "fragment";
-    case DecodeResult::kNotIp: return "not_ip";
-    case DecodeResult::kNotTcp: return "not_tcp";
-    case DecodeResult::kTruncated: return "truncated";
-    case DecodeResult::kMalformed: return "malformed";
-    case DecodeResult::kUnsupportedLink: return "unsupported_link";
-    case DecodeResult::kCount: break;
-  }
-  return "?";
-}
-
-DecodeResult DecodeFrame(int link_type, std::string_view d, Packet* out) noexcept {
-  switch (link_type) {
-    case kLinkEthernet:
-      if (d.size() < 14) return DecodeResult::kTruncated;
-      return DecodeEthertype(Be16(d.data() + 12), d.substr(14), out);
-    case kLinkLinuxSll:
-      if (d.size() < 16) return DecodeResult::kTruncated;
-      return DecodeEthertype(Be16(d.data() + 14), d.substr(16), out);
-    case kLinkLinuxSll2:
-      if (d.size() < 20) return DecodeResult::kTruncated;
-      return DecodeEthertype(Be16(d.data()), d.substr(20), out);
-    case kLinkRaw:
-    case kLinkRawBsd:
-    case kLinkRawLinktype:
-    case kLinkIpv4:
-    case kLinkIpv6:
-      return DecodeIp(d, out);
-    case kLinkNull:
-    case kLinkLoop: {
-      if (d.size() < 4) return DecodeResult::kTruncated;
-      const uint32_t le = Le32(d.data()), be = Be32(d.data());
-      if (!IsIpFamily(le) && !IsIpFamily(be)) return DecodeResult::kNotIp;
-      return DecodeIp(d.substr(4), out);
-    }
-    case kLinkNflog:
-      return DecodeNflog(d, out);
-    case kLinkArcnetLinux:
-      return DecodeArcnetLinux(d, out);
-    default:
-      return DecodeResult::kUnsupportedLink;
-  }
-}
-
-namespace {
-DecodeResult DecodeIpAt(std::string_view d, Packet* out, int depth) noexcept;
-
-// UDP: only GTP-U (3GPP TS 29.281, port 2152) is looked into; its G-PDU carries an IP
-// packet, decoded as if captured alone. Anything else is kNotTcp.
-DecodeResult DecodeUdp(std::string_view d, uint32_t wire, Packet* out, int depth) noexcept {
-  if (depth >= kMaxTunnelDepth) return DecodeResult::kNotTcp;
-  if (d.size() < 8) return wire < 8 ? DecodeResult::kMalformed : DecodeResult::kTruncated;
-  if (Be16(d.data()) != kGtpUPort && Be16(d.data() + 2) != kGtpUPort) {
-    return DecodeResult::kNotTcp;
-  }
-  std::string_view g = d.substr(8);
+// GTP-U (3GPP TS 29.281): a G-PDU carries an IP packet, decoded as if captured alone.
+// Anything else on the port (signalling, GTPv2, empty) is kNotTcp. `g`: the UDP payload.
+DecodeResult DecodeGtpU(Ctx& c, std::string_view g, int depth) noexcept {
   if (g.size() < 8) return DecodeResult::kNotTcp;
   const auto flags = static_cast<uint8_t>(g[0]);
   // GTPv1 (version 1, PT = 1), message type 255 = G-PDU (user data).
   if ((flags >> 5) != 1 || (flags & 0x10) == 0 || static_cast<uint8_t>(g[1]) != 0xff) {
     return DecodeResult::kNotTcp;
   }
+  if (depth >= kMaxTunnelDepth) return DecodeResult::kTunnelTooDeep;
   const size_t len = Be16(g.data() + 2);  // bytes after the 8-byte mandatory header
   size_t off = 8;
   if (flags & 0x07) {  // E, S or PN: sequence number, N-PDU number, next extension type
@@ -221,15 +185,111 @@ DecodeResult DecodeUdp(std::string_view d, uint32_t wire, Packet* out, int depth
   if (len + 8 < off) return DecodeResult::kMalformed;
   std::string_view inner = g.substr(off, len + 8 - off);
   if (inner.empty()) return DecodeResult::kNotTcp;
-  return DecodeIpAt(inner, out, depth + 1);
+  c.out->encap |= kEncapGtpU;
+  return DecodeIpAt(c, inner, depth + 1);
 }
-}  // namespace
 
-DecodeResult DecodeIp(std::string_view d, Packet* out) noexcept { return DecodeIpAt(d, out, 0); }
+// VXLAN (RFC 7348): 8 bytes (flags with I = 0x08 for a valid VNI, 24-bit VNI), then an
+// Ethernet frame. As the Linux driver does, a header without the I flag is dropped. The VNI
+// does not take part in the flow key (see README.md). `v`: the UDP payload.
+DecodeResult DecodeVxlan(Ctx& c, std::string_view v, int depth) noexcept {
+  if (depth >= kMaxTunnelDepth) return DecodeResult::kTunnelTooDeep;
+  if (v.size() < 8) return DecodeResult::kTruncated;
+  if ((static_cast<uint8_t>(v[0]) & 0x08) == 0) return DecodeResult::kMalformed;
+  c.out->encap |= kEncapVxlan;
+  return DecodeEthernet(c, v.substr(8), depth + 1);
+}
 
-namespace {
-DecodeResult DecodeIpAt(std::string_view d, Packet* out, int depth) noexcept {
+// UDP: VXLAN on the configured destination ports, GTP-U on 2152; anything else is kNotTcp.
+DecodeResult DecodeUdp(Ctx& c, std::string_view d, uint32_t wire, int depth) noexcept {
+  if (d.size() < 8) return wire < 8 ? DecodeResult::kMalformed : DecodeResult::kTruncated;
+  const uint16_t sport = Be16(d.data()), dport = Be16(d.data() + 2);
+  // The UDP length, when set, bounds the payload (the IP length did already; 0 = unset).
+  const size_t ulen = Be16(d.data() + 4);
+  if (ulen != 0 && ulen < 8) return DecodeResult::kMalformed;
+  std::string_view payload = d.substr(8, ulen == 0 ? std::string_view::npos : ulen - 8);
+  if (c.opt.IsVxlanPort(dport)) return DecodeVxlan(c, payload, depth);
+  if (sport == kGtpUPort || dport == kGtpUPort) return DecodeGtpU(c, payload, depth);
+  return DecodeResult::kNotTcp;
+}
+
+// ERSPAN in GRE (draft-foschiano-erspan): type I (0x88BE without a sequence number: the
+// mirrored frame right away), type II (0x88BE with one: 8-byte header, version 1), type III
+// (0x22EB: 12-byte header, version 2, + 8 bytes when its O flag is set; frame type 0 =
+// Ethernet). `e`: the GRE payload.
+DecodeResult DecodeErspan(Ctx& c, uint16_t proto, bool seq, std::string_view e,
+                          int depth) noexcept {
+  size_t hdr = 0;
+  if (proto == kGreErspan3) {
+    if (e.size() < 12) return DecodeResult::kTruncated;
+    if ((static_cast<uint8_t>(e[0]) >> 4) != 2) return DecodeResult::kUnsupportedTunnel;
+    if (((static_cast<uint8_t>(e[10]) >> 2) & 0x1f) != 0) {
+      return DecodeResult::kUnsupportedTunnel;  // not an Ethernet frame
+    }
+    hdr = (static_cast<uint8_t>(e[11]) & 0x01) ? 20 : 12;
+  } else if (seq) {
+    if (e.size() < 8) return DecodeResult::kTruncated;
+    if ((static_cast<uint8_t>(e[0]) >> 4) != 1) return DecodeResult::kUnsupportedTunnel;
+    hdr = 8;
+  }
+  if (e.size() < hdr) return DecodeResult::kTruncated;
+  c.out->encap |= kEncapErspan;
+  return DecodeEthernet(c, e.substr(hdr), depth);
+}
+
+// GRE (RFC 2784, keys and sequence numbers of RFC 2890): flags C (checksum + reserved),
+// K (key), S (sequence number) add 4 bytes each. Routing (RFC 1701's R flag) and version 1
+// (PPTP's enhanced GRE, whose PPP payload is encrypted in practice) are not opened, as in
+// Linux's ip_gre. Carries IPv4, IPv6, Ethernet (transparent bridging) or ERSPAN.
+DecodeResult DecodeGre(Ctx& c, std::string_view d, uint32_t wire, int depth) noexcept {
+  if (d.size() < 4) return wire < 4 ? DecodeResult::kMalformed : DecodeResult::kTruncated;
+  const auto f0 = static_cast<uint8_t>(d[0]);
+  const auto f1 = static_cast<uint8_t>(d[1]);
+  if ((f1 & 0x07) != 0 || (f0 & 0x40) != 0) return DecodeResult::kUnsupportedTunnel;
+  if (depth >= kMaxTunnelDepth) return DecodeResult::kTunnelTooDeep;
+  const uint16_t proto = Be16(d.data() + 2);
+  const bool seq = f0 & 0x10;
+  const size_t hdr = 4 + ((f0 & 0x80) ? 4 : 0) + ((f0 & 0x20) ? 4 : 0) + (seq ? 4 : 0);
+  if (hdr > wire) return DecodeResult::kMalformed;
+  if (d.size() < hdr) return DecodeResult::kTruncated;
+  std::string_view inner = d.substr(hdr);
+  c.out->encap |= kEncapGre;
+  switch (proto) {
+    case kEtherIpv4:
+    case kEtherIpv6:
+      return DecodeIpAt(c, inner, depth + 1);
+    case kGreTeb:
+      return DecodeEthernet(c, inner, depth + 1);
+    case kGreErspan2:
+    case kGreErspan3:
+      return DecodeErspan(c, proto, seq, inner, depth + 1);
+    default:
+      return DecodeResult::kUnsupportedTunnel;  // PPP, MPLS, keepalives, ...
+  }
+}
+
+DecodeResult DecodeL4(Ctx& c, const IpAddrs& ip, uint8_t proto, std::string_view d,
+                      uint32_t wire, int depth) noexcept {
+  switch (proto) {
+    case kProtoTcp:
+      return DecodeTcp(ip, d, wire, &c.out->tcp);
+    case kProtoUdp:
+      return DecodeUdp(c, d, wire, depth);
+    case kProtoGre:
+      return DecodeGre(c, d, wire, depth);
+    case kProtoIpIp:
+    case kProtoIpv6:
+      if (depth >= kMaxTunnelDepth) return DecodeResult::kTunnelTooDeep;
+      c.out->encap |= kEncapIpInIp;
+      return DecodeIpAt(c, d, depth + 1);
+    default:
+      return DecodeResult::kNotTcp;  // ICMP, ESP, SCTP, no next header, ...
+  }
+}
+
+DecodeResult DecodeIpAt(Ctx& c, std::string_view d, int depth) noexcept {
   if (d.empty()) return DecodeResult::kTruncated;
+  Packet* out = c.out;
   const uint8_t version = static_cast<uint8_t>(d[0]) >> 4;
   if (version == 4) {
     if (d.size() < 20) return DecodeResult::kTruncated;
@@ -258,11 +318,11 @@ DecodeResult DecodeIpAt(std::string_view d, Packet* out, int depth) noexcept {
       out->frag.more = more;
       out->frag.data = payload;
       out->frag.truncated = payload.size() < wire;
+      out->frag.depth = static_cast<uint8_t>(depth);
       return DecodeResult::kFragment;
     }
-    if (proto == kProtoUdp) return DecodeUdp(payload, wire, out, depth);
-    if (proto != kProtoTcp) return DecodeResult::kNotTcp;
-    return DecodeTcp(ip, payload, wire, &out->tcp);
+    if (proto == kProtoTcp) return DecodeTcp(ip, payload, wire, &out->tcp);
+    return DecodeL4(c, ip, proto, payload, wire, depth);
   }
   if (version == 6) {
     if (d.size() < 40) return DecodeResult::kTruncated;
@@ -277,10 +337,6 @@ DecodeResult DecodeIpAt(std::string_view d, Packet* out, int depth) noexcept {
     uint32_t wire = static_cast<uint32_t>(plen);
     for (int n = 0; n < 16; ++n) {
       switch (next) {
-        case kProtoTcp:
-          return DecodeTcp(ip, rest, wire, &out->tcp);
-        case kProtoUdp:
-          return DecodeUdp(rest, wire, out, depth);
         case 0:    // hop-by-hop options
         case 43:   // routing
         case 60:   // destination options
@@ -319,17 +375,89 @@ DecodeResult DecodeIpAt(std::string_view d, Packet* out, int depth) noexcept {
           out->frag.more = more;
           out->frag.data = rest;
           out->frag.truncated = rest.size() < wire;
+          out->frag.depth = static_cast<uint8_t>(depth);
           return DecodeResult::kFragment;
         }
         default:
-          return DecodeResult::kNotTcp;  // UDP, ICMPv6, ESP, no next header, ...
+          return DecodeL4(c, ip, next, rest, wire, depth);
       }
     }
     return DecodeResult::kMalformed;
   }
   return DecodeResult::kMalformed;
 }
+
 }  // namespace
+
+const char* DecodeResultName(DecodeResult r) {
+  switch (r) {
+    case DecodeResult::kTcp: return "tcp";
+    case DecodeResult::kFragment: return "fragment";
+    case DecodeResult::kNotIp: return "not_ip";
+    case DecodeResult::kNotTcp: return "not_tcp";
+    case DecodeResult::kTruncated: return "truncated";
+    case DecodeResult::kMalformed: return "malformed";
+    case DecodeResult::kUnsupportedLink: return "unsupported_link";
+    case DecodeResult::kUnsupportedTunnel: return "unsupported_tunnel";
+    case DecodeResult::kTunnelTooDeep: return "tunnel_too_deep";
+    case DecodeResult::kCount: break;
+  }
+  return "?";
+}
+
+const char* EncapName(int bit_index) {
+  static constexpr const char* kNames[kEncapKinds] = {"gtp-u", "vxlan", "gre", "erspan",
+                                                      "ip-in-ip"};
+  return bit_index >= 0 && bit_index < kEncapKinds ? kNames[bit_index] : "?";
+}
+
+DecodeResult DecodeFrame(int link_type, std::string_view d, Packet* out,
+                         const DecodeOptions& opt) noexcept {
+  out->encap = 0;
+  Ctx c{opt, out};
+  switch (link_type) {
+    case kLinkEthernet:
+      return DecodeEthernet(c, d, 0);
+    case kLinkLinuxSll:
+      if (d.size() < 16) return DecodeResult::kTruncated;
+      return DecodeEthertype(c, Be16(d.data() + 14), d.substr(16), 0);
+    case kLinkLinuxSll2:
+      if (d.size() < 20) return DecodeResult::kTruncated;
+      return DecodeEthertype(c, Be16(d.data()), d.substr(20), 0);
+    case kLinkRaw:
+    case kLinkRawBsd:
+    case kLinkRawLinktype:
+    case kLinkIpv4:
+    case kLinkIpv6:
+      return DecodeIpAt(c, d, 0);
+    case kLinkNull:
+    case kLinkLoop: {
+      if (d.size() < 4) return DecodeResult::kTruncated;
+      const uint32_t le = Le32(d.data()), be = Be32(d.data());
+      if (!IsIpFamily(le) && !IsIpFamily(be)) return DecodeResult::kNotIp;
+      return DecodeIpAt(c, d.substr(4), 0);
+    }
+    case kLinkNflog:
+      return DecodeNflog(c, d);
+    case kLinkArcnetLinux:
+      return DecodeArcnetLinux(c, d);
+    default:
+      return DecodeResult::kUnsupportedLink;
+  }
+}
+
+DecodeResult DecodeIp(std::string_view d, Packet* out, const DecodeOptions& opt) noexcept {
+  out->encap = 0;
+  Ctx c{opt, out};
+  return DecodeIpAt(c, d, 0);
+}
+
+DecodeResult DecodeIpPayload(const IpAddrs& ip, uint8_t protocol, std::string_view data,
+                             uint32_t wire_len, int depth, const DecodeOptions& opt,
+                             Packet* out) noexcept {
+  Ctx c{opt, out};
+  return DecodeL4(c, ip, protocol, data, wire_len, depth);
+}
 
 DecodeResult DecodeTcp(const IpAddrs& ip, std::string_view d, uint32_t wire_len,
                        TcpSegment* out) noexcept {

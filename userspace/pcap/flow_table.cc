@@ -71,13 +71,14 @@ size_t FlowTable::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-FlowTable::FlowTable(const FlowLimits& limits, TransactionSink* sink)
-    : limits_(limits), sink_(sink) {
+FlowTable::FlowTable(const FlowLimits& limits, TransactionSink* sink, TransactionTaker* taker)
+    : limits_(limits), sink_(sink), taker_(taker) {
   if (limits_.max_flows == 0) limits_.max_flows = 1;
   // Passive capture: log what peers (Zeek, nDPI) log for malformed request lines and
   // HTTP/0.9 (pcap only; the live agent keeps the strict defaults).
   limits_.http.lenient_request_line = limits_.lenient_http;
   limits_.http.allow_http09 = limits_.lenient_http;
+  limits_.http.response_fields = limits_.response_fields;
   flows_.reserve(std::min<size_t>(limits_.max_flows, 65536));
 }
 
@@ -138,12 +139,13 @@ void FlowTable::SetClient(Flow* f, int side) noexcept {
 }
 
 void FlowTable::Emit(Flow* f) noexcept {
-  for (const http::Transaction& t : out_) {
+  for (http::Transaction& t : out_) {
     f->connect_ok = t.has_response && t.request.method == "CONNECT" &&
                     t.response.status_code >= 200 && t.response.status_code < 300;
     ++stats_.transactions;
     if (!t.has_response) ++stats_.unanswered;
     if (sink_) sink_->OnTransaction(t, f->meta);
+    if (taker_) taker_->Take(std::move(t), f->meta);
   }
   out_.clear();
 }
@@ -282,18 +284,19 @@ void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
   FlowKey key;
   std::memset(&key, 0, sizeof(key));
   key.family = seg.ip.family;
-  const size_t n = seg.ip.family == 4 ? 4 : 16;
-  int cmp = std::memcmp(seg.ip.src, seg.ip.dst, n);
+  // All 16 bytes (an IPv4 address is followed by zeros): fixed-size copies and compares are
+  // inlined, a per-packet memcmp/memcpy call each is not.
+  int cmp = std::memcmp(seg.ip.src, seg.ip.dst, 16);
   if (cmp == 0) cmp = seg.src_port < seg.dst_port ? -1 : (seg.src_port > seg.dst_port ? 1 : 0);
   const int side = cmp <= 0 ? 0 : 1;  // side 0 = packets from the lower (addr, port)
   if (side == 0) {
-    std::memcpy(key.a, seg.ip.src, n);
-    std::memcpy(key.b, seg.ip.dst, n);
+    std::memcpy(key.a, seg.ip.src, 16);
+    std::memcpy(key.b, seg.ip.dst, 16);
     key.pa = seg.src_port;
     key.pb = seg.dst_port;
   } else {
-    std::memcpy(key.a, seg.ip.dst, n);
-    std::memcpy(key.b, seg.ip.src, n);
+    std::memcpy(key.a, seg.ip.dst, 16);
+    std::memcpy(key.b, seg.ip.src, 16);
     key.pa = seg.dst_port;
     key.pb = seg.src_port;
   }

@@ -30,6 +30,10 @@ struct FlowLimits {
   size_t max_scan_bytes = 1 << 20;             // bytes searched for a first message start
   /// Sets http.lenient_request_line and http.allow_http09 (pcap mode: on by default).
   bool lenient_http = true;
+  /// Sets http.response_fields: keep every response header field in the transactions
+  /// (off: only Content-Length / Transfer-Encoding, as the live agent; nothing `redtap pcap`
+  /// reports reads the others, and their copies cost ~10 % on small answers).
+  bool response_fields = false;
   http::Limits http;
 };
 
@@ -52,14 +56,23 @@ struct FlowStats {
   http::ConnStats parser;           // summed over closed and live flows
 };
 
+/// Receives each transaction last, to keep it: it may move from it (the events of `redtap
+/// pcap` are formatted on another thread, FormatThread).
+class TransactionTaker {
+ public:
+  virtual ~TransactionTaker() = default;
+  virtual void Take(http::Transaction&& txn, const ConnMeta& meta) noexcept = 0;
+};
+
 class FlowTable {
  public:
-  /// `local_addrs`: addresses of the capturing host (16-byte form, IPv4 in the first 4
-  /// bytes, family in `local_families`); when a transaction's client is local and its
-  /// server is not, it is reported as kind client. Empty: every transaction is a server one.
-  FlowTable(const FlowLimits& limits, TransactionSink* sink);
+  /// Every transaction goes to `sink`, then to `taker` (either may be null).
+  FlowTable(const FlowLimits& limits, TransactionSink* sink, TransactionTaker* taker = nullptr);
   ~FlowTable();
 
+  /// Addresses of the capturing host (IpAddrs::src; IPv4 in its first 4 bytes): when a
+  /// transaction's client is local and its server is not, it is reported as kind client.
+  /// None (the default): every transaction is a server one.
   void SetLocalAddresses(std::vector<IpAddrs> addrs);
 
   /// One decoded TCP segment captured at `ts_ns` (ns since the Unix epoch).
@@ -130,6 +143,7 @@ class FlowTable {
 
   FlowLimits limits_;
   TransactionSink* sink_;
+  TransactionTaker* taker_;
   std::vector<IpAddrs> local_;
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows_;
   Flow* lru_head_ = nullptr;  // most recent

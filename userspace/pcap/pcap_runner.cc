@@ -7,14 +7,15 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
 
-#include "userspace/export/event_json.h"
 #include "userspace/export/event_writer.h"
-#include "userspace/export/redact.h"
+#include "userspace/pcap/format_thread.h"
+#include "userspace/pcap/mapped_file.h"
 #include "userspace/pcap/summary.h"
 
 namespace redtap::pcap {
@@ -34,48 +35,6 @@ uint64_t TsNs(const struct pcap_pkthdr* h, bool nano) {
   return static_cast<uint64_t>(h->ts.tv_sec) * 1'000'000'000ull +
          static_cast<uint64_t>(h->ts.tv_usec) * (nano ? 1ull : 1000ull);
 }
-
-// Formats each transaction as one NDJSON event (as `redtap run` does). Lines are handed to
-// the writer in batches (one Push of up to kBatchLines '\n'-joined lines): a capture file
-// produces events far faster than a live host, and one queue hand-off per event would cost
-// more than the decoding itself. The output is byte-for-byte the same.
-class EventSink : public TransactionSink {
- public:
-  static constexpr size_t kBatchLines = 256;
-
-  EventSink(const config::Config& cfg, exporter::EventWriter* writer)
-      : cfg_(cfg), redactor_(cfg.redaction), writer_(writer) {}
-  ~EventSink() override { Flush(); }
-
-  void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override {
-    // Packet timestamps are wall-clock already: no monotonic offset.
-    if (batch_lines_ > 0) batch_.push_back('\n');
-    batch_ += exporter::FormatHttpEvent(txn, meta, PcapServiceName(cfg_, meta), 0, redactor_);
-    if (++batch_lines_ >= kBatchLines) Flush();
-  }
-  /// Hands the pending lines to the writer (end of input, and periodically when live).
-  void Flush() noexcept {
-    if (batch_lines_ == 0) return;
-    if (writer_->Push(std::move(batch_))) {
-      written_ += batch_lines_;
-    } else {
-      dropped_ += batch_lines_;
-    }
-    batch_ = std::string();
-    batch_.reserve(kBatchLines * 512);
-    batch_lines_ = 0;
-  }
-  uint64_t written() const { return written_; }  // lines accepted by the writer
-  uint64_t dropped() const { return dropped_; }  // lines lost (queue full)
-
- private:
-  const config::Config& cfg_;
-  exporter::Redactor redactor_;
-  exporter::EventWriter* writer_;
-  std::string batch_;
-  size_t batch_lines_ = 0;
-  uint64_t written_ = 0, dropped_ = 0;
-};
 
 class FanOut : public TransactionSink {
  public:
@@ -132,7 +91,7 @@ Result<pcap_t*> OpenFile(const std::string& path, bool* nano) {
 }
 
 // Reads packets until the end (file) or a stop (live). -1: read error.
-int Loop(pcap_t* p, bool nano, PacketProcessor* proc, bool live, EventSink* events) {
+int Loop(pcap_t* p, bool nano, PacketProcessor* proc, bool live, FormatThread* events) {
   const int link = pcap_datalink(p);
   struct pcap_pkthdr* h;
   const u_char* data;
@@ -168,10 +127,33 @@ int Loop(pcap_t* p, bool nano, PacketProcessor* proc, bool live, EventSink* even
   return 0;
 }
 
+// Reads a mapped file to its end. -1: the file ends inside a record (as libpcap's
+// "truncated dump file"; what came before it is processed).
+int LoopMapped(MappedPcapFile* f, const std::string& path, PacketProcessor* proc) {
+  const int link = f->link_type();
+  std::string_view frame;
+  uint64_t ts = 0;
+  while (f->Next(&frame, &ts)) proc->OnFrame(link, frame, ts);
+  if (f->truncated()) {
+    spdlog::error("pcap: {}: truncated dump file (a record is cut or too long)", path);
+    return -1;
+  }
+  return 0;
+}
+
+// A file without a filter is mapped (MappedPcapFile) unless told otherwise or not a classic
+// pcap file; everything else goes through libpcap.
+std::unique_ptr<MappedPcapFile> MaybeMap(const std::string& path, const std::string& filter,
+                                         FileReader reader) {
+  if (reader == FileReader::kLibpcap || !filter.empty()) return nullptr;
+  return MappedPcapFile::Open(path);
+}
+
 }  // namespace
 
-PacketProcessor::PacketProcessor(const FlowLimits& limits, TransactionSink* sink)
-    : flows_(limits, sink) {}
+PacketProcessor::PacketProcessor(const FlowLimits& limits, TransactionSink* sink,
+                                 const DecodeOptions& decode, TransactionTaker* taker)
+    : flows_(limits, sink, taker), decode_(decode) {}
 
 void PacketProcessor::OnFrame(int link_type, std::string_view frame, uint64_t ts) noexcept {
   ++stats_.packets;
@@ -181,21 +163,35 @@ void PacketProcessor::OnFrame(int link_type, std::string_view frame, uint64_t ts
     if (next_sweep_ != 0) flows_.Sweep(ts);
     next_sweep_ = ts + kSweepEveryNs;
   }
-  DecodeResult r = DecodeFrame(link_type, frame, &pkt_);
-  if (r == DecodeResult::kFragment) {
+  DecodeResult r = DecodeFrame(link_type, frame, &pkt_, decode_);
+  // A completed datagram goes on where its fragments stopped; it may hold a tunnel whose
+  // inner packet is a fragment again (at most once per tunnel level).
+  for (int n = 0; r == DecodeResult::kFragment; ++n) {
     ++stats_.decode[static_cast<int>(r)];
     std::string_view dgram;
     uint8_t proto = 0;
-    if (!frags_.Add(pkt_.frag, ts, &dgram, &proto)) return;
-    if (proto != 6) {
-      r = DecodeResult::kNotTcp;
-    } else {
-      const IpAddrs ip = pkt_.frag.ip;
-      r = DecodeTcp(ip, dgram, static_cast<uint32_t>(dgram.size()), &pkt_.tcp);
+    if (!frags_.Add(pkt_.frag, ts, &dgram, &proto)) {
+      CountTunnels();
+      return;
     }
+    if (n >= kMaxTunnelDepth) {
+      r = DecodeResult::kTunnelTooDeep;
+      break;
+    }
+    const IpAddrs ip = pkt_.frag.ip;
+    r = DecodeIpPayload(ip, proto, dgram, static_cast<uint32_t>(dgram.size()), pkt_.frag.depth,
+                        decode_, &pkt_);
   }
+  CountTunnels();
   ++stats_.decode[static_cast<int>(r)];
   if (r == DecodeResult::kTcp) flows_.OnSegment(pkt_.tcp, ts);
+}
+
+void PacketProcessor::CountTunnels() noexcept {
+  if (pkt_.encap == 0) return;
+  for (int i = 0; i < kEncapKinds; ++i) {
+    if (pkt_.encap & (1u << i)) ++stats_.tunnels[i];
+  }
 }
 
 void PacketProcessor::Finish() noexcept { flows_.FlushAll(last_ts_); }
@@ -205,6 +201,21 @@ PcapStats PacketProcessor::stats() const {
   s.fragments = frags_.stats();
   s.flows = flows_.stats();
   return s;
+}
+
+Result<DecodeOptions> DecodeOptionsFrom(const PcapOptions& opt) {
+  DecodeOptions d;
+  std::fill(std::begin(d.vxlan_ports), std::end(d.vxlan_ports), uint16_t{0});
+  int n = 0;
+  for (uint16_t port : opt.vxlan_ports) {
+    if (port == 0) continue;
+    if (n == DecodeOptions::kMaxVxlanPorts) {
+      return Status::Error("--vxlan-port: at most " +
+                           std::to_string(DecodeOptions::kMaxVxlanPorts) + " ports");
+    }
+    d.vxlan_ports[n++] = port;
+  }
+  return d;
 }
 
 FlowLimits LimitsFromConfig(const config::Config& cfg) {
@@ -234,7 +245,16 @@ std::string PcapServiceName(const config::Config& cfg, const ConnMeta& meta) {
 }
 
 Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter,
-                              const FlowLimits& limits, TransactionSink* sink) {
+                              const FlowLimits& limits, TransactionSink* sink,
+                              const DecodeOptions& decode, FileReader reader) {
+  if (auto mapped = MaybeMap(path, filter, reader)) {
+    PacketProcessor proc(limits, sink, decode);
+    std::string_view frame;
+    uint64_t ts = 0;
+    while (mapped->Next(&frame, &ts)) proc.OnFrame(mapped->link_type(), frame, ts);
+    proc.Finish();  // a file cut inside a record still gives what came before it
+    return proc.stats();
+  }
   bool nano = false;
   auto opened = OpenFile(path, &nano);
   if (!opened.ok()) return opened.status();
@@ -243,7 +263,7 @@ Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter
     pcap_close(p);
     return st;
   }
-  PacketProcessor proc(limits, sink);
+  PacketProcessor proc(limits, sink, decode);
   const int link = pcap_datalink(p);
   struct pcap_pkthdr* h;
   const u_char* data;
@@ -263,9 +283,15 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
     spdlog::error("pcap: give a capture FILE or --iface IF (one of them)");
     return 2;
   }
+  auto decode = DecodeOptionsFrom(opt);
+  if (!decode.ok()) {
+    spdlog::error("pcap: {}", decode.error());
+    return 2;
+  }
   const bool live = !opt.iface.empty();
   bool nano = false;
   pcap_t* p = nullptr;
+  std::unique_ptr<MappedPcapFile> mapped;
   if (live) {
     char err[PCAP_ERRBUF_SIZE] = {};
     p = pcap_create(opt.iface.c_str(), err);
@@ -287,35 +313,40 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
     if (rc > 0) spdlog::warn("pcap: {}: {}", opt.iface, pcap_geterr(p));
     nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
   } else {
-    auto opened = OpenFile(opt.file, &nano);
-    if (!opened.ok()) {
-      spdlog::error("pcap: {}", opened.error());
-      return 1;
+    mapped = MaybeMap(opt.file, opt.filter, opt.reader);
+    if (!mapped) {
+      auto opened = OpenFile(opt.file, &nano);
+      if (!opened.ok()) {
+        spdlog::error("pcap: {}", opened.error());
+        return 1;
+      }
+      p = opened.value();
     }
-    p = opened.value();
   }
-  if (Status st = ApplyFilter(p, opt.filter); !st.ok()) {
-    spdlog::error("pcap: {}", st.message());
-    pcap_close(p);
-    return 2;
+  if (p != nullptr) {
+    if (Status st = ApplyFilter(p, opt.filter); !st.ok()) {
+      spdlog::error("pcap: {}", st.message());
+      pcap_close(p);
+      return 2;
+    }
   }
+  // Closes the libpcap handle on every return below.
+  std::unique_ptr<pcap_t, void (*)(pcap_t*)> handle(p, [](pcap_t* h) {
+    if (h != nullptr) pcap_close(h);
+  });
 
   std::unique_ptr<exporter::EventWriter> writer;
   if (!cfg.events.path.empty()) {
     auto w = exporter::EventWriter::Open(cfg.events.path, cfg.limits.event_queue);
     if (!w.ok()) {
       spdlog::error("events: {}", w.error());
-      pcap_close(p);
       return 1;
     }
     writer = std::move(w.value());
   }
   FanOut fan;
-  std::unique_ptr<EventSink> events;
-  if (writer) {
-    events = std::make_unique<EventSink>(cfg, writer.get());
-    fan.Add(events.get());
-  }
+  std::unique_ptr<FormatThread> events;
+  if (writer) events = std::make_unique<FormatThread>(cfg, writer.get());
   std::unique_ptr<SummarySink> summary;
   if (opt.summary) {
     summary = std::make_unique<SummarySink>(cfg);
@@ -323,7 +354,7 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
   }
   fan.Add(extra_sink);
 
-  PacketProcessor proc(LimitsFromConfig(cfg), &fan);
+  PacketProcessor proc(LimitsFromConfig(cfg), &fan, decode.value(), events.get());
   if (live) proc.SetLocalAddresses(HostAddresses());
 
   struct sigaction sa = {}, old_int = {}, old_term = {};
@@ -338,9 +369,10 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
                  opt.filter);
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const int rc = Loop(p, nano, &proc, live, events.get());
+  const int rc = mapped ? LoopMapped(mapped.get(), opt.file, &proc)
+                       : Loop(p, nano, &proc, live, events.get());
   proc.Finish();
-  if (events) events->Flush();
+  if (events) events->Stop();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   PcapStats s = proc.stats();
@@ -351,7 +383,8 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
     sigaction(SIGTERM, &old_term, nullptr);
     g_live_handle = nullptr;
   }
-  pcap_close(p);
+  handle.reset();
+  mapped.reset();
   if (writer) writer->Stop();
 
   if (summary) {
@@ -367,7 +400,9 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
         "idle {}, not http {}); tcp: out-of-order {} retransmits {} overlaps {} holes {} "
         "({} bytes) forced skips {} memory skips {}; http: parse errors {} gaps {} orphan "
         "responses {} truncated heads {}; decode: not ip {} not tcp {} truncated {} malformed "
-        "{} unsupported link {}; fragments {} reassembled {} dropped {}; kernel drops {}",
+        "{} unsupported link {} unsupported tunnel {} tunnel too deep {}; tunnels: gtp-u {} "
+        "vxlan {} gre {} erspan {} ip-in-ip {}; fragments {} reassembled {} dropped {}; "
+        "kernel drops {}",
         s.packets, secs, f.transactions, f.unanswered,
         secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0,
         events ? events->written() : 0, events ? events->dropped() : 0, f.flows_created,
@@ -377,7 +412,9 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
         f.parser.parse_errors, f.parser.gaps, f.parser.orphan_responses,
         f.parser.truncated_heads, dec(DecodeResult::kNotIp), dec(DecodeResult::kNotTcp),
         dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
-        dec(DecodeResult::kUnsupportedLink), s.fragments.fragments, s.fragments.reassembled,
+        dec(DecodeResult::kUnsupportedLink), dec(DecodeResult::kUnsupportedTunnel),
+        dec(DecodeResult::kTunnelTooDeep), s.tunnels[0], s.tunnels[1], s.tunnels[2],
+        s.tunnels[3], s.tunnels[4], s.fragments.fragments, s.fragments.reassembled,
         s.fragments.dropped_sets, s.kernel_drops);
   }
   return rc < 0 ? 1 : 0;

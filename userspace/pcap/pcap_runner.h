@@ -18,6 +18,10 @@
 
 namespace redtap::pcap {
 
+/// How a capture file is read: kAuto maps classic pcap files read without a filter
+/// (MappedPcapFile) and gives the rest to libpcap; kLibpcap always uses libpcap (tests).
+enum class FileReader : uint8_t { kAuto, kLibpcap };
+
 struct PcapOptions {
   std::string file;        // capture file (pcap or pcapng; "-" = stdin). Exclusive with iface
   std::string iface;       // live capture on this interface ("any" works on Linux)
@@ -27,13 +31,21 @@ struct PcapOptions {
   size_t summary_rows = 50;  // rows of the table (by count), 0 = all
   int snaplen = 262144;    // live capture only
   bool quiet = false;      // no statistics line at the end
+  /// Outer UDP destination ports decoded as VXLAN (at most DecodeOptions::kMaxVxlanPorts;
+  /// {0} or empty = no VXLAN).
+  std::vector<uint16_t> vxlan_ports = {kVxlanPort};
+  FileReader reader = FileReader::kAuto;
 };
+
+/// The decoder options of `opt`; an error when it names too many VXLAN ports.
+Result<DecodeOptions> DecodeOptionsFrom(const PcapOptions& opt);
 
 /// Counters of one run (decode + reassembly + HTTP).
 struct PcapStats {
   uint64_t packets = 0;
   uint64_t bytes = 0;                    // captured bytes
   uint64_t decode[static_cast<int>(DecodeResult::kCount)] = {};
+  uint64_t tunnels[kEncapKinds] = {};    // packets that came through each tunnel (Encap bit)
   FragmentStats fragments;
   FlowStats flows;
   uint64_t kernel_drops = 0;             // live: pcap_stats ps_drop + ps_ifdrop
@@ -43,7 +55,8 @@ struct PcapStats {
 /// tests feed it frames.
 class PacketProcessor {
  public:
-  PacketProcessor(const FlowLimits& limits, TransactionSink* sink);
+  PacketProcessor(const FlowLimits& limits, TransactionSink* sink,
+                  const DecodeOptions& decode = {}, TransactionTaker* taker = nullptr);
 
   void SetLocalAddresses(std::vector<IpAddrs> addrs) { flows_.SetLocalAddresses(std::move(addrs)); }
   /// One captured frame of `link_type` at `ts_ns` (ns since the Unix epoch).
@@ -57,8 +70,11 @@ class PacketProcessor {
   uint64_t last_ts() const { return last_ts_; }
 
  private:
+  void CountTunnels() noexcept;
+
   FlowTable flows_;
   FragmentReassembler frags_;
+  DecodeOptions decode_;
   Packet pkt_;
   uint64_t last_ts_ = 0;
   uint64_t next_sweep_ = 0;
@@ -71,7 +87,9 @@ FlowLimits LimitsFromConfig(const config::Config& cfg);
 
 /// Reads a whole capture file through `sink` (the corpus tests use this). `filter` may be "".
 Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter,
-                              const FlowLimits& limits, TransactionSink* sink);
+                              const FlowLimits& limits, TransactionSink* sink,
+                              const DecodeOptions& decode = {},
+                              FileReader reader = FileReader::kAuto);
 
 /// Service name of a pcap transaction (no process is known): the first `services` rule
 /// that has only a port and matches the server port, else "<server.address>:<server.port>".

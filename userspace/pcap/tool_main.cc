@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // redtap_pcap_tool: the `redtap pcap` subcommand as a stand-alone binary (development,
-// benchmarks). Same options: [pcap] FILE | --iface IF, --filter, --events, --summary.
+// benchmarks). Same options: [pcap] FILE | --iface IF, --filter, --events, --summary,
+// --vxlan-port.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
   app.add_flag("--summary", opt.summary, "print the per-endpoint table when done");
   app.add_option("--rows", opt.summary_rows, "rows of the summary table (0 = all)");
   app.add_flag("-q,--quiet", opt.quiet, "no statistics line");
+  app.add_option("--vxlan-port", opt.vxlan_ports,
+                 "UDP destination port(s) decoded as VXLAN, up to 4 (default 4789; 0 = none)")
+      ->delimiter(',');
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   try {
     app.parse(static_cast<int>(args.size()), args.data());

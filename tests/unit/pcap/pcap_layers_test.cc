@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/pcap/crafted_packets.h"
 #include "userspace/pcap/decode.h"
 #include "userspace/pcap/flow_table.h"
 #include "userspace/pcap/fragments.h"
@@ -19,48 +20,7 @@
 namespace redtap::pcap {
 namespace {
 
-std::string Be16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
-std::string Be32(uint32_t v) { return Be16(static_cast<uint16_t>(v >> 16)) + Be16(static_cast<uint16_t>(v)); }
-
-std::string Tcp(uint16_t sp, uint16_t dp, uint32_t seq, uint32_t ack, uint8_t flags,
-                const std::string& payload) {
-  std::string t = Be16(sp) + Be16(dp) + Be32(seq) + Be32(ack);
-  t += static_cast<char>(5 << 4);
-  t += static_cast<char>(flags);
-  t += Be16(65535) + Be16(0) + Be16(0);
-  return t + payload;
-}
-
-std::string Ipv4(const std::string& l4, uint8_t proto = 6, uint32_t src = 0x0a000001,
-                 uint32_t dst = 0x0a000002, uint16_t id = 1, uint16_t frag = 0) {
-  std::string h;
-  h += static_cast<char>(0x45);
-  h += '\0';
-  h += Be16(static_cast<uint16_t>(20 + l4.size())) + Be16(id) + Be16(frag);
-  h += static_cast<char>(64);
-  h += static_cast<char>(proto);
-  h += Be16(0) + Be32(src) + Be32(dst);
-  return h + l4;
-}
-
-std::string Ipv6(const std::string& payload, uint8_t next) {
-  std::string h;
-  h += static_cast<char>(0x60);
-  h += std::string(3, '\0');
-  h += Be16(static_cast<uint16_t>(payload.size()));
-  h += static_cast<char>(next);
-  h += static_cast<char>(64);
-  std::string src(16, '\0'), dst(16, '\0');
-  src[15] = 1;
-  dst[15] = 2;
-  return h + src + dst + payload;
-}
-
-std::string Eth(const std::string& l3, uint16_t type = 0x0800) {
-  return std::string(12, '\x11') + Be16(type) + l3;
-}
-
-std::string Payload() { return "GET /x HTTP/1.1\r\nHost: a\r\n\r\n"; }
+using namespace crafted;  // NOLINT(build/namespaces): the packet builders
 
 void ExpectTcp(int link, const std::string& frame, const std::string& payload = Payload()) {
   Packet p;
@@ -140,20 +100,6 @@ TEST(Decode, TruncatedAndGarbageNeverCrash) {
   }
 }
 
-std::string Udp(uint16_t sp, uint16_t dp, const std::string& payload) {
-  return Be16(sp) + Be16(dp) + Be16(static_cast<uint16_t>(8 + payload.size())) + Be16(0) +
-         payload;
-}
-
-// GTPv1-U G-PDU header; `opt` = the 4 optional bytes (seq, N-PDU, next extension) + extensions.
-std::string Gtp(const std::string& inner, uint8_t flags = 0x30, const std::string& opt = "") {
-  std::string h;
-  h += static_cast<char>(flags);
-  h += '\xff';
-  h += Be16(static_cast<uint16_t>(opt.size() + inner.size())) + Be32(0x1234);
-  return h + opt + inner;
-}
-
 TEST(Decode, GtpUTunnel) {
   const std::string inner = Ipv4(Tcp(40000, 80, 1, 1, kTcpAck | kTcpPsh, Payload()), 6,
                                  0xc0a80001, 0xc0a80002);
@@ -182,12 +128,13 @@ TEST(Decode, GtpUTunnel) {
             DecodeResult::kNotTcp);
   EXPECT_EQ(DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp("")), 17)), &p),
             DecodeResult::kNotTcp);
-  // GTP in GTP is decoded once more, no deeper.
-  const std::string twice = Ipv4(Udp(2152, 2152, Gtp(inner)), 17);
-  ExpectTcp(kLinkRaw, Ipv4(Udp(2152, 2152, Gtp(twice)), 17));
-  const std::string thrice = Ipv4(Udp(2152, 2152, Gtp(twice)), 17);
-  EXPECT_EQ(DecodeFrame(kLinkRaw, Ipv4(Udp(2152, 2152, Gtp(thrice)), 17), &p),
-            DecodeResult::kNotTcp);
+  // GTP in GTP is decoded down to kMaxTunnelDepth tunnels, no deeper (a counted drop).
+  std::string nested = inner;
+  for (int i = 1; i < kMaxTunnelDepth; ++i) nested = Ipv4(Udp(2152, 2152, Gtp(nested)), 17);
+  ExpectTcp(kLinkRaw, Ipv4(Udp(2152, 2152, Gtp(nested)), 17));
+  nested = Ipv4(Udp(2152, 2152, Gtp(nested)), 17);
+  EXPECT_EQ(DecodeFrame(kLinkRaw, Ipv4(Udp(2152, 2152, Gtp(nested)), 17), &p),
+            DecodeResult::kTunnelTooDeep);
   // Truncated anywhere, or an extension of length 0: never reads out of bounds.
   const std::string full = Eth(Ipv4(Udp(2152, 2152, Gtp(inner, 0x36, ext)), 17));
   for (size_t n = 0; n < full.size(); ++n) {
