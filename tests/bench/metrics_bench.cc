@@ -9,7 +9,7 @@
 
 #include "userspace/metrics/ddsketch.h"
 #include "userspace/metrics/metrics_store.h"
-#include "userspace/metrics/route_templater.h"
+#include "userspace/enrich/route_templater.h"
 
 namespace redtap::metrics {
 namespace {
@@ -60,14 +60,16 @@ void BM_MetricsStoreRecord(benchmark::State& state) {
   config::Config c;
   c.services = {{"shop", "php-fpm", "", 0}};
   c.routes.patterns = {{"", "/api/cart/{cart_id}/items/{item_id}"}};
-  MetricsStore store(c, {}, [](uint32_t) { return std::string(); });
+  // What the pipeline does per transaction for the metrics: enrich (service, route), record.
+  enrich::Enricher enricher(c, [](uint32_t) { return std::string(); });
+  MetricsStore store(c);
   const std::vector<Input> mix = MakeMix(4096);
   uint64_t now = 1'000'000'000'000ull;
   size_t i = 0;
   for (auto _ : state) {
     const Input& in = mix[i++ & 4095];
     now += 100'000;  // 10k transactions/s of fake time: windows roll over
-    store.Record(in.txn, in.meta, now);
+    store.Consume(enricher.Enrich(in.txn, in.meta, now));
   }
   state.SetItemsProcessed(state.iterations());
   state.counters["endpoints"] = static_cast<double>(store.GetStats().endpoints);
@@ -75,7 +77,7 @@ void BM_MetricsStoreRecord(benchmark::State& state) {
 BENCHMARK(BM_MetricsStoreRecord);
 
 void BM_RouteTemplate(benchmark::State& state) {
-  const RouteTemplater t(config::RoutesConfig{});
+  const enrich::RouteTemplater t(config::RoutesConfig{});
   const std::vector<Input> mix = MakeMix(4096);
   std::string out;
   size_t i = 0;
@@ -100,12 +102,17 @@ void BM_DDSketchAdd(benchmark::State& state) {
 BENCHMARK(BM_DDSketchAdd);
 
 void BM_RenderPrometheus(benchmark::State& state) {
-  MetricsStore store(config::Config{}, {}, [](uint32_t) { return std::string(); });
+  enrich::Enricher enricher(config::Config{}, [](uint32_t) { return std::string(); });
+  MetricsStore store(config::Config{});
   const std::vector<Input> mix = MakeMix(4096);
   uint64_t now = 1'000'000'000'000ull;
-  for (const auto& in : mix) store.Record(in.txn, in.meta, now += 100'000);
+  for (const auto& in : mix) store.Consume(enricher.Enrich(in.txn, in.meta, now += 100'000));
   size_t bytes = 0;
-  for (auto _ : state) bytes = store.RenderPrometheus({}).size();
+  for (auto _ : state) {
+    exposition::Families f;
+    store.Collect(&f);
+    bytes = exposition::RenderText(std::move(f)).size();
+  }
   state.counters["bytes"] = static_cast<double>(bytes);
   state.counters["series"] = static_cast<double>(store.GetStats().series);
 }

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "userspace/capture/tracker.h"
 
-#include <arpa/inet.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "redtap_abi.h"
+#include "userspace/common/format.h"
 
 namespace redtap {
 namespace {
@@ -20,21 +18,6 @@ bool Decode(const void* data, size_t size, T* out) {
 }
 
 }  // namespace
-
-std::string FormatAddress(uint16_t family, const uint8_t* addr) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (family == AF_INET) {
-    inet_ntop(AF_INET, addr, buf, sizeof(buf));
-    return buf;
-  }
-  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(addr, kMapped, sizeof(kMapped)) == 0) {
-    inet_ntop(AF_INET, addr + 12, buf, sizeof(buf));
-    return buf;
-  }
-  inet_ntop(AF_INET6, addr, buf, sizeof(buf));
-  return buf;
-}
 
 ConnTracker::ConnTracker(const config::LimitsConfig& limits, TransactionSink* sink,
                          KernelControl* kernel)
@@ -170,10 +153,10 @@ void ConnTracker::OnClose(const void* data, size_t size) noexcept {
 }
 
 void ConnTracker::Emit(Conn& c) noexcept {
-  for (const auto& t : out_) {
+  for (http::Transaction& t : out_) {
     stats_.transactions++;
     if (!t.has_response) stats_.unanswered++;
-    if (sink_) sink_->OnTransaction(t, c.meta);
+    if (sink_) sink_->OnTransactionOwned(std::move(t), c.meta);
   }
   out_.clear();
 }

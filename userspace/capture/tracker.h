@@ -13,15 +13,9 @@
 #include "parsers/http/connection.h"
 #include "userspace/capture/conn_meta.h"
 #include "userspace/config/config.h"
+#include "userspace/pipeline/transaction_sink.h"
 
 namespace redtap {
-
-/// Receives every decoded transaction with its connection's metadata. Must not block.
-class TransactionSink {
- public:
-  virtual ~TransactionSink() = default;
-  virtual void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept = 0;
-};
 
 /// Userspace counters (monotonic). Kernel drops are counted in the kernel.
 struct TrackerStats {
@@ -116,8 +110,5 @@ class ConnTracker {
   http::ConnStats retired_parser_;  // parser counters of connections already gone
 };
 
-/// Formats a 16-byte address of `family` (AF_INET: first 4 bytes). IPv4-mapped IPv6
-/// addresses are printed as IPv4.
-std::string FormatAddress(uint16_t family, const uint8_t* addr);
 
 }  // namespace redtap

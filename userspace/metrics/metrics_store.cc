@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "userspace/metrics/metrics_store.h"
 
-#include <prometheus/metric_family.h>
-#include <prometheus/text_serializer.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -67,9 +64,7 @@ struct Slot {
 
 struct ServiceState {
   std::string name;
-  std::unordered_set<std::string> routes;  // distinct routes kept (<= max_per_service)
-  std::unordered_set<std::string> peers;   // "address\x1fport" of client calls kept
-  uint64_t routes_folded = 0;
+  std::unordered_set<std::string> peers;  // "address\x1fport" of client calls kept
 };
 
 struct Endpoint {
@@ -103,31 +98,25 @@ double RoundTo(double v, double scale) { return std::round(v * scale) / scale; }
 }  // namespace
 
 struct MetricsStore::Impl {
-  Impl(const config::Config& config, StoreLimits l, ExeReader exe_reader)
+  Impl(const config::Config& config, StoreLimits l)
       : limits(l),
-        max_routes(config.routes.max_per_service == 0 ? 1 : config.routes.max_per_service),
         duration_bounds(config.metrics.duration_buckets),
         size_bounds(config.metrics.body_size_buckets),
-        templater(config.routes),
-        resolver(config.services, std::move(exe_reader)),
         slot_prototype{0, 0, DDSketch(0.01, l.sketch_max_bins)} {}
 
-  void RecordLocked(const http::Transaction& txn, const ConnMeta& meta, uint64_t now_ns);
+  void RecordLocked(const enrich::Enriched& e);
   ServiceState* GetService(std::string_view name);
-  Endpoint* GetEndpoint(ServiceState* svc, Kind kind, uint8_t method, const std::string& route,
+  Endpoint* GetEndpoint(ServiceState* svc, Kind kind, uint8_t method, std::string_view route,
                         std::string_view address, int port);
   Series* GetSeries(Endpoint* ep, int status);
   std::vector<const Endpoint*> SortedEndpoints() const;
   size_t ApproxBytesLocked() const;
 
   const StoreLimits limits;
-  const size_t max_routes;
   const std::vector<double> duration_bounds;
   const std::vector<double> size_bounds;
-  const RouteTemplater templater;
 
   mutable std::mutex mu;
-  ServiceResolver resolver;
   const Slot slot_prototype;
   std::unordered_map<std::string, std::unique_ptr<ServiceState>> services;
   std::unordered_map<std::string, std::unique_ptr<Endpoint>> endpoints;
@@ -139,21 +128,20 @@ struct MetricsStore::Impl {
   std::array<uint64_t, 4> series_folded{};  // services, peers, endpoints, series
   // Scratch buffers reused by Record (under mu): no allocation once warm.
   std::string scratch_name;
-  std::string scratch_route;
   std::string scratch_key;
 
-  // The endpoint of recent (service, kind, method, target, peer) tuples. Keep-alive
-  // connections repeat their requests, and what the cache skips (route template, route and
-  // peer admission, endpoint key and lookup) was ~40 % of Record. Direct-mapped; the
-  // entries point into `endpoints`, whose elements are never erased. Targets longer than
-  // kEndpointCacheMaxTarget are not cached (bounded memory).
+  // The endpoint of recent (service, kind, method, route, peer) tuples. Keep-alive
+  // connections repeat their requests, and what the cache skips (peer admission, endpoint
+  // key and lookup) is most of Record. Direct-mapped; the entries point into `endpoints`,
+  // whose elements are never erased. Routes and peers longer than kEndpointCacheMaxTarget
+  // are not cached (bounded memory).
   struct EndpointCacheEntry {
     const ServiceState* svc = nullptr;
     Endpoint* ep = nullptr;
     uint8_t kind = 0;
     uint8_t method = 0;
     int port = 0;
-    std::string target;
+    std::string route;
     std::string address;
   };
   static constexpr size_t kEndpointCacheSize = 256;
@@ -185,7 +173,7 @@ ServiceState* MetricsStore::Impl::GetService(std::string_view name) {
 }
 
 Endpoint* MetricsStore::Impl::GetEndpoint(ServiceState* svc, Kind kind, uint8_t method,
-                                          const std::string& route, std::string_view address,
+                                          std::string_view route, std::string_view address,
                                           int port) {
   const auto make_key = [&](uint8_t m, std::string_view r, std::string_view a, int p) {
     scratch_key.assign(svc->name);
@@ -250,15 +238,16 @@ Series* MetricsStore::Impl::GetSeries(Endpoint* ep, int status) {
   return raw;
 }
 
-void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMeta& meta,
-                                      uint64_t now_ns) {
-  if (txn.request.placeholder) return;
+void MetricsStore::Impl::RecordLocked(const enrich::Enriched& e) {
+  const http::Transaction& txn = *e.txn;
+  const ConnMeta& meta = *e.meta;
+  const uint64_t now_ns = e.now_ns;
   if (!started) {
     started = true;
     start_ns = now_ns;
   }
   ++transactions;
-  ServiceState* svc = GetService(resolver.Resolve(meta, now_ns));
+  ServiceState* svc = GetService(e.service);
   const uint8_t method = MethodIndex(txn.request.method);
 
   const Kind kind = meta.role == Role::kServer ? kServer : kClient;
@@ -270,12 +259,12 @@ void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMe
     if (address.empty()) address = meta.server().address;
     port = meta.server().port;
   }
-  const std::string_view target = txn.request.target;
-  const bool cacheable = target.size() <= kEndpointCacheMaxTarget &&
+  const std::string_view route = e.route;
+  const bool cacheable = route.size() <= kEndpointCacheMaxTarget &&
                          address.size() <= kEndpointCacheMaxTarget;
   EndpointCacheEntry* ce = nullptr;
   if (cacheable) {
-    size_t h = std::hash<std::string_view>{}(target) ^
+    size_t h = std::hash<std::string_view>{}(route) ^
                (reinterpret_cast<uintptr_t>(svc) >> 4) * 0x9e3779b97f4a7c15ull ^
                (static_cast<size_t>(kind) << 8 | method) * 0x100000001b3ull ^
                static_cast<size_t>(port);
@@ -284,29 +273,15 @@ void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMe
   }
   Endpoint* ep = nullptr;
   if (ce != nullptr && ce->ep != nullptr && ce->svc == svc && ce->kind == kind &&
-      ce->method == method && ce->port == port && ce->target == target &&
+      ce->method == method && ce->port == port && ce->route == route &&
       ce->address == address) {
     ep = ce->ep;
     ++endpoint_cache_hits;
   } else {
-    // Folded transactions are counted one by one (redtap_agent_*_folded_total): not cached.
+    // Folded transactions are counted one by one (redtap_agent_series_folded_total): not
+    // cached.
     bool folded = false;
     const uint64_t endpoints_folded = series_folded[2];
-    if (txn.request.unparsed) {
-      scratch_route.assign(http::kUnparsedTarget);
-    } else {
-      templater.Template(svc->name, target, &scratch_route);
-    }
-    if (scratch_route != kOverflowRoute &&
-        svc->routes.find(scratch_route) == svc->routes.end()) {
-      if (svc->routes.size() < max_routes) {
-        svc->routes.insert(scratch_route);
-      } else {
-        scratch_route.assign(kOverflowRoute);
-        ++svc->routes_folded;
-        folded = true;
-      }
-    }
     std::string_view ep_address = address;
     int ep_port = port;
     if (kind == kClient) {
@@ -324,7 +299,7 @@ void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMe
         }
       }
     }
-    ep = GetEndpoint(svc, kind, method, scratch_route, ep_address, ep_port);
+    ep = GetEndpoint(svc, kind, method, route, ep_address, ep_port);
     if (series_folded[2] != endpoints_folded) folded = true;
     if (ce != nullptr && !folded) {
       ce->svc = svc;
@@ -332,7 +307,7 @@ void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMe
       ce->kind = kind;
       ce->method = method;
       ce->port = port;
-      ce->target.assign(target);
+      ce->route.assign(route);
       ce->address.assign(address);
     }
   }
@@ -365,16 +340,15 @@ void MetricsStore::Impl::RecordLocked(const http::Transaction& txn, const ConnMe
   slot.sketch.Add(seconds);
 }
 
-MetricsStore::MetricsStore(const config::Config& config, StoreLimits limits, ExeReader exe_reader)
-    : impl_(std::make_unique<Impl>(config, limits, std::move(exe_reader))) {}
+MetricsStore::MetricsStore(const config::Config& config, StoreLimits limits)
+    : impl_(std::make_unique<Impl>(config, limits)) {}
 
 MetricsStore::~MetricsStore() = default;
 
-void MetricsStore::Record(const http::Transaction& txn, const ConnMeta& meta,
-                          uint64_t now_ns) noexcept {
+void MetricsStore::Consume(enrich::Enriched& e) noexcept {
   std::lock_guard<std::mutex> lock(impl_->mu);
   try {
-    impl_->RecordLocked(txn, meta, now_ns);
+    impl_->RecordLocked(e);
   } catch (...) {
     ++impl_->record_failures;  // out of memory: the transaction is lost, the store stays valid
   }
@@ -400,7 +374,6 @@ size_t MetricsStore::Impl::ApproxBytesLocked() const {
   size_t bytes = sizeof(Impl);
   for (const auto& [name, svc] : services) {
     bytes += kNode + sizeof(ServiceState) + 2 * name.capacity();
-    for (const auto& r : svc->routes) bytes += kNode + sizeof(std::string) + r.capacity();
     for (const auto& p : svc->peers) bytes += kNode + sizeof(std::string) + p.capacity();
   }
   for (const auto& [key, ep] : endpoints) {
@@ -416,205 +389,77 @@ size_t MetricsStore::Impl::ApproxBytesLocked() const {
   return bytes;
 }
 
-namespace {
-
-using prometheus::ClientMetric;
-using prometheus::MetricFamily;
-using prometheus::MetricType;
-
-ClientMetric::Histogram ToPrometheus(const Histogram& h, const std::vector<double>& bounds) {
-  ClientMetric::Histogram out;
-  out.sample_count = h.count;
-  out.sample_sum = h.sum;
-  uint64_t cumulative = 0;
-  out.bucket.reserve(bounds.size());
-  for (size_t i = 0; i < bounds.size(); ++i) {
-    cumulative += h.counts[i];
-    out.bucket.push_back({cumulative, bounds[i]});
-  }
-  return out;  // the serializer adds le="+Inf" = sample_count
-}
-
-MetricFamily Family(std::string name, std::string help, MetricType type) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-ClientMetric Counter(std::vector<ClientMetric::Label> labels, double v) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.counter.value = v;
-  return m;
-}
-
-ClientMetric Gauge(std::vector<ClientMetric::Label> labels, double v) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.gauge.value = v;
-  return m;
-}
-
-}  // namespace
-
-std::string MetricsStore::RenderPrometheus(const AgentHealth& health) const {
-  std::vector<MetricFamily> families;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    const auto& d = impl_->duration_bounds;
-    const auto& z = impl_->size_bounds;
-    for (Kind kind : {kServer, kClient}) {
-      const std::string k = kind == kServer ? "server" : "client";
-      const std::string side = kind == kServer ? "server" : "client";
-      MetricFamily duration = Family(
-          "http_" + k + "_request_duration_seconds",
-          "Duration of HTTP " + side + " requests, first request byte to last response byte.",
-          MetricType::Histogram);
-      MetricFamily req_body = Family("http_" + k + "_request_body_size_bytes",
-                                     "Size of HTTP " + side + " request bodies.",
-                                     MetricType::Histogram);
-      MetricFamily resp_body = Family("http_" + k + "_response_body_size_bytes",
-                                      "Size of HTTP " + side + " response bodies.",
-                                      MetricType::Histogram);
-      MetricFamily failed = Family(
-          "redtap_http_" + k + "_failed_requests_total",
-          "HTTP " + side + " requests whose connection closed before a response.",
-          MetricType::Counter);
-      for (const Endpoint* ep : impl_->SortedEndpoints()) {
-        if (ep->kind != kind) continue;
-        std::vector<ClientMetric::Label> labels = {
-            {"service_name", ep->service->name},
-            {"http_request_method", std::string(MethodName(ep->method))},
-            {"http_route", ep->route}};
-        std::vector<ClientMetric::Label> peer;
-        if (kind == kClient) {
-          peer = {{"server_address", ep->server_address},
-                  {"server_port", PortLabel(ep->server_port)}};
-        }
-        for (const auto& s : ep->series) {
-          ClientMetric m;
-          m.label = labels;
-          m.label.push_back({"http_response_status_code", StatusLabel(s->status)});
-          m.label.insert(m.label.end(), peer.begin(), peer.end());
-          m.histogram = ToPrometheus(s->duration, d);
-          duration.metric.push_back(m);
-          m.histogram = ToPrometheus(s->request_body, z);
-          req_body.metric.push_back(m);
-          m.histogram = ToPrometheus(s->response_body, z);
-          resp_body.metric.push_back(std::move(m));
-        }
-        if (ep->failed_total > 0) {
-          std::vector<ClientMetric::Label> l = labels;
-          l.insert(l.end(), peer.begin(), peer.end());
-          failed.metric.push_back(Counter(std::move(l), static_cast<double>(ep->failed_total)));
-        }
+void MetricsStore::Collect(exposition::Families* out) const {
+  using exposition::Counter;
+  using exposition::Family;
+  using exposition::Gauge;
+  using exposition::MetricFamily;
+  using exposition::MetricType;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const auto& d = impl_->duration_bounds;
+  const auto& z = impl_->size_bounds;
+  const std::vector<const Endpoint*> sorted = impl_->SortedEndpoints();
+  for (Kind kind : {kServer, kClient}) {
+    const std::string k = kind == kServer ? "server" : "client";
+    MetricFamily duration = Family(
+        "http_" + k + "_request_duration_seconds",
+        "Duration of HTTP " + k + " requests, first request byte to last response byte.",
+        MetricType::Histogram);
+    MetricFamily req_body = Family("http_" + k + "_request_body_size_bytes",
+                                   "Size of HTTP " + k + " request bodies.", MetricType::Histogram);
+    MetricFamily resp_body = Family("http_" + k + "_response_body_size_bytes",
+                                    "Size of HTTP " + k + " response bodies.",
+                                    MetricType::Histogram);
+    MetricFamily failed =
+        Family("redtap_http_" + k + "_failed_requests_total",
+               "HTTP " + k + " requests whose connection closed before a response.",
+               MetricType::Counter);
+    for (const Endpoint* ep : sorted) {
+      if (ep->kind != kind) continue;
+      exposition::Labels labels = {{"service_name", ep->service->name},
+                                   {"http_request_method", std::string(MethodName(ep->method))},
+                                   {"http_route", ep->route}};
+      exposition::Labels peer;
+      if (kind == kClient) {
+        peer = {{"server_address", ep->server_address},
+                {"server_port", PortLabel(ep->server_port)}};
       }
-      families.push_back(std::move(duration));
-      families.push_back(std::move(req_body));
-      families.push_back(std::move(resp_body));
-      families.push_back(std::move(failed));
+      for (const auto& s : ep->series) {
+        exposition::Labels l = labels;
+        l.push_back({"http_response_status_code", StatusLabel(s->status)});
+        l.insert(l.end(), peer.begin(), peer.end());
+        const auto hist = [&](const Histogram& h, const std::vector<double>& bounds) {
+          return exposition::Histogram(l, bounds, h.counts, h.sum, h.count);
+        };
+        duration.metric.push_back(hist(s->duration, d));
+        req_body.metric.push_back(hist(s->request_body, z));
+        resp_body.metric.push_back(hist(s->response_body, z));
+      }
+      if (ep->failed_total > 0) {
+        labels.insert(labels.end(), peer.begin(), peer.end());
+        failed.metric.push_back(Counter(std::move(labels), static_cast<double>(ep->failed_total)));
+      }
     }
-    MetricFamily folded = Family("redtap_agent_routes_folded_total",
-                                 "Transactions whose new route went to the overflow route \"/*\" "
-                                 "because the service reached routes.max_per_service.",
-                                 MetricType::Counter);
-    std::vector<const ServiceState*> services;
-    for (const auto& [name, svc] : impl_->services) services.push_back(svc.get());
-    std::sort(services.begin(), services.end(),
-              [](const auto* a, const auto* b) { return a->name < b->name; });
-    for (const ServiceState* svc : services) {
-      folded.metric.push_back(
-          Counter({{"service_name", svc->name}}, static_cast<double>(svc->routes_folded)));
-    }
-    families.push_back(std::move(folded));
-    MetricFamily series_folded = Family(
-        "redtap_agent_series_folded_total",
-        "Transactions folded into an _OTHER label value by a store bound (services, peers, "
-        "endpoints, series).",
-        MetricType::Counter);
-    for (size_t i = 0; i < kFoldReasons.size(); ++i) {
-      series_folded.metric.push_back(Counter({{"reason", std::string(kFoldReasons[i])}},
-                                             static_cast<double>(impl_->series_folded[i])));
-    }
-    families.push_back(std::move(series_folded));
-    MetricFamily series = Family("redtap_agent_metric_series",
-                                 "HTTP histogram series held by the metrics store.",
-                                 MetricType::Gauge);
-    series.metric.push_back(Gauge({}, static_cast<double>(impl_->series_count)));
-    families.push_back(std::move(series));
-    MetricFamily bytes = Family("redtap_agent_metrics_store_bytes",
-                                "Approximate heap memory held by the metrics store.",
-                                MetricType::Gauge);
-    bytes.metric.push_back(Gauge({}, static_cast<double>(impl_->ApproxBytesLocked())));
-    families.push_back(std::move(bytes));
+    out->push_back(std::move(duration));
+    out->push_back(std::move(req_body));
+    out->push_back(std::move(resp_body));
+    out->push_back(std::move(failed));
   }
-
-  const auto counter = [&](std::string name, std::string help, uint64_t v) {
-    MetricFamily f = Family(std::move(name), std::move(help), MetricType::Counter);
-    f.metric.push_back(Counter({}, static_cast<double>(v)));
-    families.push_back(std::move(f));
-  };
-  const auto gauge = [&](std::string name, std::string help, double v) {
-    MetricFamily f = Family(std::move(name), std::move(help), MetricType::Gauge);
-    f.metric.push_back(Gauge({}, v));
-    families.push_back(std::move(f));
-  };
-  const auto reasons = [&](std::string name, std::string help, const AgentHealth::Reasons& r) {
-    MetricFamily f = Family(std::move(name), std::move(help), MetricType::Counter);
-    for (const auto& [reason, v] : r) {
-      f.metric.push_back(Counter({{"reason", reason}}, static_cast<double>(v)));
-    }
-    families.push_back(std::move(f));
-  };
-  counter("redtap_agent_records_total", "Records read from the kernel ring buffer.",
-          health.records_received);
-  counter("redtap_agent_transactions_total", "HTTP transactions decoded.", health.transactions);
-  {
-    MetricFamily f = Family("redtap_agent_payload_bytes_total",
-                            "Payload bytes of the traced HTTP connections: moved by the syscalls "
-                            "(true lengths), and captured into the ring buffer (heads, and bodies "
-                            "only where needed).",
-                            MetricType::Counter);
-    f.metric.push_back(
-        Counter({{"kind", "moved"}}, static_cast<double>(health.payload_moved_bytes)));
-    f.metric.push_back(
-        Counter({{"kind", "captured"}}, static_cast<double>(health.payload_captured_bytes)));
-    families.push_back(std::move(f));
+  exposition::Reasons folded;
+  for (size_t i = 0; i < kFoldReasons.size(); ++i) {
+    folded.emplace_back(std::string(kFoldReasons[i]), impl_->series_folded[i]);
   }
-  reasons("redtap_agent_kernel_drops_total", "Events the kernel programs dropped, by reason.",
-          health.kernel_drops);
-  reasons("redtap_agent_userspace_drops_total", "Events or data the agent dropped, by reason.",
-          health.userspace_drops);
-  reasons("redtap_agent_parse_errors_total",
-          "HTTP messages that could not be parsed as sent, by reason.", health.parse_errors);
-  {
-    MetricFamily f = Family("redtap_agent_tracked_connections",
-                            "Connections tracked now, in the kernel and in the agent.",
-                            MetricType::Gauge);
-    f.metric.push_back(
-        Gauge({{"side", "kernel"}}, static_cast<double>(health.kernel_connections)));
-    f.metric.push_back(
-        Gauge({{"side", "userspace"}}, static_cast<double>(health.userspace_connections)));
-    families.push_back(std::move(f));
-  }
-  gauge("redtap_agent_ring_buffer_fill_bytes", "Bytes waiting in the kernel ring buffer.",
-        static_cast<double>(health.ring_buffer_fill_bytes));
-  gauge("redtap_agent_ring_buffer_size_bytes", "Size of the kernel ring buffer.",
-        static_cast<double>(health.ring_buffer_size_bytes));
-  gauge("redtap_agent_resident_memory_bytes", "Resident memory of the agent.",
-        static_cast<double>(health.rss_bytes));
-  gauge("redtap_agent_ready", "1 when the kernel programs are loaded and attached, else 0.",
-        health.ready ? 1 : 0);
-  gauge("redtap_agent_hooks_attached", "Kernel hooks (programs) attached.",
-        static_cast<double>(health.hooks_attached));
-
-  // An empty family would only print HELP and TYPE lines: leave it out.
-  std::erase_if(families, [](const MetricFamily& f) { return f.metric.empty(); });
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
-  return out.str();
+  out->push_back(exposition::ReasonCounter(
+      "redtap_agent_series_folded_total",
+      "Transactions folded into an _OTHER label value by a store bound (services, peers, "
+      "endpoints, series).",
+      folded));
+  out->push_back(exposition::SingleGauge("redtap_agent_metric_series",
+                                         "HTTP histogram series held by the metrics store.",
+                                         static_cast<double>(impl_->series_count)));
+  out->push_back(exposition::SingleGauge("redtap_agent_metrics_store_bytes",
+                                         "Approximate heap memory held by the metrics store.",
+                                         static_cast<double>(impl_->ApproxBytesLocked())));
 }
 
 std::string MetricsStore::RenderEndpointsJson(uint64_t now_ns) const {
@@ -677,7 +522,6 @@ MetricsStore::Stats MetricsStore::GetStats() const {
   s.series = impl_->series_count;
   s.approx_bytes = impl_->ApproxBytesLocked();
   s.transactions = impl_->transactions;
-  for (const auto& [name, svc] : impl_->services) s.routes_folded += svc->routes_folded;
   for (uint64_t v : impl_->series_folded) s.series_folded += v;
   return s;
 }

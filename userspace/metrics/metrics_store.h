@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// MetricsStore: per-endpoint RED metrics. Every transaction is aggregated by service, kind,
-// method, route and status (and, for client calls, the server called); memory is bounded by
-// the route cap (routes.max_per_service, overflow route "/*") and the StoreLimits below.
-// Thread-safe: Record runs on the capture reader thread, the Render* calls on HTTP threads.
+// MetricsStore, a sink: per-endpoint RED metrics. Every enriched transaction is aggregated by
+// service, kind, method, route and status (and, for client calls, the server called); memory
+// is bounded by the StoreLimits below (routes are bounded per service by the enricher).
+// Thread-safe: Consume runs on the decoding thread, Collect and RenderEndpointsJson on HTTP
+// threads.
 #pragma once
 
 #include <cstddef>
@@ -13,18 +14,16 @@
 #include <unordered_map>
 #include <vector>
 
-#include "parsers/http/types.h"
-#include "userspace/capture/conn_meta.h"
 #include "userspace/config/config.h"
-#include "userspace/metrics/agent_health.h"
+#include "userspace/enrich/enricher.h"
+#include "userspace/exposition/registry.h"
 #include "userspace/metrics/ddsketch.h"
-#include "userspace/metrics/route_templater.h"
-#include "userspace/metrics/service_resolver.h"
+#include "userspace/pipeline/pipeline.h"
 
 namespace redtap::metrics {
 
-/// Hard bounds besides routes.max_per_service. What goes beyond folds into "_OTHER" label
-/// values and is counted in redtap_agent_series_folded_total{reason}.
+/// Hard bounds. What goes beyond folds into "_OTHER" label values and is counted in
+/// redtap_agent_series_folded_total{reason}.
 struct StoreLimits {
   size_t max_services = 256;            // reason "services": service_name="_OTHER"
   size_t max_peers_per_service = 256;   // reason "peers": server_address/port="_OTHER"
@@ -35,25 +34,25 @@ struct StoreLimits {
   size_t sketch_max_bins = 512;  // per sub-window sketch: 1 % over a 28000x value range
 };
 
-class MetricsStore {
+class MetricsStore : public pipeline::Sink {
  public:
   /// The overflow route of a service past routes.max_per_service.
   static constexpr std::string_view kOverflowRoute = "/*";
   /// The label value of folded methods, status codes, services and peers.
   static constexpr std::string_view kOther = "_OTHER";
 
-  explicit MetricsStore(const config::Config& config, StoreLimits limits = {},
-                        ExeReader exe_reader = ReadProcExe);
-  ~MetricsStore();
+  explicit MetricsStore(const config::Config& config, StoreLimits limits = {});
+  ~MetricsStore() override;
   MetricsStore(const MetricsStore&) = delete;
   MetricsStore& operator=(const MetricsStore&) = delete;
 
-  /// Aggregates one transaction seen on connection `meta` at `now_ns` (monotonic clock, the
-  /// caller's: tests use fake time). Never throws; placeholder requests are ignored.
-  void Record(const http::Transaction& txn, const ConnMeta& meta, uint64_t now_ns) noexcept;
+  /// Aggregates one transaction (its time is e.now_ns: the caller's monotonic clock, fake
+  /// in tests). Never throws.
+  void Consume(enrich::Enriched& e) noexcept override;
 
-  /// Prometheus text exposition (format 0.0.4) of every series plus the agent's health.
-  std::string RenderPrometheus(const AgentHealth& health) const;
+  /// The http_{server,client}_* families and the store's own health
+  /// (redtap_agent_series_folded_total, _metric_series, _metrics_store_bytes).
+  void Collect(exposition::Families* out) const;
 
   /// /api/v1/endpoints: a JSON array, one object per (service, kind, method, route[, server])
   /// with rates and quantiles over the windows ending at `now_ns`.
@@ -65,7 +64,6 @@ class MetricsStore {
     size_t series = 0;          // (endpoint, status) histogram series
     size_t approx_bytes = 0;    // heap held by the store, approximate
     uint64_t transactions = 0;  // recorded
-    uint64_t routes_folded = 0;
     uint64_t series_folded = 0;
   };
   Stats GetStats() const;

@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include "userspace/common/format.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -71,8 +73,8 @@ size_t FlowTable::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
-FlowTable::FlowTable(const FlowLimits& limits, TransactionSink* sink, TransactionTaker* taker)
-    : limits_(limits), sink_(sink), taker_(taker) {
+FlowTable::FlowTable(const FlowLimits& limits, TransactionSink* sink)
+    : limits_(limits), sink_(sink) {
   if (limits_.max_flows == 0) limits_.max_flows = 1;
   // Passive capture: log what peers (Zeek, nDPI) log for malformed request lines and
   // HTTP/0.9 (pcap only; the live agent keeps the strict defaults).
@@ -144,8 +146,7 @@ void FlowTable::Emit(Flow* f) noexcept {
                     t.response.status_code >= 200 && t.response.status_code < 300;
     ++stats_.transactions;
     if (!t.has_response) ++stats_.unanswered;
-    if (sink_) sink_->OnTransaction(t, f->meta);
-    if (taker_) taker_->Take(std::move(t), f->meta);
+    if (sink_) sink_->OnTransactionOwned(std::move(t), f->meta);
   }
   out_.clear();
 }

@@ -56,18 +56,10 @@ struct FlowStats {
   http::ConnStats parser;           // summed over closed and live flows
 };
 
-/// Receives each transaction last, to keep it: it may move from it (the events of `redtap
-/// pcap` are formatted on another thread, FormatThread).
-class TransactionTaker {
- public:
-  virtual ~TransactionTaker() = default;
-  virtual void Take(http::Transaction&& txn, const ConnMeta& meta) noexcept = 0;
-};
-
 class FlowTable {
  public:
-  /// Every transaction goes to `sink`, then to `taker` (either may be null).
-  FlowTable(const FlowLimits& limits, TransactionSink* sink, TransactionTaker* taker = nullptr);
+  /// Every transaction is handed over to `sink` (may be null), which may keep it.
+  FlowTable(const FlowLimits& limits, TransactionSink* sink);
   ~FlowTable();
 
   /// Addresses of the capturing host (IpAddrs::src; IPv4 in its first 4 bytes): when a
@@ -143,7 +135,6 @@ class FlowTable {
 
   FlowLimits limits_;
   TransactionSink* sink_;
-  TransactionTaker* taker_;
   std::vector<IpAddrs> local_;
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows_;
   Flow* lru_head_ = nullptr;  // most recent

@@ -14,9 +14,7 @@
 #include <memory>
 
 #include "userspace/export/event_writer.h"
-#include "userspace/pcap/format_thread.h"
 #include "userspace/pcap/mapped_file.h"
-#include "userspace/pcap/summary.h"
 
 namespace redtap::pcap {
 namespace {
@@ -35,19 +33,6 @@ uint64_t TsNs(const struct pcap_pkthdr* h, bool nano) {
   return static_cast<uint64_t>(h->ts.tv_sec) * 1'000'000'000ull +
          static_cast<uint64_t>(h->ts.tv_usec) * (nano ? 1ull : 1000ull);
 }
-
-class FanOut : public TransactionSink {
- public:
-  void Add(TransactionSink* s) {
-    if (s) sinks_.push_back(s);
-  }
-  void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override {
-    for (TransactionSink* s : sinks_) s->OnTransaction(txn, meta);
-  }
-
- private:
-  std::vector<TransactionSink*> sinks_;
-};
 
 std::vector<IpAddrs> HostAddresses() {
   std::vector<IpAddrs> out;
@@ -91,7 +76,8 @@ Result<pcap_t*> OpenFile(const std::string& path, bool* nano) {
 }
 
 // Reads packets until the end (file) or a stop (live). -1: read error.
-int Loop(pcap_t* p, bool nano, PacketProcessor* proc, bool live, FormatThread* events) {
+int Loop(pcap_t* p, bool nano, PacketProcessor* proc, bool live,
+         const std::function<void()>& flush) {
   const int link = pcap_datalink(p);
   struct pcap_pkthdr* h;
   const u_char* data;
@@ -118,8 +104,8 @@ int Loop(pcap_t* p, bool nano, PacketProcessor* proc, bool live, FormatThread* e
                                               .count()));
         last_sweep = now;
       }
-      if (events && (rc == 0 || now - last_flush >= std::chrono::milliseconds(100))) {
-        events->Flush();  // live: events leave within ~100 ms
+      if (flush && (rc == 0 || now - last_flush >= std::chrono::milliseconds(100))) {
+        flush();  // live: events leave within ~100 ms
         last_flush = now;
       }
     }
@@ -152,8 +138,8 @@ std::unique_ptr<MappedPcapFile> MaybeMap(const std::string& path, const std::str
 }  // namespace
 
 PacketProcessor::PacketProcessor(const FlowLimits& limits, TransactionSink* sink,
-                                 const DecodeOptions& decode, TransactionTaker* taker)
-    : flows_(limits, sink, taker), decode_(decode) {}
+                                 const DecodeOptions& decode)
+    : flows_(limits, sink), decode_(decode) {}
 
 void PacketProcessor::OnFrame(int link_type, std::string_view frame, uint64_t ts) noexcept {
   ++stats_.packets;
@@ -227,23 +213,6 @@ FlowLimits LimitsFromConfig(const config::Config& cfg) {
   return l;
 }
 
-std::string PcapServiceName(const config::Config& cfg, const ConnMeta& meta) {
-  const Endpoint& server = meta.server();
-  for (const config::ServiceRule& r : cfg.services) {
-    if (r.process.empty() && r.exe.empty() && r.port != 0 && r.port == server.port) return r.name;
-  }
-  std::string s;
-  s.reserve(server.address.size() + 7);
-  if (server.address.find(':') != std::string::npos) {
-    s.append("[").append(server.address).append("]");
-  } else {
-    s.append(server.address);
-  }
-  s.push_back(':');
-  s.append(std::to_string(server.port));
-  return s;
-}
-
 Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter,
                               const FlowLimits& limits, TransactionSink* sink,
                               const DecodeOptions& decode, FileReader reader) {
@@ -278,7 +247,7 @@ Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter
   return proc.stats();
 }
 
-int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* extra_sink) {
+int RunPcap(const PcapOptions& opt, const config::Config& cfg, const PcapOutputs& out) {
   if (opt.file.empty() == opt.iface.empty()) {
     spdlog::error("pcap: give a capture FILE or --iface IF (one of them)");
     return 2;
@@ -335,26 +304,7 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
     if (h != nullptr) pcap_close(h);
   });
 
-  std::unique_ptr<exporter::EventWriter> writer;
-  if (!cfg.events.path.empty()) {
-    auto w = exporter::EventWriter::Open(cfg.events.path, cfg.limits.event_queue);
-    if (!w.ok()) {
-      spdlog::error("events: {}", w.error());
-      return 1;
-    }
-    writer = std::move(w.value());
-  }
-  FanOut fan;
-  std::unique_ptr<FormatThread> events;
-  if (writer) events = std::make_unique<FormatThread>(cfg, writer.get());
-  std::unique_ptr<SummarySink> summary;
-  if (opt.summary) {
-    summary = std::make_unique<SummarySink>(cfg);
-    fan.Add(summary.get());
-  }
-  fan.Add(extra_sink);
-
-  PacketProcessor proc(LimitsFromConfig(cfg), &fan, decode.value(), events.get());
+  PacketProcessor proc(LimitsFromConfig(cfg), out.sink, decode.value());
   if (live) proc.SetLocalAddresses(HostAddresses());
 
   struct sigaction sa = {}, old_int = {}, old_term = {};
@@ -370,9 +320,8 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
   }
   const auto t0 = std::chrono::steady_clock::now();
   const int rc = mapped ? LoopMapped(mapped.get(), opt.file, &proc)
-                       : Loop(p, nano, &proc, live, events.get());
+                       : Loop(p, nano, &proc, live, out.flush);
   proc.Finish();
-  if (events) events->Stop();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   PcapStats s = proc.stats();
@@ -385,13 +334,10 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
   }
   handle.reset();
   mapped.reset();
-  if (writer) writer->Stop();
-
-  if (summary) {
-    const bool events_on_stdout = cfg.events.path == "-";
-    summary->Print(events_on_stdout ? stderr : stdout, opt.summary_rows);
-  }
+  if (out.finish) out.finish();
   if (!opt.quiet) {
+    const auto [events_written, events_dropped] =
+        out.events ? out.events() : std::pair<uint64_t, uint64_t>{0, 0};
     const auto& f = s.flows;
     auto dec = [&](DecodeResult r) { return s.decode[static_cast<int>(r)]; };
     spdlog::info(
@@ -405,7 +351,7 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* 
         "kernel drops {}",
         s.packets, secs, f.transactions, f.unanswered,
         secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0,
-        events ? events->written() : 0, events ? events->dropped() : 0, f.flows_created,
+        events_written, events_dropped, f.flows_created,
         f.midstream_flows, f.flows_closed, f.flows_flushed, f.flows_evicted_lru,
         f.flows_evicted_idle, f.flows_not_http, f.tcp.out_of_order, f.tcp.retransmits,
         f.tcp.overlaps, f.tcp.holes, f.tcp.hole_bytes, f.tcp.forced_skips, f.memory_skips,

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// `redtap pcap`: the HTTP decoders on a capture file (pcap or pcapng) or a live interface,
-// through libpcap. Same events as `redtap run` (one NDJSON line per transaction), an
-// optional per-endpoint summary table, and an extra sink for the caller (metrics).
+// `redtap pcap` as a source: the HTTP decoders on a capture file (pcap or pcapng) or a live
+// interface, through libpcap. Its transactions go to the same pipeline as `redtap run`'s
+// (agent/outputs.h builds both): the same enrichment, events and metrics.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -56,7 +58,7 @@ struct PcapStats {
 class PacketProcessor {
  public:
   PacketProcessor(const FlowLimits& limits, TransactionSink* sink,
-                  const DecodeOptions& decode = {}, TransactionTaker* taker = nullptr);
+                  const DecodeOptions& decode = {});
 
   void SetLocalAddresses(std::vector<IpAddrs> addrs) { flows_.SetLocalAddresses(std::move(addrs)); }
   /// One captured frame of `link_type` at `ts_ns` (ns since the Unix epoch).
@@ -91,13 +93,17 @@ Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter
                               const DecodeOptions& decode = {},
                               FileReader reader = FileReader::kAuto);
 
-/// Service name of a pcap transaction (no process is known): the first `services` rule
-/// that has only a port and matches the server port, else "<server.address>:<server.port>".
-std::string PcapServiceName(const config::Config& cfg, const ConnMeta& meta);
+/// Where `redtap pcap` hands what it decodes (the pipeline the agent builds for it).
+struct PcapOutputs {
+  TransactionSink* sink = nullptr;  // every transaction, on this thread (may be null)
+  std::function<void()> flush;      // live: about every 100 ms (events leave promptly)
+  std::function<void()> finish;     // after the last packet, before the statistics line
+  /// Events written and lost (queue full), for the statistics line; after `finish`.
+  std::function<std::pair<uint64_t, uint64_t>()> events;
+};
 
-/// `redtap pcap`. Events go to cfg.events.path (as in `run`), every transaction also to
-/// `extra_sink` (may be null; called on this thread). Live mode stops on SIGINT/SIGTERM.
+/// `redtap pcap`: reads the file or interface of `opt`. Live mode stops on SIGINT/SIGTERM.
 /// Returns the exit code: 0 done, 1 capture could not be opened / read error, 2 bad options.
-int RunPcap(const PcapOptions& opt, const config::Config& cfg, TransactionSink* extra_sink);
+int RunPcap(const PcapOptions& opt, const config::Config& cfg, const PcapOutputs& out);
 
 }  // namespace redtap::pcap

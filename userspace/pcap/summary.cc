@@ -11,11 +11,13 @@
 namespace redtap::pcap {
 
 SummarySink::SummarySink(const config::Config& cfg, size_t max_endpoints)
-    : cfg_(cfg), redactor_(cfg.redaction), max_endpoints_(max_endpoints) {
+    : redactor_(cfg.redaction), max_endpoints_(max_endpoints) {
   other_.service = "(other)";
 }
 
-void SummarySink::OnTransaction(const http::Transaction& t, const ConnMeta& meta) noexcept {
+void SummarySink::Consume(enrich::Enriched& e) noexcept {
+  const http::Transaction& t = *e.txn;
+  const ConnMeta& meta = *e.meta;
   const exporter::TargetParts parts = exporter::SplitTarget(t.request.target);
   const std::string& addr = meta.server().address;
   key_.clear();
@@ -29,7 +31,7 @@ void SummarySink::OnTransaction(const http::Transaction& t, const ConnMeta& meta
     r = &it->second;
   } else if (rows_.size() < max_endpoints_) {
     Row& n = rows_[key_];
-    n.service = PcapServiceName(cfg_, meta);
+    n.service.assign(e.service);
     n.method = t.request.method;
     n.path = redactor_.RedactPath(parts.path);
     r = &n;

@@ -11,17 +11,17 @@
 #include <string>
 #include <unordered_map>
 
-#include "userspace/capture/tracker.h"
 #include "userspace/config/config.h"
 #include "userspace/export/redact.h"
 #include "userspace/metrics/ddsketch.h"
+#include "userspace/pipeline/pipeline.h"
 
 namespace redtap::pcap {
 
-class SummarySink : public TransactionSink {
+class SummarySink : public pipeline::Sink {
  public:
   SummarySink(const config::Config& cfg, size_t max_endpoints = 10000);
-  void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override;
+  void Consume(enrich::Enriched& e) noexcept override;
   /// Prints the table, rows by count (descending), at most `rows` (0 = all).
   void Print(std::FILE* out, size_t rows) const;
   size_t endpoints() const { return rows_.size(); }
@@ -33,7 +33,6 @@ class SummarySink : public TransactionSink {
     uint64_t count = 0, errors = 0;
     metrics::DDSketch latency{kLatencyAccuracy};
   };
-  const config::Config& cfg_;
   exporter::Redactor redactor_;
   size_t max_endpoints_;
   std::string key_;  // reused buffer

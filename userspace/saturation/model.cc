@@ -16,9 +16,10 @@
 namespace redtap::saturation {
 namespace {
 
-using prometheus::ClientMetric;
-using prometheus::MetricFamily;
-using prometheus::MetricType;
+using exposition::ClientMetric;
+using exposition::Family;
+using exposition::MetricFamily;
+using exposition::MetricType;
 
 std::vector<std::string> Split(std::string_view line) {
   std::vector<std::string> out;
@@ -86,37 +87,19 @@ SeriesId SeriesOf(const RawKey& k, std::string service) {
   return id;
 }
 
-MetricFamily Family(const char* name, const char* help, MetricType type) {
-  MetricFamily f;
-  f.name = name;
-  f.help = help;
-  f.type = type;
-  return f;
-}
-
-ClientMetric Metric(std::vector<ClientMetric::Label> labels) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  return m;
-}
-
 // service_name, [server_port] (inbound series only).
-std::vector<ClientMetric::Label> BaseLabels(const SeriesId& id) {
-  std::vector<ClientMetric::Label> l{{"service_name", id.service}};
+exposition::Labels BaseLabels(const SeriesId& id) {
+  exposition::Labels l{{"service_name", id.service}};
   if (id.dir == Direction::kInbound && id.port) l.push_back({"server_port", std::to_string(id.port)});
   return l;
 }
 
-void AddCounter(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
-  ClientMetric m = Metric(std::move(labels));
-  m.counter.value = v;
-  f.metric.push_back(std::move(m));
+void AddCounter(MetricFamily& f, exposition::Labels labels, double v) {
+  f.metric.push_back(exposition::Counter(std::move(labels), v));
 }
 
-void AddGauge(MetricFamily& f, std::vector<ClientMetric::Label> labels, double v) {
-  ClientMetric m = Metric(std::move(labels));
-  m.gauge.value = v;
-  f.metric.push_back(std::move(m));
+void AddGauge(MetricFamily& f, exposition::Labels labels, double v) {
+  f.metric.push_back(exposition::Gauge(std::move(labels), v));
 }
 
 }  // namespace
@@ -160,16 +143,6 @@ std::map<std::string, uint64_t> ParseNetstat(std::string_view text) {
     i++;  // consumed the values line
   }
   return out;
-}
-
-std::string FormatAddress(int family, const uint8_t* addr16) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (family == AF_INET6) {
-    inet_ntop(AF_INET6, addr16, buf, sizeof(buf));
-  } else {
-    inet_ntop(AF_INET, addr16, buf, sizeof(buf));
-  }
-  return buf;
 }
 
 void Model::Update(const std::vector<std::pair<RawKey, RawCounters>>& counters,
@@ -261,7 +234,7 @@ std::vector<MetricFamily> Model::Families() const {
     g.drops += l.drops;
   }
   for (const auto& [k, g] : groups) {
-    std::vector<ClientMetric::Label> labels{{"service_name", k.first},
+    exposition::Labels labels{{"service_name", k.first},
                                             {"server_port", std::to_string(k.second)}};
     AddGauge(backlog, labels, g.backlog);
     AddGauge(backlog_max, labels, g.backlog_max);
@@ -270,7 +243,7 @@ std::vector<MetricFamily> Model::Families() const {
     AddCounter(drops, l, g.drops);
   }
   for (const auto& [ns, c] : netns_) {
-    std::vector<ClientMetric::Label> labels{{"netns", std::to_string(ns)}, {"scope", "netns"}};
+    exposition::Labels labels{{"netns", std::to_string(ns)}, {"scope", "netns"}};
     AddCounter(overflows, labels, c.listen_overflows);
     AddCounter(drops, labels, c.listen_drops);
   }
@@ -298,17 +271,11 @@ std::vector<MetricFamily> Model::Families() const {
     AddCounter(bytes, with("direction", "in"), s.acc.bytes_in);
     AddCounter(bytes, with("direction", "out"), s.acc.bytes_out);
     if (s.acc.rtt_count) {
-      ClientMetric m = Metric(base);
-      m.histogram.sample_count = s.acc.rtt_count;
-      m.histogram.sample_sum = s.acc.rtt_sum_us / 1e6;
-      uint64_t cum = 0;
-      for (int i = 0; i < kRttBounds; i++) {
-        cum += s.acc.rtt_buckets[i];
-        m.histogram.bucket.push_back({cum, kRttBoundsUs[i] / 1e6});
-      }
-      cum += s.acc.rtt_buckets[kRttBounds];
-      m.histogram.bucket.push_back({cum, std::numeric_limits<double>::infinity()});
-      rtt.metric.push_back(std::move(m));
+      std::vector<double> bounds(kRttBounds);
+      for (int i = 0; i < kRttBounds; i++) bounds[i] = kRttBoundsUs[i] / 1e6;
+      const std::vector<uint64_t> counts(s.acc.rtt_buckets.begin(), s.acc.rtt_buckets.end());
+      rtt.metric.push_back(exposition::Histogram(base, bounds, counts, s.acc.rtt_sum_us / 1e6,
+                                                 s.acc.rtt_count));
     }
   }
   std::vector<MetricFamily> out;
@@ -379,41 +346,22 @@ bool RateLimiter::Allow(const std::string& key, int64_t now_ns, uint64_t* suppre
   return true;
 }
 
-std::string FormatRfc3339Micros(int64_t unix_ns) {
-  time_t secs = static_cast<time_t>(unix_ns / 1'000'000'000);
-  int64_t micros = (unix_ns % 1'000'000'000) / 1000;
-  if (micros < 0) {
-    secs -= 1;
-    micros += 1'000'000;
-  }
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           static_cast<long long>(micros));
-  return buf;
-}
-
 std::string FormatEvent(const TcpEvent& ev) {
-  nlohmann::ordered_json j;
-  j["timestamp"] = FormatRfc3339Micros(ev.unix_ns);
-  j["level"] = ev.level;
-  j["type"] = "tcp";
-  j["event"] = ev.event;
-  j["message"] = ev.message;
-  j["service.name"] = ev.service;
-  if (ev.pid) j["process.pid"] = ev.pid;
-  if (!ev.comm.empty()) j["process.command"] = ev.comm;
-  if (!ev.server_address.empty()) j["server.address"] = ev.server_address;
-  if (ev.server_port) j["server.port"] = ev.server_port;
-  if (!ev.client_address.empty()) j["client.address"] = ev.client_address;
-  if (ev.client_port) j["client.port"] = ev.client_port;
-  if (!ev.reason.empty()) j["reason"] = ev.reason;
-  if (!ev.direction.empty()) j["direction"] = ev.direction;
-  for (auto it = ev.extra.begin(); it != ev.extra.end(); ++it) j[it.key()] = it.value();
-  if (ev.suppressed) j["suppressed"] = ev.suppressed;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  exporter::EventBuilder b(out, ev.unix_ns, ev.level, "tcp");
+  b.Str("event", ev.event);
+  b.Str("message", ev.message);
+  b.Process(ev.service, ev.pid, ev.comm);
+  if (!ev.server_address.empty()) b.Str("server.address", ev.server_address);
+  if (ev.server_port) b.Uint("server.port", ev.server_port);
+  if (!ev.client_address.empty()) b.Str("client.address", ev.client_address);
+  if (ev.client_port) b.Uint("client.port", ev.client_port);
+  if (!ev.reason.empty()) b.Str("reason", ev.reason);
+  if (!ev.direction.empty()) b.Str("direction", ev.direction);
+  b.Extras(ev.extra);
+  if (ev.suppressed) b.Uint("suppressed", ev.suppressed);
+  b.Close();
+  return out;
 }
 
 }  // namespace redtap::saturation

@@ -15,7 +15,10 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <prometheus/metric_family.h>
+
+#include "userspace/common/format.h"
+#include "userspace/export/event_builder.h"
+#include "userspace/exposition/registry.h"
 
 namespace redtap::saturation {
 
@@ -93,8 +96,6 @@ struct NetnsCounters {
 /// "TcpExt.ListenOverflows" -> value. Malformed pairs are skipped.
 std::map<std::string, uint64_t> ParseNetstat(std::string_view text);
 
-/// Formats an IPv4 (first 4 bytes) or IPv6 address.
-std::string FormatAddress(int family, const uint8_t* addr16);
 
 /// One aggregated series: a service, a connection direction, and the listening port for
 /// inbound connections (0: none, or outbound).
@@ -121,7 +122,7 @@ class Model {
   void Forget(const RawKey& key) { last_.erase(key); }
 
   /// Every redtap_tcp_* family (plus the monitor's own, given as extra).
-  std::vector<prometheus::MetricFamily> Families() const;
+  std::vector<exposition::MetricFamily> Families() const;
   /// One object per listener: service, address, port, backlog, backlog_max, fill_ratio, ...
   nlohmann::json ListenersJson() const;
 
@@ -180,13 +181,11 @@ struct TcpEvent {
   uint16_t client_port = 0;
   std::string reason;   // connect_failed: refused|reset|timeout|unreachable|aborted|other
   std::string direction;  // reset: sent|received
-  nlohmann::json extra = nlohmann::json::object();
+  exporter::EventExtras extra;  // after the standard fields (tcp.listen.*, error.code)
   uint64_t suppressed = 0;  // events of the same kind and service held back before this one
 };
 
-/// `2026-11-25T18:58:16.658120Z`.
-std::string FormatRfc3339Micros(int64_t unix_ns);
-/// One NDJSON line (no trailing newline).
+/// One NDJSON line (no trailing newline), built like every event (exporter::EventBuilder).
 std::string FormatEvent(const TcpEvent& ev);
 
 }  // namespace redtap::saturation

@@ -595,9 +595,9 @@ void TcpMonitor::ListenerEvents(const std::vector<Listener>& listeners) {
     ev.comm = l.comm;
     ev.server_address = l.address;
     ev.server_port = l.port;
-    ev.extra["tcp.listen.backlog"] = l.backlog;
-    ev.extra["tcp.listen.backlog_max"] = l.backlog_max;
-    ev.extra["tcp.listen.drops"] = dropped;
+    ev.extra.push_back({"tcp.listen.backlog", "", static_cast<double>(l.backlog), true});
+    ev.extra.push_back({"tcp.listen.backlog_max", "", static_cast<double>(l.backlog_max), true});
+    ev.extra.push_back({"tcp.listen.drops", "", static_cast<double>(dropped), true});
     ev.message = "accept queue of " + l.service + " on port " + std::to_string(l.port) + " " +
                  (full ? "full" : "overflowed") + ": " + std::to_string(l.backlog) + "/" +
                  std::to_string(l.backlog_max) + ", " + std::to_string(dropped) +
@@ -733,7 +733,7 @@ void TcpMonitor::HandleRingEvent(const void* data, size_t size) {
       ev.level = "WARN";
       ev.event = "connect_failed";
       ev.reason = FailReasonName(e.reason);
-      ev.extra["error.code"] = e.err;
+      ev.extra.push_back({"error.code", "", static_cast<double>(e.err), true});
       ev.message = "connect from " + ev.service + " to " + remote + ":" +
                    std::to_string(e.rport) + " failed: " + ev.reason;
       limit = "connect_failed/" + ev.service;
@@ -768,40 +768,26 @@ void TcpMonitor::HandleRingEvent(const void* data, size_t size) {
   Emit(std::move(ev), limit);
 }
 
-std::vector<prometheus::MetricFamily> TcpMonitor::Collect() const {
+void TcpMonitor::Collect(exposition::Families* out) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto out = model_.Families();
-  using prometheus::ClientMetric;
-  using prometheus::MetricFamily;
-  using prometheus::MetricType;
-  MetricFamily cpu{"redtap_tcp_monitor_sampler_cpu_seconds_total",
-                   "CPU time the TCP sampler spent sampling (iterator, maps, /proc)",
-                   MetricType::Counter, {}};
-  ClientMetric m;
-  m.counter.value = stats_.sample_cpu_ns / 1e9;
-  cpu.metric.push_back(m);
-  out.push_back(std::move(cpu));
-  MetricFamily samples{"redtap_tcp_monitor_samples_total", "TCP sampler passes",
-                       MetricType::Counter, {}};
-  m.counter.value = static_cast<double>(stats_.samples);
-  samples.metric.push_back(m);
-  out.push_back(std::move(samples));
-  MetricFamily drops{"redtap_tcp_monitor_kernel_drops_total",
-                     "Losses in the TCP programs, by reason", MetricType::Counter, {}};
+  for (auto& f : model_.Families()) out->push_back(std::move(f));
+  out->push_back(exposition::SingleCounter(
+      "redtap_tcp_monitor_sampler_cpu_seconds_total",
+      "CPU time the TCP sampler spent sampling (iterator, maps, /proc)",
+      static_cast<double>(stats_.sample_cpu_ns) / 1e9));
+  out->push_back(exposition::SingleCounter("redtap_tcp_monitor_samples_total",
+                                           "TCP sampler passes",
+                                           static_cast<double>(stats_.samples)));
+  exposition::Reasons drops;
   for (int r = 0; r < REDTAP_TCP_DROP_MAX; r++) {
-    ClientMetric d;
-    d.label = {{"reason", DropReasonName(r)}};
-    d.counter.value = static_cast<double>(stats_.kernel_drops[r]);
-    drops.metric.push_back(d);
+    drops.emplace_back(DropReasonName(r), stats_.kernel_drops[r]);
   }
-  out.push_back(std::move(drops));
-  MetricFamily sup{"redtap_tcp_monitor_events_suppressed_total",
-                   "type:tcp events held back by the per-service rate limit",
-                   MetricType::Counter, {}};
-  m.counter.value = static_cast<double>(stats_.events_suppressed);
-  sup.metric.push_back(m);
-  out.push_back(std::move(sup));
-  return out;
+  out->push_back(exposition::ReasonCounter("redtap_tcp_monitor_kernel_drops_total",
+                                           "Losses in the TCP programs, by reason", drops));
+  out->push_back(exposition::SingleCounter(
+      "redtap_tcp_monitor_events_suppressed_total",
+      "type:tcp events held back by the per-service rate limit",
+      static_cast<double>(stats_.events_suppressed)));
 }
 
 nlohmann::json TcpMonitor::ListenersJson() const {

@@ -22,7 +22,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <prometheus/metric_family.h>
 
 #include "userspace/common/status.h"
 #include "userspace/saturation/model.h"
@@ -96,7 +95,7 @@ class TcpMonitor {
   void Stop();
 
   /// Every redtap_tcp_* family, plus redtap_tcp_monitor_* (the monitor's own health).
-  std::vector<prometheus::MetricFamily> Collect() const;
+  void Collect(exposition::Families* out) const;
   /// One object per listening socket: service, address, port, backlog, backlog_max,
   /// fill_ratio, syn_queue, drops_total, netns counters.
   nlohmann::json ListenersJson() const;

@@ -31,7 +31,6 @@
 #include <thread>
 #include <vector>
 
-#include <prometheus/text_serializer.h>
 
 #include "userspace/saturation/tcp_monitor.h"
 
@@ -210,10 +209,13 @@ int main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(out_mu);
     std::cout << (m.Ready() ? "ready" : "degraded") << std::endl;
   }
-  prometheus::TextSerializer ser;
   while (!g_stop) {
     m.WaitSamples(1, std::chrono::milliseconds(200));
-    if (!metrics_path.empty()) WriteAtomically(metrics_path, ser.Serialize(m.Collect()));
+    if (!metrics_path.empty()) {
+      redtap::exposition::Families families;
+      m.Collect(&families);
+      WriteAtomically(metrics_path, redtap::exposition::RenderText(std::move(families)));
+    }
     if (!listeners_path.empty()) WriteAtomically(listeners_path, m.ListenersJson().dump(2) + "\n");
   }
   m.Stop();

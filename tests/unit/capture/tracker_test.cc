@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "userspace/capture/tracker.h"
+#include "userspace/common/format.h"
 
 #include <gtest/gtest.h>
 

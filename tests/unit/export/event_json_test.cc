@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "userspace/common/format.h"
 #include "userspace/export/event_json.h"
 
 #include <gtest/gtest.h>
@@ -53,7 +54,7 @@ const Redactor& DefaultRedactor() {
 }
 
 std::string Format(const http::Transaction& t, const ConnMeta& m) {
-  return FormatHttpEvent(t, m, "shop", kOffset, DefaultRedactor());
+  return FormatHttpEvent(t, m, "shop", "/api/cart/{id}", kOffset, DefaultRedactor());
 }
 
 void ExpectNoSecrets(const std::string& event) {
@@ -70,7 +71,8 @@ TEST(EventJsonTest, ServerGolden) {
             R"j("kind":"server","message":"GET /api/cart 200 12.3 ms","duration_ms":12.346,)j"
             R"j("service.name":"shop","process.pid":4242,"process.command":"nginx",)j"
             R"j("http.request.method":"GET","url.path":"/api/cart",)j"
-            R"j("url.query":"token=REDACTED&x=1","http.response.status_code":200,)j"
+            R"j("url.query":"token=REDACTED&x=1","http.route":"/api/cart/{id}",)j"
+            R"j("http.response.status_code":200,)j"
             R"j("network.protocol.version":"1.1","server.address":"10.0.0.1",)j"
             R"j("server.port":8080,"client.address":"10.0.0.2","client.port":51234,)j"
             R"j("http.request.body.size":0,"http.response.body.size":512,)j"
@@ -100,7 +102,8 @@ TEST(EventJsonTest, ClientGoldenWithTlsAbsoluteFormAndCard) {
             R"j("kind":"client","message":"POST /v1/charges 402 0.250 ms","duration_ms":0.25,)j"
             R"j("service.name":"shop","process.pid":7,"process.command":"python3",)j"
             R"j("http.request.method":"POST","url.path":"/v1/charges",)j"
-            R"j("url.query":"card=REDACTED&amount=1999","http.response.status_code":402,)j"
+            R"j("url.query":"card=REDACTED&amount=1999","http.route":"/api/cart/{id}",)j"
+            R"j("http.response.status_code":402,)j"
             R"j("network.protocol.version":"1.0","server.address":"api.stripe.com",)j"
             R"j("url.domain":"api.stripe.com","network.peer.address":"2001:db8::1",)j"
             R"j("server.port":443,"client.address":"10.0.0.2","client.port":40000,)j"
@@ -119,6 +122,7 @@ TEST(EventJsonTest, FailureHasNoResponseFields) {
                    R"j("kind":"server","message":"POST /pay: no response (connection closed)",)j"
                    R"j("service.name":"shop","process.pid":4242,"process.command":"nginx",)j"
                    R"j("http.request.method":"POST","url.path":"/pay",)j"
+                   R"j("http.route":"/api/cart/{id}",)j"
                    R"j("network.protocol.version":"1.1","server.address":"10.0.0.1",)j"
                    R"j("server.port":8080,"client.address":"10.0.0.2","client.port":51234,)j"
                    R"j("http.request.body.size":0,"user_agent.original":"Mozilla/5.0 (iPhone)"})j");
@@ -188,6 +192,7 @@ TEST(EventJsonTest, ExactFieldSets) {
                                                "http.request.method",
                                                "url.path",
                                                "url.query",
+                                               "http.route",
                                                "http.response.status_code",
                                                "network.protocol.version",
                                                "server.address",
@@ -245,7 +250,7 @@ TEST(EventJsonTest, LongUserAgentIsCut) {
 
 TEST(EventJsonTest, EmptyTransactionDoesNotThrow) {
   const std::string event =
-      FormatHttpEvent(http::Transaction{}, ConnMeta{}, "", 0, DefaultRedactor());
+      FormatHttpEvent(http::Transaction{}, ConnMeta{}, "", "", 0, DefaultRedactor());
   const auto j = nlohmann::json::parse(event);
   EXPECT_EQ(j["timestamp"], "1970-01-01T00:00:00.000000Z");
   EXPECT_EQ(j["level"], "ERROR");
@@ -253,10 +258,10 @@ TEST(EventJsonTest, EmptyTransactionDoesNotThrow) {
 }
 
 TEST(EventJsonTest, Rfc3339) {
-  EXPECT_EQ(FormatRfc3339Micros(0), "1970-01-01T00:00:00.000000Z");
-  EXPECT_EQ(FormatRfc3339Micros(kWallNs + 999'999'999), "2026-11-25T18:46:51.999999Z");
-  EXPECT_EQ(FormatRfc3339Micros(951782400LL * 1'000'000'000), "2000-02-29T00:00:00.000000Z");
-  EXPECT_EQ(FormatRfc3339Micros(-1000), "1969-12-31T23:59:59.999999Z");
+  EXPECT_EQ(redtap::FormatRfc3339Micros(0), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(redtap::FormatRfc3339Micros(kWallNs + 999'999'999), "2026-11-25T18:46:51.999999Z");
+  EXPECT_EQ(redtap::FormatRfc3339Micros(951782400LL * 1'000'000'000), "2000-02-29T00:00:00.000000Z");
+  EXPECT_EQ(redtap::FormatRfc3339Micros(-1000), "1969-12-31T23:59:59.999999Z");
 }
 
 }  // namespace
@@ -321,7 +326,7 @@ TEST(EventJsonTest, RoundTripsThroughNlohmann) {
                                   {"shop.big", "", 1e17, true},
                                   {"shop.small", "", 1e-7, true}};
       const std::string event =
-          FormatHttpEvent(t, m, "shop", kOffset, DefaultRedactor(), &extras);
+          FormatHttpEvent(t, m, "shop", "/r", kOffset, DefaultRedactor(), &extras);
       const auto j = nlohmann::ordered_json::parse(event);
       EXPECT_EQ(j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace), event);
     }
@@ -335,7 +340,8 @@ TEST(EventJsonTest, ExtraWithAStandardKeyReplacesItInPlace) {
                               {"x.n", "", 2.5, true},
                               {"process.pid", "", 7, true}};
   const std::string event =
-      FormatHttpEvent(ServerTransaction(), ServerMeta(), "shop", kOffset, DefaultRedactor(), &extras);
+      FormatHttpEvent(ServerTransaction(), ServerMeta(), "shop", "/api/cart/{id}", kOffset,
+                      DefaultRedactor(), &extras);
   nlohmann::ordered_json want =
       nlohmann::ordered_json::parse(Format(ServerTransaction(), ServerMeta()));
   want["service.name"] = "checkout";

@@ -55,6 +55,38 @@ ConnMeta Client(const std::string& comm, const std::string& addr, uint16_t port)
 
 std::string NoExe(uint32_t) { return ""; }
 
+// The store behind the enricher, as the pipeline feeds it.
+class Fed {
+ public:
+  explicit Fed(const config::Config& c, StoreLimits limits = {})
+      : enricher_(c, NoExe), store_(c, limits) {}
+  void Record(const http::Transaction& t, const ConnMeta& m, uint64_t now) {
+    if (t.request.placeholder) return;  // as the pipeline does
+    store_.Consume(enricher_.Enrich(t, m, now));
+  }
+  struct Stats : MetricsStore::Stats {
+    uint64_t routes_folded = 0;
+  };
+  Stats GetStats() const {
+    Stats s;
+    static_cast<MetricsStore::Stats&>(s) = store_.GetStats();
+    for (const auto& [name, n] : enricher_.RoutesFolded()) s.routes_folded += n;
+    return s;
+  }
+  /// The store's families and the enricher's, as /metrics shows them.
+  std::string RenderPrometheus() const {
+    exposition::Families f;
+    store_.Collect(&f);
+    enricher_.Collect(&f);
+    return exposition::RenderText(std::move(f));
+  }
+  std::string RenderEndpointsJson(uint64_t now) const { return store_.RenderEndpointsJson(now); }
+
+ private:
+  enrich::Enricher enricher_;
+  MetricsStore store_;
+};
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -82,7 +114,7 @@ config::Config GoldenConfig() {
   return c;
 }
 
-void RecordGoldenInput(MetricsStore& store) {
+void RecordGoldenInput(Fed& store) {
   const ConnMeta shop = Server("php-fpm", 80);
   store.Record(Txn("GET", "/api/products/42?ref=mail", 200, 12 * kMs, 0, 512), shop, kT0);
   store.Record(Txn("GET", "/api/products/7", 200, 30 * kMs, 0, 2048), shop, kT0 + 1 * kSec);
@@ -99,25 +131,6 @@ void RecordGoldenInput(MetricsStore& store) {
   store.Record(Txn("POST", "/v1/charges", 0, 0, 700), pay, kT0 + 9 * kSec);
 }
 
-AgentHealth GoldenHealth() {
-  AgentHealth h;
-  h.records_received = 1000;
-  h.transactions = 10;
-  h.payload_moved_bytes = 250000;
-  h.payload_captured_bytes = 40000;
-  h.kernel_drops = {{"ringbuf_full", 3}, {"scratch_read", 0}};
-  h.userspace_drops = {{"event_queue_full", 1}, {"seq_gap", 2}, {"data_without_conn", 0},
-                       {"conn_evicted", 4}};
-  h.parse_errors = {{"not_http", 5}, {"smuggling_suspect", 1}};
-  h.kernel_connections = 12;
-  h.userspace_connections = 11;
-  h.ring_buffer_fill_bytes = 4096;
-  h.ring_buffer_size_bytes = 67108864;
-  h.rss_bytes = 20 << 20;
-  h.ready = true;
-  h.hooks_attached = 17;
-  return h;
-}
 
 /// The golden exposition minus the store's memory gauge (its value depends on the
 /// allocator), which is checked on its own.
@@ -135,9 +148,9 @@ std::string WithoutStoreBytes(const std::string& text) {
 }
 
 TEST(MetricsStoreTest, PrometheusGolden) {
-  MetricsStore store(GoldenConfig(), {}, NoExe);
+  Fed store(GoldenConfig());
   RecordGoldenInput(store);
-  const std::string text = store.RenderPrometheus(GoldenHealth());
+  const std::string text = store.RenderPrometheus();
   ExpectGolden("metrics.prom", WithoutStoreBytes(text));
   // Private data never reaches a label.
   EXPECT_EQ(text.find("alice"), std::string::npos);
@@ -145,14 +158,14 @@ TEST(MetricsStoreTest, PrometheusGolden) {
 }
 
 TEST(MetricsStoreTest, EndpointsJsonGolden) {
-  MetricsStore store(GoldenConfig(), {}, NoExe);
+  Fed store(GoldenConfig());
   RecordGoldenInput(store);
   const std::string json = store.RenderEndpointsJson(kT0 + 10 * kSec);
   ExpectGolden("endpoints.json", nlohmann::ordered_json::parse(json).dump(2) + "\n");
 }
 
 TEST(MetricsStoreTest, JsonFieldsAndFakeTimeWindows) {
-  MetricsStore store(config::Config{}, {}, NoExe);
+  Fed store(config::Config{});
   const ConnMeta web = Server("web");
   // One request per second for 120 s: 10 ms, with a 500 every 10th and a 404 every 20th.
   for (int i = 0; i < 120; ++i) {
@@ -193,7 +206,7 @@ TEST(MetricsStoreTest, JsonFieldsAndFakeTimeWindows) {
 }
 
 TEST(MetricsStoreTest, RateEarlyAfterStartUsesElapsedTime) {
-  MetricsStore store(config::Config{}, {}, NoExe);
+  Fed store(config::Config{});
   for (int i = 0; i < 20; ++i) store.Record(Txn("GET", "/a", 200, kMs), Server("w"), kT0 + i * (kSec / 2));
   auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 10 * kSec));
   EXPECT_DOUBLE_EQ(rows[0]["rps_1m"].get<double>(), 2.0);
@@ -201,7 +214,7 @@ TEST(MetricsStoreTest, RateEarlyAfterStartUsesElapsedTime) {
 
 TEST(MetricsStoreTest, CardinalityGuard100kRandomUrls) {
   config::Config c;  // max_per_service 500
-  MetricsStore store(c, {}, NoExe);
+  Fed store(c);
   std::mt19937_64 rng(1);
   std::uniform_int_distribution<int> letter('a', 'z');
   const auto random_url = [&] {
@@ -226,7 +239,7 @@ TEST(MetricsStoreTest, CardinalityGuard100kRandomUrls) {
   EXPECT_LT(stats.approx_bytes, 32u << 20);
   EXPECT_LT(stats.approx_bytes, bytes_at_10k + bytes_at_10k / 10) << "no growth past the cap";
 
-  const std::string text = store.RenderPrometheus({});
+  const std::string text = store.RenderPrometheus();
   EXPECT_NE(text.find("redtap_agent_routes_folded_total{service_name=\"web\"} 99500"),
             std::string::npos);
   EXPECT_NE(text.find("http_route=\"/*\""), std::string::npos);
@@ -240,7 +253,7 @@ TEST(MetricsStoreTest, RepeatedRequestsCountExactlyThroughTheCache) {
   c.routes.max_per_service = 2;
   StoreLimits limits;
   limits.max_peers_per_service = 1;
-  MetricsStore store(c, limits, NoExe);
+  Fed store(c, limits);
   const ConnMeta web = Server("web");
   const ConnMeta cli = Client("web", "10.0.0.9", 443);
   auto with_host = [](http::Transaction t, const std::string& host) {
@@ -259,7 +272,7 @@ TEST(MetricsStoreTest, RepeatedRequestsCountExactlyThroughTheCache) {
   const auto stats = store.GetStats();
   EXPECT_EQ(stats.transactions, 60u);
   EXPECT_EQ(stats.routes_folded, 10u);
-  const std::string text = store.RenderPrometheus({});
+  const std::string text = store.RenderPrometheus();
   EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"peers\"} 10"),
             std::string::npos)
       << text;
@@ -285,7 +298,7 @@ TEST(MetricsStoreTest, MethodsStatusesAndOtherBoundsFold) {
   limits.max_peers_per_service = 2;
   limits.max_endpoints = 6;
   limits.max_series = 8;
-  MetricsStore store(config::Config{}, limits, NoExe);
+  Fed store(config::Config{}, limits);
   store.Record(Txn("get", "/a", 200, kMs), Server("s1"), kT0);       // lower case: not standard
   store.Record(Txn("BREW", "/a", 418, kMs), Server("s1"), kT0);
   store.Record(Txn("GET", "/a", 99, kMs), Server("s1"), kT0);
@@ -297,7 +310,7 @@ TEST(MetricsStoreTest, MethodsStatusesAndOtherBoundsFold) {
   }
   const auto stats = store.GetStats();
   EXPECT_EQ(stats.services, 3u);  // s1, s2, _OTHER
-  const std::string text = store.RenderPrometheus({});
+  const std::string text = store.RenderPrometheus();
   EXPECT_NE(text.find("http_request_method=\"_OTHER\",http_route=\"/a\",http_response_status_code=\"418\""),
             std::string::npos) << text;
   EXPECT_NE(text.find("service_name=\"s1\",http_request_method=\"GET\",http_route=\"/a\",http_response_status_code=\"_OTHER\""),
@@ -320,7 +333,7 @@ TEST(MetricsStoreTest, MethodsStatusesAndOtherBoundsFold) {
 }
 
 TEST(MetricsStoreTest, PlaceholderRequestsAreIgnored) {
-  MetricsStore store(config::Config{}, {}, NoExe);
+  Fed store(config::Config{});
   http::Transaction t = Txn("", "", 200, kMs);
   t.request.placeholder = true;
   store.Record(t, Server("w"), kT0);
@@ -329,7 +342,7 @@ TEST(MetricsStoreTest, PlaceholderRequestsAreIgnored) {
 }
 
 TEST(MetricsStoreTest, ConcurrentRecordAndRender) {
-  MetricsStore store(config::Config{}, {}, NoExe);
+  Fed store(config::Config{});
   std::thread writer([&] {
     for (int i = 0; i < 20000; ++i) {
       store.Record(Txn("GET", "/x/" + std::to_string(i % 700), 200, kMs), Server("w"),
@@ -337,7 +350,7 @@ TEST(MetricsStoreTest, ConcurrentRecordAndRender) {
     }
   });
   for (int i = 0; i < 20; ++i) {
-    EXPECT_FALSE(store.RenderPrometheus({}).empty());
+    EXPECT_FALSE(store.RenderPrometheus().empty());
     EXPECT_FALSE(store.RenderEndpointsJson(kT0 + static_cast<uint64_t>(i) * kSec).empty());
   }
   writer.join();

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The fast paths of `redtap pcap` give what the plain ones give: MappedPcapFile against
 // libpcap (crafted files in both byte orders and both time resolutions, a cut last record,
-// records longer than the snap length, and every capture of the public corpus), and
-// FormatThread's NDJSON against FormatHttpEvent on the capture thread.
+// records longer than the snap length, and every capture of the public corpus).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -15,9 +14,6 @@
 #include <vector>
 
 #include "tests/unit/pcap/crafted_packets.h"
-#include "userspace/export/event_json.h"
-#include "userspace/export/event_writer.h"
-#include "userspace/pcap/format_thread.h"
 #include "userspace/pcap/mapped_file.h"
 #include "userspace/pcap/pcap_runner.h"
 
@@ -194,53 +190,6 @@ TEST(MappedPcapFile, SameAsLibpcapOnTheCorpus) {
   EXPECT_GT(files, 100);
   EXPECT_GT(mapped, files / 2);  // most of the corpus is classic pcap
   std::printf("corpus: %d captures, %d read through MappedPcapFile\n", files, mapped);
-}
-
-// ---- FormatThread ----
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-TEST(FormatThread, SameLinesInOrderWithBackPressure) {
-  config::Config cfg = config::DefaultConfig();
-  const std::string path = WriteTempFile("", "format-thread.ndjson");
-  ASSERT_FALSE(path.empty());
-  auto w = exporter::EventWriter::Open(path, 1 << 20);
-  ASSERT_TRUE(w.ok());
-  std::unique_ptr<exporter::EventWriter> writer = std::move(w.value());
-  exporter::Redactor redactor(cfg.redaction);
-  std::string expected;
-  // Many more than kBatch * kMaxQueued transactions: Take() has to wait for the thread.
-  const size_t n = FormatThread::kBatch * FormatThread::kMaxQueued * 3 + 17;
-  {
-    FormatThread ft(cfg, writer.get());
-    for (size_t i = 0; i < n; ++i) {
-      http::Transaction t;
-      t.request.method = i % 3 ? "GET" : "POST";
-      t.request.target = "/item/" + std::to_string(i) + "?card=4111111111111111";
-      t.request.headers.push_back({"Host", "shop"});
-      t.request.first_byte_ts = 1'700'000'000'000'000'000ull + i * 1000;
-      t.has_response = i % 5 != 0;
-      t.response.status_code = 200 + static_cast<int>(i % 4);
-      t.response.last_byte_ts = t.request.first_byte_ts + 5000;
-      ConnMeta m;
-      m.local = {"10.0.0.2", 8080};
-      m.remote = {"10.0.0." + std::to_string(i % 7), static_cast<uint16_t>(40000 + i % 100)};
-      expected += exporter::FormatHttpEvent(t, m, PcapServiceName(cfg, m), 0, redactor);
-      expected += '\n';
-      ft.Take(std::move(t), m);
-    }
-    ft.Stop();
-    EXPECT_EQ(ft.written(), n);
-    EXPECT_EQ(ft.dropped(), 0u);
-  }
-  writer->Stop();
-  EXPECT_EQ(ReadFile(path), expected);
-  std::remove(path.c_str());
 }
 
 }  // namespace

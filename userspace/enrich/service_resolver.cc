@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "userspace/metrics/service_resolver.h"
+#include "userspace/enrich/service_resolver.h"
 
 #include <unistd.h>
 
 #include <climits>
 
-namespace redtap::metrics {
+namespace redtap::enrich {
 
 std::string ReadProcExe(uint32_t pid) {
   char path[32];
@@ -51,9 +51,17 @@ const std::string& ServiceResolver::Exe(uint32_t pid, uint64_t now_ns) noexcept 
 }
 
 std::string_view ServiceResolver::Resolve(const ConnMeta& meta, uint64_t now_ns) noexcept {
+  // Transactions read from packets (`redtap pcap`) have no process: port rules name the
+  // server of the flow, and the fallback is its address.
+  const bool no_process = meta.pid == 0 && meta.command.empty();
   for (const auto& r : rules_) {
+    if (no_process && (!r.process.empty() || !r.exe.empty() || r.port == 0)) continue;
     if (!r.process.empty() && r.process != meta.command) continue;
-    if (r.port != 0 && (meta.role != Role::kServer || meta.local.port != r.port)) continue;
+    if (r.port != 0 && no_process && meta.server().port != r.port) continue;
+    if (r.port != 0 && !no_process &&
+        (meta.role != Role::kServer || meta.local.port != r.port)) {
+      continue;
+    }
     if (!r.exe.empty()) {
       const std::string& exe = Exe(meta.pid, now_ns);
       if (exe.empty()) continue;
@@ -61,8 +69,30 @@ std::string_view ServiceResolver::Resolve(const ConnMeta& meta, uint64_t now_ns)
     }
     return r.name;
   }
+  if (no_process) return AddressName(meta.server());
   if (meta.command.empty()) return "unknown";
   return meta.command;
 }
 
-}  // namespace redtap::metrics
+std::string_view ServiceResolver::AddressName(const Endpoint& server) noexcept {
+  // Most transactions in a row go to one server: keep the last name.
+  if (address_port_ != server.port || address_ != server.address || address_name_.empty()) {
+    try {
+      address_.assign(server.address);
+      address_port_ = server.port;
+      address_name_.clear();
+      const bool v6 = server.address.find(':') != std::string::npos;
+      if (v6) address_name_.push_back('[');
+      address_name_.append(server.address);
+      if (v6) address_name_.push_back(']');
+      address_name_.push_back(':');
+      address_name_.append(std::to_string(server.port));
+    } catch (...) {
+      address_name_.clear();
+      return "unknown";
+    }
+  }
+  return address_name_;
+}
+
+}  // namespace redtap::enrich

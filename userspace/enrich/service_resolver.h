@@ -15,7 +15,7 @@
 #include "userspace/capture/conn_meta.h"
 #include "userspace/config/config.h"
 
-namespace redtap::metrics {
+namespace redtap::enrich {
 
 /// Returns the absolute path of the executable of `pid`, "" when unknown. Must not throw.
 using ExeReader = std::function<std::string(uint32_t pid)>;
@@ -32,8 +32,10 @@ class ServiceResolver {
   explicit ServiceResolver(std::vector<config::ServiceRule> rules, ExeReader exe_reader = ReadProcExe,
                            size_t cache_size = kDefaultCacheSize);
 
-  /// The service name for a transaction seen on `meta` at `now_ns` (monotonic). "unknown"
-  /// when no rule matches and the command name is empty.
+  /// The service name for a transaction seen on `meta` at `now_ns` (monotonic): the first
+  /// rule that matches, else the command name ("unknown" when empty). Without a process (pid
+  /// 0 and no command: packets read by `redtap pcap`) only port rules apply, to the flow's
+  /// server port, and the fallback is "<server address>:<port>" ("[v6]:port").
   std::string_view Resolve(const ConnMeta& meta, uint64_t now_ns) noexcept;
 
   size_t cache_entries() const noexcept { return cache_.size(); }
@@ -41,6 +43,7 @@ class ServiceResolver {
 
  private:
   const std::string& Exe(uint32_t pid, uint64_t now_ns) noexcept;
+  std::string_view AddressName(const Endpoint& server) noexcept;
 
   struct CacheEntry {
     std::string exe;
@@ -52,6 +55,8 @@ class ServiceResolver {
   bool needs_exe_ = false;
   std::unordered_map<uint32_t, CacheEntry> cache_;
   uint64_t exe_reads_ = 0;
+  std::string address_, address_name_;  // AddressName of the last server seen
+  uint16_t address_port_ = 0;
 };
 
-}  // namespace redtap::metrics
+}  // namespace redtap::enrich

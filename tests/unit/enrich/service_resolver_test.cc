@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "userspace/metrics/service_resolver.h"
+#include "userspace/enrich/service_resolver.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
-namespace redtap::metrics {
+namespace redtap::enrich {
 namespace {
 
 ConnMeta Meta(uint32_t pid, const std::string& comm, Role role, uint16_t local_port,
@@ -71,9 +71,9 @@ TEST(ServiceResolverTest, CacheIsBounded) {
 
 TEST(ServiceResolverTest, ReadProcExeOfSelf) {
   const std::string exe = ReadProcExe(static_cast<uint32_t>(getpid()));
-  EXPECT_TRUE(exe.ends_with("metrics_test")) << exe;
+  EXPECT_TRUE(exe.ends_with("enrich_test")) << exe;
   EXPECT_EQ(ReadProcExe(0), "");
 }
 
 }  // namespace
-}  // namespace redtap::metrics
+}  // namespace redtap::enrich

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "userspace/metrics/route_templater.h"
+#include "userspace/enrich/route_templater.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace redtap::metrics {
+namespace redtap::enrich {
 namespace {
 
 struct Example {
@@ -152,4 +152,4 @@ TEST(RouteTemplaterTest, ClassifySegment) {
 }
 
 }  // namespace
-}  // namespace redtap::metrics
+}  // namespace redtap::enrich

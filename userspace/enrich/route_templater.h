@@ -10,7 +10,7 @@
 
 #include "userspace/config/config.h"
 
-namespace redtap::metrics {
+namespace redtap::enrich {
 
 /// What a path segment looks like to the automatic templating.
 enum class SegmentClass {
@@ -64,4 +64,4 @@ class RouteTemplater {
   bool auto_template_;
 };
 
-}  // namespace redtap::metrics
+}  // namespace redtap::enrich

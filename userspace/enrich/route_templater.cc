@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "userspace/metrics/route_templater.h"
+#include "userspace/enrich/route_templater.h"
 
 #include <array>
 
 #include "userspace/export/redact.h"
 
-namespace redtap::metrics {
+namespace redtap::enrich {
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -372,4 +372,4 @@ std::string RouteTemplater::Template(std::string_view service, std::string_view 
   return out;
 }
 
-}  // namespace redtap::metrics
+}  // namespace redtap::enrich

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+// The event sink in its threaded mode (`redtap pcap`) writes exactly what formatting each
+// enriched transaction inline gives, in order, with the formatting thread's back pressure.
+#include "userspace/export/event_sink.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+#include "userspace/export/event_json.h"
+#include "userspace/pipeline/pipeline.h"
+
+namespace redtap::exporter {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Collects what the inline path would write for each transaction (before the event sink).
+class Expect : public pipeline::Sink {
+ public:
+  explicit Expect(const config::Config& cfg) : redactor_(cfg.redaction) {}
+  void Consume(enrich::Enriched& e) noexcept override {
+    lines += FormatHttpEvent(*e.txn, *e.meta, e.service, e.route, 0, redactor_);
+    lines += '\n';
+  }
+  std::string lines;
+
+ private:
+  Redactor redactor_;
+};
+
+TEST(EventSink, ThreadedWritesTheSameLinesInOrderWithBackPressure) {
+  config::Config cfg = config::DefaultConfig();
+  char tmpl[] = "/tmp/redtap-event-sink-XXXXXX";
+  const int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const std::string path = tmpl;
+  auto w = EventWriter::Open(path, 1 << 20);
+  ASSERT_TRUE(w.ok());
+  std::unique_ptr<EventWriter> writer = std::move(w.value());
+  Expect expect(cfg);
+  // Many more than kBatch * kMaxQueued transactions: Commit() has to wait for the thread.
+  const size_t n = FormatThread::kBatch * FormatThread::kMaxQueued * 3 + 17;
+  {
+    EventSink sink(cfg, writer.get(), {/*threaded=*/true, /*wall_clock=*/true});
+    pipeline::Pipeline p(cfg, [](uint32_t) { return std::string(); }, [] { return 1ull; });
+    p.AddSink(&expect);
+    p.SetLastSink(&sink);
+    for (size_t i = 0; i < n; ++i) {
+      http::Transaction t;
+      t.request.method = i % 3 ? "GET" : "POST";
+      t.request.target = "/item/" + std::to_string(i) + "?card=4111111111111111";
+      t.request.headers.push_back({"Host", "shop"});
+      t.request.first_byte_ts = 1'700'000'000'000'000'000ull + i * 1000;
+      t.has_response = i % 5 != 0;
+      t.response.status_code = 200 + static_cast<int>(i % 4);
+      t.response.last_byte_ts = t.request.first_byte_ts + 5000;
+      ConnMeta m;  // no process: packets (the service is the server's address)
+      m.local = {"10.0.0.2", 8080};
+      m.remote = {"10.0.0." + std::to_string(i % 7), static_cast<uint16_t>(40000 + i % 100)};
+      if (i % 2) {
+        p.OnTransactionOwned(std::move(t), m);  // moved to the formatting thread
+      } else {
+        p.OnTransaction(t, m);  // copied
+      }
+    }
+    sink.Stop();
+    EXPECT_EQ(sink.written(), n);
+    EXPECT_EQ(sink.dropped(), 0u);
+  }
+  writer->Stop();
+  EXPECT_NE(expect.lines.find("\"service.name\":\"10.0.0.2:8080\""), std::string::npos);
+  EXPECT_EQ(ReadFile(path), expect.lines);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace redtap::exporter

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/agent/outputs.h"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "userspace/common/clock.h"
+
+namespace redtap::agent {
+
+uint64_t NowNs() { return static_cast<uint64_t>(ClockNs(CLOCK_MONOTONIC)); }
+
+uint64_t ResidentBytes() {
+  std::ifstream f("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  f >> size >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+Outputs::Outputs(const config::Config& cfg, const OutputOptions& opt)
+    : pipeline_(cfg), store_(cfg), ecommerce_(cfg) {
+  // Sinks run in this order: the metrics, the e-commerce view (it adds event attributes),
+  // then the events.
+  if (opt.metrics) pipeline_.AddSink(&store_);
+  pipeline_.AddSink(&ecommerce_);
+}
+
+Outputs::~Outputs() { StopEvents(); }
+
+Result<std::unique_ptr<Outputs>> Outputs::Build(const config::Config& cfg, OutputOptions opt) {
+  std::unique_ptr<Outputs> o(new Outputs(cfg, opt));
+  if (!opt.events_path.empty()) {
+    auto w = exporter::EventWriter::Open(opt.events_path, cfg.limits.event_queue);
+    if (!w.ok()) return Status::Error("events: " + w.error());
+    o->writer_ = std::move(w.value());
+    o->events_ = std::make_unique<exporter::EventSink>(cfg, o->writer_.get(), opt.events);
+    o->pipeline_.SetLastSink(o->events_.get());
+  }
+  Outputs* self = o.get();
+  // Each module's families, in exposition order.
+  o->registry_.Add([self](exposition::Families* out) { self->store_.Collect(out); });
+  o->registry_.Add([self](exposition::Families* out) { self->pipeline_.enricher().Collect(out); });
+  o->registry_.Add([self](exposition::Families* out) {
+    if (self->writer_) {
+      out->push_back(exposition::ReasonCounter(
+          "redtap_agent_userspace_drops_total", "Events or data the agent dropped, by reason.",
+          {{"event_queue_full", self->writer_->dropped()}}));
+    }
+  });
+  o->registry_.Add([self](exposition::Families* out) { self->ecommerce_.Collect(NowNs(), out); });
+  constexpr const char* kJson = "application/json";
+  o->api_.Get("/metrics", [self] {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                        self->registry_.Render()};
+  });
+  o->api_.Get("/api/v1/endpoints",
+              [self, kJson] { return HttpResponse{200, kJson, self->store_.RenderEndpointsJson(NowNs())}; });
+  o->api_.Get("/api/v1/funnel",
+              [self, kJson] { return HttpResponse{200, kJson, self->ecommerce_.FunnelJson(NowNs())}; });
+  return o;
+}
+
+const http::BodyCapturePolicy* Outputs::body_policy() const {
+  return ecommerce_.enabled() ? &ecommerce_ : nullptr;
+}
+
+void Outputs::StopEvents() {
+  if (events_) events_->Stop();  // threaded: formats what is left
+  if (writer_) writer_->Stop();  // flushes
+}
+
+}  // namespace redtap::agent

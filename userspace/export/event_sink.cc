@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "userspace/export/event_sink.h"
+
+#include "userspace/common/clock.h"
+#include "userspace/export/event_json.h"
+
+namespace redtap::exporter {
+
+EventSink::EventSink(const config::Config& config, EventWriter* writer, Options options)
+    : redactor_(config.redaction),
+      writer_(writer),
+      offset_(options.wall_clock ? 0 : MonotonicToRealtimeOffsetNs()) {
+  if (options.threaded) thread_ = std::make_unique<FormatThread>(config, writer, offset_);
+}
+
+EventSink::~EventSink() { Stop(); }
+
+void EventSink::Consume(enrich::Enriched& e) noexcept {
+  if (!thread_) {
+    writer_->Push(FormatHttpEvent(*e.txn, *e.meta, e.service, e.route, offset_, redactor_,
+                                  e.extras.empty() ? nullptr : &e.extras));
+    return;
+  }
+  try {
+    PendingEvent& p = thread_->Next();
+    if (e.owned != nullptr) {
+      p.txn = std::move(*e.owned);  // the last sink: the source gave the transaction up
+    } else {
+      p.txn = *e.txn;
+    }
+    p.meta = *e.meta;
+    p.service.assign(e.service);
+    p.route.assign(e.route);
+    p.extras.swap(e.extras);
+    thread_->Commit();
+  } catch (...) {
+    // Out of memory: this event is lost (the slot is reused as is).
+  }
+}
+
+void EventSink::Flush() noexcept {
+  if (thread_) thread_->Flush();
+}
+
+void EventSink::Stop() noexcept {
+  if (thread_) thread_->Stop();
+}
+
+uint64_t EventSink::written() const { return thread_ ? thread_->written() : writer_->written(); }
+uint64_t EventSink::dropped() const { return thread_ ? thread_->dropped() : writer_->dropped(); }
+
+}  // namespace redtap::exporter
