@@ -196,13 +196,36 @@ void FlowTable::Data(Flow* f, int side, std::string_view data, uint64_t wire_len
       const http::Direction dir = is_req ? http::Direction::kRequest : http::Direction::kResponse;
       if (!f->http.Idle(dir)) {
         pos = 0;  // the parser absorbed the hole inside a body: still in sync
-      } else if (is_req && f->syn[side] && first && !http::LooksLikeRequestStart(data) &&
-                 !MaybeRequestPrefix(data) &&
-                 !(limits_.lenient_http && http::LooksLikeLenientRequestStart(data))) {
-        // A connection we saw open whose client does not start with a request: not HTTP.
-        f->dead = true;
-        ++stats_.flows_not_http;
+      } else if (is_req && f->syn[side] && (first || f->unparsed_len > 0) &&
+                 (f->unparsed_len > 0 ||
+                  (!http::LooksLikeRequestStart(data) && !MaybeRequestPrefix(data) &&
+                   !(limits_.lenient_http && http::LooksLikeLenientRequestStart(data))))) {
+        // A connection we saw open whose client does not start with a request: HTTP only
+        // if the server answers with a status line (below), else not HTTP. A TLS record is
+        // not HTTP at once.
+        if (first && data.size() >= 3 && data[0] >= 0x14 && data[0] <= 0x18 && data[1] == 0x03) {
+          f->dead = true;
+          ++stats_.flows_not_http;
+          return;
+        }
+        if (f->unparsed_len == 0) f->unparsed_ts = ts;
+        f->unparsed_len += wire_len;
+        f->scanned += wire_len;
+        if (f->scanned > limits_.max_scan_bytes) {
+          f->dead = true;
+          ++stats_.flows_not_http;
+        }
         return;
+      } else if (!is_req && f->unparsed_len > 0) {
+        if (FindResponseStart(data) != 0) {
+          f->dead = true;  // the answer to bytes that were not HTTP is not HTTP either
+          ++stats_.flows_not_http;
+          return;
+        }
+        f->http.FeedUnparsed(f->unparsed_len, f->unparsed_ts, /*not_http=*/true, &out_);
+        f->unparsed_len = 0;
+        f->scan[1 - side] = true;  // the client's next bytes may start a request
+        pos = 0;
       } else {
         pos = is_req ? find_request(data) : FindResponseStart(data);
         if (pos == std::string_view::npos && is_req && MaybeRequestPrefix(data)) pos = 0;

@@ -113,6 +113,11 @@ class FlowTable {
     bool rst = false;
     bool connect_ok = false;  // the last transaction was a successful CONNECT
     uint64_t scanned = 0;     // bytes searched before the role was known
+    // A client seen opening the connection sent bytes that are not a request: their length
+    // and time, until the server's first bytes tell whether it answers in HTTP (as the
+    // kernel capture does: every answer a server sends is a transaction).
+    uint64_t unparsed_len = 0;
+    uint64_t unparsed_ts = 0;
     uint64_t last_ts = 0;
     size_t buffered = 0;      // this flow's share of buffered_total_
     ConnMeta meta;

@@ -350,6 +350,38 @@ TEST(FlowTable, HandshakeKeepAliveCloseAndLatency) {
   EXPECT_EQ(t.stats().flows_closed, 1u);
 }
 
+// Every answer a server sends is a transaction: a client seen opening the connection sends
+// bytes that are not a request, the server answers 400 (issue 12).
+TEST(FlowTable, AnswerToBytesThatAreNotARequest) {
+  Sink sink;
+  FlowTable t(FlowLimits{}, &sink);
+  const uint8_t A = kTcpAck, P = kTcpAck | kTcpPsh;
+  const std::string garbage("\x00\x01\x02 not a request\r\n\r\n", 22);
+  const std::string k400 = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+  t.OnSegment(Seg(true, 100, 0, kTcpSyn, ""), 1000);
+  t.OnSegment(Seg(false, 500, 101, kTcpSyn | kTcpAck, ""), 1100);
+  t.OnSegment(Seg(true, 101, 501, A, ""), 1200);
+  t.OnSegment(Seg(true, 101, 501, P, garbage), 2000);
+  t.OnSegment(Seg(false, 501, 101 + garbage.size(), P, k400), 5000);
+  ASSERT_EQ(sink.got.size(), 1u);
+  EXPECT_EQ(sink.got[0].method, "_OTHER");
+  EXPECT_EQ(sink.got[0].target, "/*unparsed");
+  EXPECT_EQ(sink.got[0].status, 400);
+  EXPECT_EQ(sink.got[0].duration, 3000u);  // from the first unparsed byte
+  EXPECT_EQ(t.stats().parser.parse_errors, 1u);
+  EXPECT_EQ(t.stats().flows_not_http, 0u);
+
+  // The same bytes answered in anything but HTTP: not HTTP, nothing reported.
+  Sink other;
+  FlowTable u(FlowLimits{}, &other);
+  u.OnSegment(Seg(true, 100, 0, kTcpSyn, ""), 1000);
+  u.OnSegment(Seg(false, 500, 101, kTcpSyn | kTcpAck, ""), 1100);
+  u.OnSegment(Seg(true, 101, 501, P, garbage), 2000);
+  u.OnSegment(Seg(false, 501, 101 + garbage.size(), P, "\x15\x03\x03\x00\x02"), 5000);
+  EXPECT_TRUE(other.got.empty());
+  EXPECT_EQ(u.stats().flows_not_http, 1u);
+}
+
 TEST(FlowTable, OutOfOrderAndRetransmittedSegments) {
   Sink sink;
   FlowTable t(FlowLimits{}, &sink);
@@ -512,7 +544,12 @@ TEST(FlowTable, LenientRequestLinesAndHttp09) {
       EXPECT_EQ(sink.got[1].target, "");
       EXPECT_EQ(sink.got[1].status, 200);
     } else {
-      EXPECT_TRUE(sink.got.empty());
+      // Strict: the empty target does not parse; its answer is reported as unparsed. The
+      // HTTP/0.9 exchange has no HTTP answer at all.
+      ASSERT_EQ(sink.got.size(), 1u);
+      EXPECT_EQ(sink.got[0].method, "_OTHER");
+      EXPECT_EQ(sink.got[0].target, "/*unparsed");
+      EXPECT_EQ(sink.got[0].status, 200);
     }
   }
 }
