@@ -1,62 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
+// HttpConnection: the public calls, the counters, and the queue of requests waiting for their
+// response. The two directions are in connection_requests.cc and connection_responses.cc.
 #include "parsers/http/connection.h"
 
 #include <algorithm>
 #include <utility>
 
+#include "parsers/http/connection_impl.h"
 #include "parsers/http/parser.h"
 
 namespace redtap::http {
-namespace {
-
+using conn_detail::HeapBytes;
+using conn_detail::kNoSeq;
+using conn_detail::IsAlnum;
+using conn_detail::IsDigit;
+using conn_detail::IsUpperAlpha;
+using conn_detail::ResyncVerdict;
 using internal::MessageParser;
-using Event = MessageParser::Event;
-using BodyMode = MessageParser::BodyMode;
+using Event = internal::MessageParser::Event;
+using BodyMode = internal::MessageParser::BodyMode;
 using internal::StartVerdict;
-
-constexpr uint64_t kNoSeq = UINT64_MAX;
-
-size_t HeapBytes(const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; }
-
-size_t HeapBytes(const std::vector<Header>& hs) {
-  size_t n = hs.capacity() * sizeof(Header);
-  for (const Header& h : hs) n += HeapBytes(h.name) + HeapBytes(h.value);
-  return n;
-}
-
-size_t HeapBytes(const Request& r) {
-  return HeapBytes(r.method) + HeapBytes(r.target) + HeapBytes(r.headers) +
-         HeapBytes(r.body_prefix);
-}
-
-size_t HeapBytes(const Response& r) {
-  return HeapBytes(r.reason) + HeapBytes(r.headers) + HeapBytes(r.body_prefix);
-}
-
-bool IsUpperAlpha(char c) { return c >= 'A' && c <= 'Z'; }
-bool IsAlnum(char c) {
-  return IsUpperAlpha(c) || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-// After lost sync: does this chunk start a message (kMaybe: too short to tell)?
-StartVerdict ResyncVerdict(Direction dir, std::string_view d) {
-  if (d.empty()) return StartVerdict::kNo;
-  if (dir == Direction::kRequest) {
-    if (LooksLikeRequestStart(d)) return StartVerdict::kYes;
-    if (d.size() > 32 || !IsUpperAlpha(d[0])) return StartVerdict::kNo;
-    for (char c : d) {
-      if (!internal::IsTokenChar(c)) return StartVerdict::kNo;
-    }
-    return StartVerdict::kMaybe;
-  }
-  if (LooksLikeResponseStart(d)) return StartVerdict::kYes;
-  return d.size() < 5 && internal::CheckResponseStart(d) == StartVerdict::kMaybe
-             ? StartVerdict::kMaybe
-             : StartVerdict::kNo;
-}
-
-}  // namespace
 
 std::string_view ParseErrorName(ParseError e) noexcept {
   switch (e) {
@@ -88,507 +51,52 @@ void ConnStats::Add(const ConnStats& o) noexcept {
   expect_skipped_bodies += o.expect_skipped_bodies;
 }
 
-struct HttpConnection::Impl {
-  struct Pending {
-    Request req;
-    uint32_t informational = 0;
-    size_t mem = 0;
-    size_t body_keep = 0;  // body bytes of the request and of its response to keep
-  };
-  // Who a response in progress belongs to.
-  enum class Owner : uint8_t { kPair, kOrphan, kPlaceholder };
+HttpConnection::Impl::Pending* HttpConnection::Impl::BySeq(uint64_t seq) {
+  if (seq == kNoSeq || seq < front_seq || seq - front_seq >= PendingCount()) return nullptr;
+  return &pending[pending_head + (seq - front_seq)];
+}
 
-  explicit Impl(const Limits& l)
-      : limits(l),
-        req_parser(MessageParser::Kind::kRequest, l.max_head_bytes,
-                   internal::RequestLeniency{l.lenient_request_line, l.allow_http09}),
-        resp_parser(MessageParser::Kind::kResponse, l.max_head_bytes, {},
-                    /*framing_fields_only=*/!l.response_fields) {}
-
-  Limits limits;
-  ConnStats stats;
-  ConnState state = ConnState::kActive;
-  MessageParser req_parser;
-  MessageParser resp_parser;
-
-  // Requests waiting for their response, oldest first: pending[pending_head..].
-  std::vector<Pending> pending;
-  size_t pending_head = 0;
-  uint64_t front_seq = 0;  // sequence number of pending[pending_head]
-  size_t pending_mem = 0;
-
-  uint64_t req_seq = kNoSeq;  // the request whose body is being parsed
-  bool req_is_connect = false;
-  bool tunnel_wait = false;   // a CONNECT was sent: request bytes are tunnel data until a
-                              // non-2xx final response arrives
-  // Request bytes sent while waiting for the CONNECT's answer (bounded by max_head_bytes):
-  // replayed as HTTP if the CONNECT is refused, dropped if it succeeds.
-  std::string tunnel_held;
-  uint64_t tunnel_held_ts = 0;
-  bool tunnel_held_overflow = false;
-  // An Expect: 100-continue request was answered with a final error status before any of
-  // its body: its client may skip the body (RFC 9110 §10.1.1). The next request bytes
-  // decide, as libhtp does: a request line starts the next request, anything else is body.
-  bool req_body_optional = false;
-  bool req_resync = false;   // skipping chunks until one starts like a message
-  bool resp_resync = false;
-  // Resumed on a chunk too short to tell (e.g. "GE"): if it turns out not to be a message
-  // start, go back to resync quietly instead of calling the connection invalid.
-  bool req_tentative = false;
-  bool resp_tentative = false;
-  size_t garbage_resyncs = 0;
-
-  Response resp;  // the response in progress (head parsed)
-  Owner owner = Owner::kOrphan;
-
-  // Transactions completed by Gap() (which has no output): flushed on the next Feed/Close.
-  std::vector<Transaction> deferred;
-
-  size_t PendingCount() const { return pending.size() - pending_head; }
-  // An HTTP/0.9 request awaits its answer: what the server sends has no head (a body until
-  // close); it is not parsed, and the request is reported at Close() with no response.
-  bool Http09Pending() {
-    return PendingCount() > 0 && pending[pending_head].req.http09 &&
-           resp_parser.AtMessageStart();
+void HttpConnection::Impl::PopFront() {
+  pending_mem -= pending[pending_head].mem;
+  pending[pending_head] = Pending{};
+  ++pending_head;
+  ++front_seq;
+  if (pending_head == pending.size()) {
+    pending.clear();
+    if (pending.capacity() > 16) std::vector<Pending>().swap(pending);  // after a burst
+    pending_head = 0;
+  } else if (pending_head >= 16 && pending_head * 2 >= pending.size()) {
+    pending.erase(pending.begin(), pending.begin() + static_cast<ptrdiff_t>(pending_head));
+    pending_head = 0;
   }
-  Pending* Front() { return PendingCount() > 0 ? &pending[pending_head] : nullptr; }
-  Pending* BySeq(uint64_t seq) {
-    if (seq == kNoSeq || seq < front_seq || seq - front_seq >= PendingCount()) return nullptr;
-    return &pending[pending_head + (seq - front_seq)];
+}
+
+void HttpConnection::Impl::FlushDeferred(std::vector<Transaction>* out) {
+  if (deferred.empty()) return;
+  for (Transaction& t : deferred) out->push_back(std::move(t));
+  deferred.clear();
+}
+
+void HttpConnection::Impl::GarbageResync(Direction dir) {
+  if (++garbage_resyncs > limits.max_garbage_resyncs) {
+    state = ConnState::kInvalid;
+    return;
   }
+  Resync(dir);
+}
 
-  uint64_t Push(Request&& req) {
-    if (PendingCount() >= limits.max_pending_requests) {
-      ++stats.pending_overflow;
-      return kNoSeq;
-    }
-    if (pending.empty()) pending.reserve(4);
-    Pending p;
-    p.req = std::move(req);
-    p.mem = HeapBytes(p.req);
-    pending_mem += p.mem;
-    pending.push_back(std::move(p));
-    return front_seq + PendingCount() - 1;
-  }
-
-  void PopFront() {
-    pending_mem -= pending[pending_head].mem;
-    pending[pending_head] = Pending{};
-    ++pending_head;
-    ++front_seq;
-    if (pending_head == pending.size()) {
-      pending.clear();
-      if (pending.capacity() > 16) std::vector<Pending>().swap(pending);  // after a burst
-      pending_head = 0;
-    } else if (pending_head >= 16 && pending_head * 2 >= pending.size()) {
-      pending.erase(pending.begin(), pending.begin() + static_cast<ptrdiff_t>(pending_head));
-      pending_head = 0;
-    }
-  }
-
-  void FlushDeferred(std::vector<Transaction>* out) {
-    if (deferred.empty()) return;
-    for (Transaction& t : deferred) out->push_back(std::move(t));
-    deferred.clear();
-  }
-
-  // Parse errors and oversized heads: resync that direction, up to a limit.
-  void GarbageResync(Direction dir) {
-    if (++garbage_resyncs > limits.max_garbage_resyncs) {
-      state = ConnState::kInvalid;
-      return;
-    }
-    Resync(dir);
-  }
-
-  void Resync(Direction dir) {
-    if (dir == Direction::kRequest) {
-      req_parser.NextMessage();
-      req_seq = kNoSeq;
-      req_resync = true;
-      req_tentative = false;
-    } else {
-      resp_parser.NextMessage();
-      resp_resync = true;
-      resp_tentative = false;
-    }
-  }
-
-  // ---- Requests ----
-
-  // A request head was lost (gap, cut by the capture cap, malformed, too large): keep its
-  // place in the queue so that its response is discarded instead of mis-paired.
-  void LostRequestHead() {
-    Request ph;
-    ph.placeholder = true;
-    ph.first_byte_ts = ph.last_byte_ts = req_parser.first_ts();
-    Push(std::move(ph));
-  }
-
-  void SyncRequestBody() {
-    if (Pending* p = BySeq(req_seq)) {
-      p->req.body_size = req_parser.body_size();
-      p->req.last_byte_ts = req_parser.last_ts();
-      if (p->body_keep > 0 && p->req.body_prefix.size() != req_parser.body_prefix().size()) {
-        pending_mem -= HeapBytes(p->req.body_prefix);
-        p->req.body_prefix = req_parser.body_prefix();
-        pending_mem += HeapBytes(p->req.body_prefix);
-      }
-    }
-  }
-
-  void OnRequestHead() {
-    ++stats.requests;
-    const internal::HeadInfo& info = req_parser.info();
-    Request& r = req_parser.request();
-    BodyMode mode = BodyMode::kNone;
-    bool bad_framing = false;
-    if (info.has_transfer_encoding) {
-      // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3 rule 3), but a request
-      // carrying both is how requests are smuggled past a proxy. A request whose final
-      // coding is not chunked cannot be delimited (rule 4): the server answers 400.
-      if (info.has_content_length || info.invalid_content_length || !info.chunked)
-        stats.CountParseError(ParseError::kSmugglingSuspect);
-      if (info.chunked) {
-        mode = BodyMode::kChunked;
-      } else {
-        bad_framing = true;
-      }
-    } else if (info.invalid_content_length) {
-      // Rule 5: the server answers 400; no body is trusted, what follows is the next request.
-      stats.CountParseError(ParseError::kInvalidContentLength);
-    } else if (info.has_content_length) {
-      mode = BodyMode::kLength;
-    }
-    r.head_size = req_parser.head_size();
-    r.first_byte_ts = req_parser.first_ts();
-    r.last_byte_ts = req_parser.last_ts();
-    r.body_size = 0;
-    r.body_prefix.clear();
-    req_is_connect = r.method == "CONNECT";
-    const size_t keep = limits.body_policy ? limits.body_policy->BodyBytesToKeep(r) : 0;
-    Request req = std::move(r);  // leaves nothing behind in the parser, even on overflow
-    req_seq = Push(std::move(req));
-    if (Pending* p = BySeq(req_seq)) p->body_keep = keep;
-    if (bad_framing) {
-      GarbageResync(Direction::kRequest);
-      return;
-    }
-    req_parser.StartBody(mode, info.content_length);
-    if (BySeq(req_seq) != nullptr) req_parser.KeepBody(keep);
-    if (mode == BodyMode::kNone || !req_parser.InBody()) OnRequestDone();
-  }
-
-  void OnRequestDone() {
-    SyncRequestBody();
-    // After a CONNECT, the client may send tunnel bytes before the response arrives.
-    if (req_is_connect && BySeq(req_seq) != nullptr) tunnel_wait = true;
-    req_is_connect = false;
-    req_seq = kNoSeq;
+void HttpConnection::Impl::Resync(Direction dir) {
+  if (dir == Direction::kRequest) {
     req_parser.NextMessage();
-  }
-
-  void HoldTunnelBytes(std::string_view data, uint64_t ts) {
-    if (data.empty()) return;
-    if (tunnel_held.empty()) tunnel_held_ts = ts;
-    const size_t room = limits.max_head_bytes - std::min(limits.max_head_bytes, tunnel_held.size());
-    if (data.size() > room) tunnel_held_overflow = true;
-    tunnel_held.append(data.substr(0, room));
-  }
-
-  // The CONNECT was refused: what the client sent meanwhile was HTTP after all.
-  void EndTunnelWait() {
-    tunnel_wait = false;
-    std::string held;
-    held.swap(tunnel_held);
-    const bool overflow = tunnel_held_overflow;
-    tunnel_held_overflow = false;
-    if (overflow) {
-      Resync(Direction::kRequest);
-    } else if (!held.empty() && state == ConnState::kActive) {
-      ProcessRequest(held, tunnel_held_ts);
-    }
-  }
-
-  // After an Expect: 100-continue request was refused: is `data` its body or the next
-  // request?
-  void DecideSkippedBody(std::string_view data) {
-    req_body_optional = false;
-    if (!req_parser.InBody() || req_parser.body_size() != 0) return;
-    const StartVerdict v = ResyncVerdict(Direction::kRequest, data);
-    if (v == StartVerdict::kNo) return;  // the body after all
-    ++stats.expect_skipped_bodies;
-    OnRequestDone();
-    // Too short to tell ("GE"): if it is not a request after all, skip to the next one
-    // quietly (the refused request was reported already).
-    req_tentative = v == StartVerdict::kMaybe;
-  }
-
-  void ProcessRequest(std::string_view data, uint64_t ts) {
-    if (req_body_optional && !data.empty()) DecideSkippedBody(data);
-    while (state == ConnState::kActive) {
-      if (tunnel_wait) {
-        HoldTunnelBytes(data, ts);
-        return;
-      }
-      switch (req_parser.Step(&data, ts)) {
-        case Event::kNeedMore:
-          return;
-        case Event::kHeadDone:
-          OnRequestHead();
-          if (req_resync) return;
-          break;
-        case Event::kBodyDone:
-          OnRequestDone();
-          break;
-        case Event::kGarbage:
-          if (req_tentative) {
-            req_tentative = false;
-            Resync(Direction::kRequest);
-            return;
-          }
-          // Not a request (a broken client, a scanner, a smuggled body): if the server
-          // answers, that answer is reported against these bytes.
-          stats.CountParseError(ParseError::kNotHttp);
-          LostRequestHead();
-          GarbageResync(Direction::kRequest);
-          return;
-        case Event::kBadHead:
-          stats.CountParseError(ParseError::kBadRequestHead);
-          LostRequestHead();
-          GarbageResync(Direction::kRequest);
-          return;
-        case Event::kTooLarge:
-          ++stats.head_too_large;
-          LostRequestHead();
-          GarbageResync(Direction::kRequest);
-          return;
-        case Event::kBadBody:
-          stats.CountParseError(ParseError::kBadChunk);
-          SyncRequestBody();
-          GarbageResync(Direction::kRequest);
-          return;
-      }
-    }
-  }
-
-  // ---- Responses ----
-
-  // The response to the oldest pending request was lost: drop that request so that the
-  // next response pairs with the right one.
-  void LostResponseHead() {
-    if (Pending* f = Front()) {
-      if (!f->req.placeholder) ++stats.lost_responses;
-      PopFront();
-    }
-  }
-
-  // The response to the oldest pending request arrived but its head is malformed or too
-  // large: the server did answer, so the request is reported (has_response = false) rather
-  // than dropped; counted in lost_responses.
-  void UnparsedResponseHead(std::vector<Transaction>* out) {
-    Pending* f = Front();
-    if (f == nullptr) return;
-    if (!f->req.placeholder) {
-      ++stats.lost_responses;
-      if (req_seq == front_seq) SyncRequestBody();  // early response, body still arriving
-      Transaction t;
-      t.request = std::move(f->req);
-      t.has_response = false;
-      t.informational_responses = f->informational;
-      out->push_back(std::move(t));
-    }
-    PopFront();
-  }
-
-  void CompleteResponse(std::vector<Transaction>* out) {
-    switch (owner) {
-      case Owner::kOrphan:
-        break;
-      case Owner::kPlaceholder: {
-        // The server answered bytes we could not parse: a transaction all the same, under a
-        // fixed method and target (never the raw bytes).
-        Pending* f = Front();
-        if (f == nullptr) break;
-        ++stats.unparsed_requests;
-        Transaction t;
-        t.request = std::move(f->req);
-        t.request.placeholder = false;
-        t.request.unparsed = true;
-        t.request.method.assign(kUnparsedMethod);
-        t.request.target.assign(kUnparsedTarget);
-        t.response = std::move(resp);
-        t.has_response = true;
-        t.informational_responses = f->informational;
-        out->push_back(std::move(t));
-        PopFront();
-        break;
-      }
-      case Owner::kPair: {
-        Pending* f = Front();
-        if (f == nullptr) break;
-        if (req_seq == front_seq) SyncRequestBody();  // early response, body still arriving
-        Transaction t;
-        t.request = std::move(f->req);
-        t.response = std::move(resp);
-        t.has_response = true;
-        t.informational_responses = f->informational;
-        const bool refused_connect = t.request.method == "CONNECT" && tunnel_wait &&
-                                     t.response.status_code / 100 != 2;
-        out->push_back(std::move(t));
-        PopFront();
-        if (refused_connect) EndTunnelWait();
-        break;
-      }
-    }
-    resp = Response{};
-    owner = Owner::kOrphan;
-  }
-
-  void OnResponseHead(std::vector<Transaction>* out) {
-    Response& r = resp_parser.response();
-    const int code = r.status_code;
-    Pending* front = Front();
-    if (code >= 100 && code < 200 && code != 101) {
-      // Interim response: skipped, counted on the transaction it precedes.
-      ++stats.informational;
-      if (front != nullptr) {
-        ++front->informational;
-      } else {
-        ++stats.orphan_responses;
-      }
-      resp_parser.NextMessage();
-      return;
-    }
-    ++stats.responses;
-    if (code >= 400 && front != nullptr && req_seq == front_seq &&
-        front->req.expect_continue && front->informational == 0 && req_parser.InBody() &&
-        req_parser.body_size() == 0) {
-      req_body_optional = true;
-    }
-    resp = std::move(r);
-    resp.head_size = resp_parser.head_size();
-    resp.first_byte_ts = resp_parser.first_ts();
-    resp.last_byte_ts = resp_parser.last_ts();
-    resp.body_size = 0;
-    resp.body_prefix.clear();
-    if (front == nullptr) {
-      owner = Owner::kOrphan;
-      ++stats.orphan_responses;
-    } else {
-      owner = front->req.placeholder ? Owner::kPlaceholder : Owner::kPair;
-    }
-    const std::string_view method = front != nullptr ? front->req.method : std::string_view();
-    if (code == 101 || (method == "CONNECT" && code / 100 == 2)) {
-      CompleteResponse(out);
-      state = ConnState::kUpgraded;
-      return;
-    }
-    // RFC 9112 §6.3.
-    const internal::HeadInfo& info = resp_parser.info();
-    BodyMode mode = BodyMode::kEof;
-    if (method == "HEAD" || code == 204 || code == 304) {
-      mode = BodyMode::kNone;
-    } else if (info.has_transfer_encoding) {
-      mode = info.chunked ? BodyMode::kChunked : BodyMode::kEof;
-    } else if (info.has_content_length) {
-      mode = BodyMode::kLength;
-    }
-    resp_parser.StartBody(mode, info.content_length);
-    if (owner == Owner::kPair && front != nullptr) resp_parser.KeepBody(front->body_keep);
-    if (!resp_parser.InBody()) OnResponseDone(out);
-  }
-
-  void OnResponseDone(std::vector<Transaction>* out) {
-    resp.body_size = resp_parser.body_size();
-    resp.last_byte_ts = resp_parser.last_ts();
-    resp.body_prefix = resp_parser.TakeBodyPrefix();
-    CompleteResponse(out);
+    req_seq = kNoSeq;
+    req_resync = true;
+    req_tentative = false;
+  } else {
     resp_parser.NextMessage();
+    resp_resync = true;
+    resp_tentative = false;
   }
-
-  void ProcessResponse(std::string_view data, uint64_t ts, std::vector<Transaction>* out) {
-    while (state == ConnState::kActive) {
-      switch (resp_parser.Step(&data, ts)) {
-        case Event::kNeedMore:
-          return;
-        case Event::kHeadDone:
-          OnResponseHead(out);
-          break;
-        case Event::kBodyDone:
-          OnResponseDone(out);
-          break;
-        case Event::kGarbage:
-          if (resp_tentative) {
-            resp_tentative = false;
-            Resync(Direction::kResponse);
-            return;
-          }
-          stats.CountParseError(ParseError::kNotHttp);
-          state = ConnState::kInvalid;
-          return;
-        case Event::kBadHead:
-          stats.CountParseError(ParseError::kBadResponseHead);
-          UnparsedResponseHead(out);
-          GarbageResync(Direction::kResponse);
-          return;
-        case Event::kTooLarge:
-          ++stats.head_too_large;
-          UnparsedResponseHead(out);
-          GarbageResync(Direction::kResponse);
-          return;
-        case Event::kBadBody:
-          // The head was fine: report the transaction with the body seen so far.
-          stats.CountParseError(ParseError::kBadChunk);
-          OnResponseDone(out);
-          GarbageResync(Direction::kResponse);
-          return;
-      }
-    }
-  }
-
-  // `n` bytes after the captured data moved on the wire unseen.
-  void HandleUncaptured(Direction dir, uint64_t n, uint64_t ts, std::vector<Transaction>* out) {
-    const bool is_req = dir == Direction::kRequest;
-    MessageParser& p = is_req ? req_parser : resp_parser;
-    if ((is_req ? req_resync : resp_resync) || (is_req && tunnel_wait)) return;
-    const MessageParser::SkipResult r = p.SkipUncaptured(n, ts);
-    if (r.completed) {
-      if (is_req) {
-        OnRequestDone();
-      } else {
-        OnResponseDone(out);
-      }
-    }
-    if (state != ConnState::kActive || r.absorbed == n) return;
-    ++stats.gaps;
-    if (is_req && tunnel_wait) return;
-    if (p.AtMessageStart() || p.InHead()) {
-      ++stats.truncated_heads;
-      if (is_req) {
-        if (p.AtMessageStart()) {
-          // The whole head is unseen: stamp the placeholder with this chunk's time.
-          Request ph;
-          ph.placeholder = true;
-          ph.first_byte_ts = ph.last_byte_ts = ts;
-          Push(std::move(ph));
-        } else {
-          LostRequestHead();
-        }
-      } else {
-        LostResponseHead();
-      }
-    } else if (p.InBody()) {
-      // Chunk framing lost: the message ends here as far as we can tell.
-      if (is_req) {
-        SyncRequestBody();
-      } else {
-        OnResponseDone(out);
-      }
-    }
-    Resync(dir);
-  }
-};
+}
 
 HttpConnection::HttpConnection(Limits limits) : impl_(std::make_unique<Impl>(limits)) {}
 HttpConnection::~HttpConnection() = default;
