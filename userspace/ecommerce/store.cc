@@ -278,7 +278,12 @@ std::string Store::FunnelJson(uint64_t now_ns) {
     tenants.push_back({{"tenant", tenant}, {"steps", steps_json(c)}});
   }
   root["tenants"] = std::move(tenants);
-  // Payments by gateway.
+  root["payments"] = PaymentsJson();
+  return root.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Payments by gateway: attempts, success rate, failure reasons, amounts per currency.
+nlohmann::json Store::PaymentsJson() const {
   struct Pay {
     uint64_t success = 0, failure = 0;
     std::map<std::string, uint64_t> reasons;
@@ -319,8 +324,7 @@ std::string Store::FunnelJson(uint64_t now_ns) {
     g["amounts"] = std::move(amounts);
     payments.push_back(std::move(g));
   }
-  root["payments"] = std::move(payments);
-  return root.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return payments;
 }
 
 }  // namespace redtap::ecommerce

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -83,6 +84,7 @@ class Store {
   void CountError(const enrich::Enriched& e, const TxnFacts& f);
   void Hold(uint64_t key, PendingCall call);
   void FlushExpired(uint64_t now_ns);
+  nlohmann::json PaymentsJson() const;  // under mu_
 
   const config::EcommerceConfig cfg_;
   std::mutex mu_;

@@ -105,6 +105,8 @@ struct MetricsStore::Impl {
         slot_prototype{0, 0, DDSketch(0.01, l.sketch_max_bins)} {}
 
   void RecordLocked(const enrich::Enriched& e);
+  Endpoint* EndpointOf(ServiceState* svc, Kind kind, uint8_t method, std::string_view route,
+                       std::string_view address, int port);
   ServiceState* GetService(std::string_view name);
   Endpoint* GetEndpoint(ServiceState* svc, Kind kind, uint8_t method, std::string_view route,
                         std::string_view address, int port);
@@ -238,18 +240,68 @@ Series* MetricsStore::Impl::GetSeries(Endpoint* ep, int status) {
   return raw;
 }
 
+// The endpoint of one transaction: from the cache when the same (service, kind, method,
+// route, peer) came recently, else admitted through the peer and endpoint bounds.
+Endpoint* MetricsStore::Impl::EndpointOf(ServiceState* svc, Kind kind, uint8_t method,
+                                         std::string_view route, std::string_view address,
+                                         int port) {
+  EndpointCacheEntry* ce = nullptr;
+  if (route.size() <= kEndpointCacheMaxTarget && address.size() <= kEndpointCacheMaxTarget) {
+    size_t h = std::hash<std::string_view>{}(route) ^
+               (reinterpret_cast<uintptr_t>(svc) >> 4) * 0x9e3779b97f4a7c15ull ^
+               (static_cast<size_t>(kind) << 8 | method) * 0x100000001b3ull ^
+               static_cast<size_t>(port);
+    if (kind == kClient) h ^= std::hash<std::string_view>{}(address) * 31;
+    ce = &endpoint_cache[(h ^ (h >> 29)) % kEndpointCacheSize];
+    if (ce->ep != nullptr && ce->svc == svc && ce->kind == kind && ce->method == method &&
+        ce->port == port && ce->route == route && ce->address == address) {
+      ++endpoint_cache_hits;
+      return ce->ep;
+    }
+  }
+  // Folded transactions are counted one by one (redtap_agent_series_folded_total): not
+  // cached.
+  bool folded = false;
+  const uint64_t endpoints_folded = series_folded[2];
+  std::string_view ep_address = address;
+  int ep_port = port;
+  if (kind == kClient) {
+    scratch_key.assign(address);
+    scratch_key.push_back('\x1f');
+    scratch_key.append(std::to_string(port));
+    if (svc->peers.find(scratch_key) == svc->peers.end()) {
+      if (svc->peers.size() < limits.max_peers_per_service) {
+        svc->peers.insert(scratch_key);
+      } else {
+        ++series_folded[1];
+        ep_address = kOther;
+        ep_port = kFoldedPort;
+        folded = true;
+      }
+    }
+  }
+  Endpoint* ep = GetEndpoint(svc, kind, method, route, ep_address, ep_port);
+  if (series_folded[2] != endpoints_folded) folded = true;
+  if (ce != nullptr && !folded) {
+    ce->svc = svc;
+    ce->ep = ep;
+    ce->kind = kind;
+    ce->method = method;
+    ce->port = port;
+    ce->route.assign(route);
+    ce->address.assign(address);
+  }
+  return ep;
+}
+
 void MetricsStore::Impl::RecordLocked(const enrich::Enriched& e) {
   const http::Transaction& txn = *e.txn;
   const ConnMeta& meta = *e.meta;
-  const uint64_t now_ns = e.now_ns;
   if (!started) {
     started = true;
-    start_ns = now_ns;
+    start_ns = e.now_ns;
   }
   ++transactions;
-  ServiceState* svc = GetService(e.service);
-  const uint8_t method = MethodIndex(txn.request.method);
-
   const Kind kind = meta.role == Role::kServer ? kServer : kClient;
   std::string_view address;
   int port = 0;
@@ -259,60 +311,10 @@ void MetricsStore::Impl::RecordLocked(const enrich::Enriched& e) {
     if (address.empty()) address = meta.server().address;
     port = meta.server().port;
   }
-  const std::string_view route = e.route;
-  const bool cacheable = route.size() <= kEndpointCacheMaxTarget &&
-                         address.size() <= kEndpointCacheMaxTarget;
-  EndpointCacheEntry* ce = nullptr;
-  if (cacheable) {
-    size_t h = std::hash<std::string_view>{}(route) ^
-               (reinterpret_cast<uintptr_t>(svc) >> 4) * 0x9e3779b97f4a7c15ull ^
-               (static_cast<size_t>(kind) << 8 | method) * 0x100000001b3ull ^
-               static_cast<size_t>(port);
-    if (kind == kClient) h ^= std::hash<std::string_view>{}(address) * 31;
-    ce = &endpoint_cache[(h ^ (h >> 29)) % kEndpointCacheSize];
-  }
-  Endpoint* ep = nullptr;
-  if (ce != nullptr && ce->ep != nullptr && ce->svc == svc && ce->kind == kind &&
-      ce->method == method && ce->port == port && ce->route == route &&
-      ce->address == address) {
-    ep = ce->ep;
-    ++endpoint_cache_hits;
-  } else {
-    // Folded transactions are counted one by one (redtap_agent_series_folded_total): not
-    // cached.
-    bool folded = false;
-    const uint64_t endpoints_folded = series_folded[2];
-    std::string_view ep_address = address;
-    int ep_port = port;
-    if (kind == kClient) {
-      scratch_key.assign(address);
-      scratch_key.push_back('\x1f');
-      scratch_key.append(std::to_string(port));
-      if (svc->peers.find(scratch_key) == svc->peers.end()) {
-        if (svc->peers.size() < limits.max_peers_per_service) {
-          svc->peers.insert(scratch_key);
-        } else {
-          ++series_folded[1];
-          ep_address = kOther;
-          ep_port = kFoldedPort;
-          folded = true;
-        }
-      }
-    }
-    ep = GetEndpoint(svc, kind, method, route, ep_address, ep_port);
-    if (series_folded[2] != endpoints_folded) folded = true;
-    if (ce != nullptr && !folded) {
-      ce->svc = svc;
-      ce->ep = ep;
-      ce->kind = kind;
-      ce->method = method;
-      ce->port = port;
-      ce->route.assign(route);
-      ce->address.assign(address);
-    }
-  }
+  Endpoint* ep = EndpointOf(GetService(e.service), kind, MethodIndex(txn.request.method),
+                            e.route, address, port);
   ++ep->requests_total;
-  Slot& slot = ep->window.At(now_ns, [](Slot& s) {
+  Slot& slot = ep->window.At(e.now_ns, [](Slot& s) {
     s.requests = 0;
     s.errors = 0;
     s.sketch.Clear();

@@ -287,103 +287,110 @@ DecodeResult DecodeL4(Ctx& c, const IpAddrs& ip, uint8_t proto, std::string_view
   }
 }
 
-DecodeResult DecodeIpAt(Ctx& c, std::string_view d, int depth) noexcept {
-  if (d.empty()) return DecodeResult::kTruncated;
+// An IPv4 datagram (or a fragment of one).
+DecodeResult DecodeIpv4(Ctx& c, std::string_view d, int depth) noexcept {
   Packet* out = c.out;
-  const uint8_t version = static_cast<uint8_t>(d[0]) >> 4;
-  if (version == 4) {
-    if (d.size() < 20) return DecodeResult::kTruncated;
-    const size_t ihl = (static_cast<uint8_t>(d[0]) & 0x0f) * 4u;
-    if (ihl < 20) return DecodeResult::kMalformed;
-    if (d.size() < ihl) return DecodeResult::kTruncated;
-    size_t total = Be16(d.data() + 2);
-    if (total == 0) total = d.size();  // TSO/GSO on a local capture: length not filled in
-    if (total < ihl) return DecodeResult::kMalformed;
-    IpAddrs ip;
-    ip.family = 4;
-    std::memcpy(ip.src, d.data() + 12, 4);
-    std::memcpy(ip.dst, d.data() + 16, 4);
-    const uint8_t proto = static_cast<uint8_t>(d[9]);
-    const uint16_t frag = Be16(d.data() + 6);
-    const bool more = frag & 0x2000;
-    const uint32_t offset = (frag & 0x1fffu) * 8u;
-    const uint32_t wire = static_cast<uint32_t>(total - ihl);
-    // Ethernet padding after the datagram is not payload: cut at the total length.
-    std::string_view payload = d.substr(ihl, wire);
-    if (more || offset != 0) {
-      out->frag.ip = ip;
-      out->frag.id = Be16(d.data() + 4);
-      out->frag.protocol = proto;
-      out->frag.offset = offset;
-      out->frag.more = more;
-      out->frag.data = payload;
-      out->frag.truncated = payload.size() < wire;
-      out->frag.depth = static_cast<uint8_t>(depth);
-      return DecodeResult::kFragment;
-    }
-    if (proto == kProtoTcp) return DecodeTcp(ip, payload, wire, &out->tcp);
-    return DecodeL4(c, ip, proto, payload, wire, depth);
+  if (d.size() < 20) return DecodeResult::kTruncated;
+  const size_t ihl = (static_cast<uint8_t>(d[0]) & 0x0f) * 4u;
+  if (ihl < 20) return DecodeResult::kMalformed;
+  if (d.size() < ihl) return DecodeResult::kTruncated;
+  size_t total = Be16(d.data() + 2);
+  if (total == 0) total = d.size();  // TSO/GSO on a local capture: length not filled in
+  if (total < ihl) return DecodeResult::kMalformed;
+  IpAddrs ip;
+  ip.family = 4;
+  std::memcpy(ip.src, d.data() + 12, 4);
+  std::memcpy(ip.dst, d.data() + 16, 4);
+  const uint8_t proto = static_cast<uint8_t>(d[9]);
+  const uint16_t frag = Be16(d.data() + 6);
+  const bool more = frag & 0x2000;
+  const uint32_t offset = (frag & 0x1fffu) * 8u;
+  const uint32_t wire = static_cast<uint32_t>(total - ihl);
+  // Ethernet padding after the datagram is not payload: cut at the total length.
+  std::string_view payload = d.substr(ihl, wire);
+  if (more || offset != 0) {
+    out->frag.ip = ip;
+    out->frag.id = Be16(d.data() + 4);
+    out->frag.protocol = proto;
+    out->frag.offset = offset;
+    out->frag.more = more;
+    out->frag.data = payload;
+    out->frag.truncated = payload.size() < wire;
+    out->frag.depth = static_cast<uint8_t>(depth);
+    return DecodeResult::kFragment;
   }
-  if (version == 6) {
-    if (d.size() < 40) return DecodeResult::kTruncated;
-    IpAddrs ip;
-    ip.family = 6;
-    std::memcpy(ip.src, d.data() + 8, 16);
-    std::memcpy(ip.dst, d.data() + 24, 16);
-    size_t plen = Be16(d.data() + 4);
-    if (plen == 0) plen = d.size() - 40;  // jumbogram or unfilled length
-    uint8_t next = static_cast<uint8_t>(d[6]);
-    std::string_view rest = d.substr(40, plen);
-    uint32_t wire = static_cast<uint32_t>(plen);
-    for (int n = 0; n < 16; ++n) {
-      switch (next) {
-        case 0:    // hop-by-hop options
-        case 43:   // routing
-        case 60:   // destination options
-        case 135:  // mobility
-        case 139:  // HIP
-        case 140:  // shim6
-        case 51: { // authentication header: length in 4-byte units minus 2
-          if (rest.size() < 2) return DecodeResult::kTruncated;
-          const size_t len = next == 51 ? (static_cast<uint8_t>(rest[1]) + 2u) * 4u
-                                        : (static_cast<uint8_t>(rest[1]) + 1u) * 8u;
-          if (len > wire) return DecodeResult::kMalformed;
-          if (rest.size() < len) return DecodeResult::kTruncated;
-          next = static_cast<uint8_t>(rest[0]);
-          rest.remove_prefix(len);
-          wire -= static_cast<uint32_t>(len);
+  if (proto == kProtoTcp) return DecodeTcp(ip, payload, wire, &out->tcp);
+  return DecodeL4(c, ip, proto, payload, wire, depth);
+}
+
+// An IPv6 packet, its extension headers walked (a fragment header makes it a fragment).
+DecodeResult DecodeIpv6(Ctx& c, std::string_view d, int depth) noexcept {
+  Packet* out = c.out;
+  if (d.size() < 40) return DecodeResult::kTruncated;
+  IpAddrs ip;
+  ip.family = 6;
+  std::memcpy(ip.src, d.data() + 8, 16);
+  std::memcpy(ip.dst, d.data() + 24, 16);
+  size_t plen = Be16(d.data() + 4);
+  if (plen == 0) plen = d.size() - 40;  // jumbogram or unfilled length
+  uint8_t next = static_cast<uint8_t>(d[6]);
+  std::string_view rest = d.substr(40, plen);
+  uint32_t wire = static_cast<uint32_t>(plen);
+  for (int n = 0; n < 16; ++n) {
+    switch (next) {
+      case 0:    // hop-by-hop options
+      case 43:   // routing
+      case 60:   // destination options
+      case 135:  // mobility
+      case 139:  // HIP
+      case 140:  // shim6
+      case 51: { // authentication header: length in 4-byte units minus 2
+        if (rest.size() < 2) return DecodeResult::kTruncated;
+        const size_t len = next == 51 ? (static_cast<uint8_t>(rest[1]) + 2u) * 4u
+                                      : (static_cast<uint8_t>(rest[1]) + 1u) * 8u;
+        if (len > wire) return DecodeResult::kMalformed;
+        if (rest.size() < len) return DecodeResult::kTruncated;
+        next = static_cast<uint8_t>(rest[0]);
+        rest.remove_prefix(len);
+        wire -= static_cast<uint32_t>(len);
+        continue;
+      }
+      case 44: {  // fragment
+        if (rest.size() < 8) return DecodeResult::kTruncated;
+        if (wire < 8) return DecodeResult::kMalformed;
+        const uint8_t inner = static_cast<uint8_t>(rest[0]);
+        const uint16_t off = Be16(rest.data() + 2);
+        const uint32_t id = Be32(rest.data() + 4);
+        rest.remove_prefix(8);
+        wire -= 8;
+        const uint32_t offset = (off >> 3) * 8u;
+        const bool more = off & 1;
+        if (offset == 0 && !more) {  // atomic fragment: a whole datagram
+          next = inner;
           continue;
         }
-        case 44: {  // fragment
-          if (rest.size() < 8) return DecodeResult::kTruncated;
-          if (wire < 8) return DecodeResult::kMalformed;
-          const uint8_t inner = static_cast<uint8_t>(rest[0]);
-          const uint16_t off = Be16(rest.data() + 2);
-          const uint32_t id = Be32(rest.data() + 4);
-          rest.remove_prefix(8);
-          wire -= 8;
-          const uint32_t offset = (off >> 3) * 8u;
-          const bool more = off & 1;
-          if (offset == 0 && !more) {  // atomic fragment: a whole datagram
-            next = inner;
-            continue;
-          }
-          out->frag.ip = ip;
-          out->frag.id = id;
-          out->frag.protocol = inner;
-          out->frag.offset = offset;
-          out->frag.more = more;
-          out->frag.data = rest;
-          out->frag.truncated = rest.size() < wire;
-          out->frag.depth = static_cast<uint8_t>(depth);
-          return DecodeResult::kFragment;
-        }
-        default:
-          return DecodeL4(c, ip, next, rest, wire, depth);
+        out->frag.ip = ip;
+        out->frag.id = id;
+        out->frag.protocol = inner;
+        out->frag.offset = offset;
+        out->frag.more = more;
+        out->frag.data = rest;
+        out->frag.truncated = rest.size() < wire;
+        out->frag.depth = static_cast<uint8_t>(depth);
+        return DecodeResult::kFragment;
       }
+      default:
+        return DecodeL4(c, ip, next, rest, wire, depth);
     }
-    return DecodeResult::kMalformed;
   }
+  return DecodeResult::kMalformed;
+}
+
+DecodeResult DecodeIpAt(Ctx& c, std::string_view d, int depth) noexcept {
+  if (d.empty()) return DecodeResult::kTruncated;
+  const uint8_t version = static_cast<uint8_t>(d[0]) >> 4;
+  if (version == 4) return DecodeIpv4(c, d, depth);
+  if (version == 6) return DecodeIpv6(c, d, depth);
   return DecodeResult::kMalformed;
 }
 

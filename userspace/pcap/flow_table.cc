@@ -158,83 +158,90 @@ void FlowTable::Side::OnHole(uint64_t len, uint64_t ts) noexcept {
   table->Hole(flow, index, len, ts);
 }
 
+// Who is the client of a flow whose start was not seen? The side that sends a request line
+// (or the other side of one that sends a status line), whichever comes first in this chunk.
+// Returns where the message starts, npos when neither appears.
+size_t FlowTable::FindRole(Flow* f, int side, std::string_view data) noexcept {
+  const size_t rq = FindRequest(data);
+  const size_t rs = FindResponseStart(data);
+  if (rq != std::string_view::npos && (rs == std::string_view::npos || rq <= rs)) {
+    SetClient(f, side);
+    return rq;
+  }
+  if (rs != std::string_view::npos) {
+    SetClient(f, 1 - side);
+    return rs;
+  }
+  return std::string_view::npos;
+}
+
+size_t FlowTable::FindRequest(std::string_view d) const noexcept {
+  // Request lines only the lenient parser takes ("GET /x" + LF, "GET  HTTP/1.1") count as
+  // request starts in pcap mode.
+  if (limits_.lenient_http && http::LooksLikeLenientRequestStart(d)) return 0;
+  return FindRequestStart(d);
+}
+
+// A client seen opening the connection sent bytes that are not a request: HTTP only if the
+// server answers with a status line (Answered), else not HTTP. A TLS record is not HTTP at
+// once. Returns kHeld while waiting, kDead when given up.
+size_t FlowTable::HoldUnparsed(Flow* f, std::string_view data, uint64_t wire_len, uint64_t ts,
+                               bool first) noexcept {
+  if (first && data.size() >= 3 && data[0] >= 0x14 && data[0] <= 0x18 && data[1] == 0x03) {
+    return Kill(f);
+  }
+  if (f->unparsed_len == 0) f->unparsed_ts = ts;
+  f->unparsed_len += wire_len;
+  f->scanned += wire_len;
+  return f->scanned > limits_.max_scan_bytes ? Kill(f) : kHeld;
+}
+
+size_t FlowTable::Kill(Flow* f) noexcept {
+  f->dead = true;
+  ++stats_.flows_not_http;
+  return kDead;
+}
+
+// Where the HTTP bytes of a side start, once the client is known: npos to skip this chunk,
+// kHeld / kDead when the chunk was consumed by the unparsed-request logic.
+size_t FlowTable::FindStart(Flow* f, int side, std::string_view data, uint64_t wire_len,
+                            uint64_t ts, bool first) noexcept {
+  const bool is_req = side == f->client;
+  const http::Direction dir = is_req ? http::Direction::kRequest : http::Direction::kResponse;
+  if (!f->http.Idle(dir)) return 0;  // the parser absorbed the hole inside a body: in sync
+  if (is_req && f->syn[side] && (first || f->unparsed_len > 0) &&
+      (f->unparsed_len > 0 ||
+       (!http::LooksLikeRequestStart(data) && !MaybeRequestPrefix(data) &&
+        !(limits_.lenient_http && http::LooksLikeLenientRequestStart(data))))) {
+    return HoldUnparsed(f, data, wire_len, ts, first);
+  }
+  if (!is_req && f->unparsed_len > 0) {
+    // The answer to bytes that were not HTTP: HTTP too, or the flow is not HTTP.
+    if (FindResponseStart(data) != 0) return Kill(f);
+    f->http.FeedUnparsed(f->unparsed_len, f->unparsed_ts, /*not_http=*/true, &out_);
+    f->unparsed_len = 0;
+    f->scan[1 - side] = true;  // the client's next bytes may start a request
+    return 0;
+  }
+  size_t pos = is_req ? FindRequest(data) : FindResponseStart(data);
+  if (pos == std::string_view::npos && is_req && MaybeRequestPrefix(data)) pos = 0;
+  return pos;
+}
+
 void FlowTable::Data(Flow* f, int side, std::string_view data, uint64_t wire_len,
                      uint64_t ts) noexcept {
   if (f->dead) return;
   const bool first = f->first[side];
   f->first[side] = false;
-  // Request lines only the lenient parser takes ("GET /x" + LF, "GET  HTTP/1.1") count as
-  // request starts in pcap mode.
-  const auto find_request = [this](std::string_view d) {
-    if (limits_.lenient_http && http::LooksLikeLenientRequestStart(d)) return size_t{0};
-    return FindRequestStart(d);
-  };
   if (f->scan[side]) {
-    size_t pos = std::string_view::npos;
-    if (f->client < 0) {
-      // Who is the client? The side that sends a request line (or the other side of one
-      // that sends a status line), whichever comes first in this chunk.
-      const size_t rq = find_request(data);
-      const size_t rs = FindResponseStart(data);
-      if (rq != std::string_view::npos && (rs == std::string_view::npos || rq <= rs)) {
-        SetClient(f, side);
-        pos = rq;
-      } else if (rs != std::string_view::npos) {
-        SetClient(f, 1 - side);
-        pos = rs;
-      } else {
-        stats_.skipped_bytes += wire_len;
-        f->scanned += wire_len;
-        if (f->scanned > limits_.max_scan_bytes) {
-          f->dead = true;
-          ++stats_.flows_not_http;
-        }
-        return;
-      }
-    } else {
-      const bool is_req = side == f->client;
-      const http::Direction dir = is_req ? http::Direction::kRequest : http::Direction::kResponse;
-      if (!f->http.Idle(dir)) {
-        pos = 0;  // the parser absorbed the hole inside a body: still in sync
-      } else if (is_req && f->syn[side] && (first || f->unparsed_len > 0) &&
-                 (f->unparsed_len > 0 ||
-                  (!http::LooksLikeRequestStart(data) && !MaybeRequestPrefix(data) &&
-                   !(limits_.lenient_http && http::LooksLikeLenientRequestStart(data))))) {
-        // A connection we saw open whose client does not start with a request: HTTP only
-        // if the server answers with a status line (below), else not HTTP. A TLS record is
-        // not HTTP at once.
-        if (first && data.size() >= 3 && data[0] >= 0x14 && data[0] <= 0x18 && data[1] == 0x03) {
-          f->dead = true;
-          ++stats_.flows_not_http;
-          return;
-        }
-        if (f->unparsed_len == 0) f->unparsed_ts = ts;
-        f->unparsed_len += wire_len;
-        f->scanned += wire_len;
-        if (f->scanned > limits_.max_scan_bytes) {
-          f->dead = true;
-          ++stats_.flows_not_http;
-        }
-        return;
-      } else if (!is_req && f->unparsed_len > 0) {
-        if (FindResponseStart(data) != 0) {
-          f->dead = true;  // the answer to bytes that were not HTTP is not HTTP either
-          ++stats_.flows_not_http;
-          return;
-        }
-        f->http.FeedUnparsed(f->unparsed_len, f->unparsed_ts, /*not_http=*/true, &out_);
-        f->unparsed_len = 0;
-        f->scan[1 - side] = true;  // the client's next bytes may start a request
-        pos = 0;
-      } else {
-        pos = is_req ? find_request(data) : FindResponseStart(data);
-        if (pos == std::string_view::npos && is_req && MaybeRequestPrefix(data)) pos = 0;
-      }
-      if (pos == std::string_view::npos) {
-        stats_.skipped_bytes += wire_len;
-        f->scanned += wire_len;
-        return;
-      }
+    const size_t pos =
+        f->client < 0 ? FindRole(f, side, data) : FindStart(f, side, data, wire_len, ts, first);
+    if (pos == kHeld || pos == kDead) return;
+    if (pos == std::string_view::npos) {
+      stats_.skipped_bytes += wire_len;
+      f->scanned += wire_len;
+      if (f->client < 0 && f->scanned > limits_.max_scan_bytes) Kill(f);
+      return;
     }
     f->scan[side] = false;
     if (pos > 0) {
@@ -243,29 +250,33 @@ void FlowTable::Data(Flow* f, int side, std::string_view data, uint64_t wire_len
       wire_len -= pos;
     }
   }
+  Feed(f, side, data, wire_len, ts);
+}
+
+// Bytes of a side in sync with its parser.
+void FlowTable::Feed(Flow* f, int side, std::string_view data, uint64_t wire_len,
+                     uint64_t ts) noexcept {
   const http::Direction dir =
       side == f->client ? http::Direction::kRequest : http::Direction::kResponse;
   f->http.Feed(dir, data, wire_len, ts, &out_);
   if (!out_.empty()) Emit(f);
-  if (f->http.state() != http::ConnState::kActive) {
-    f->http.Close(ts, &out_);
-    if (!out_.empty()) Emit(f);
-    if (f->http.state() == http::ConnState::kUpgraded && f->connect_ok) {
-      // A CONNECT tunnel: what it carries may be HTTP again (a proxy chain). Start over as
-      // if the connection had just opened; TLS or anything else makes it dead at once.
-      ++stats_.tunnels;
-      AddParser(&retired_parser_, f->http.stats());
-      f->http = http::HttpConnection(limits_.http);
-      f->scan[0] = f->scan[1] = true;
-      f->first[0] = f->first[1] = true;
-      f->syn[0] = f->syn[1] = true;
-      f->connect_ok = false;
-      return;
-    }
-    // Upgraded (WebSocket, h2c) or not HTTP: stop parsing its bytes.
-    f->dead = true;
-    ++stats_.flows_not_http;
+  if (f->http.state() == http::ConnState::kActive) return;
+  f->http.Close(ts, &out_);
+  if (!out_.empty()) Emit(f);
+  if (f->http.state() == http::ConnState::kUpgraded && f->connect_ok) {
+    // A CONNECT tunnel: what it carries may be HTTP again (a proxy chain). Start over as
+    // if the connection had just opened; TLS or anything else makes it dead at once.
+    ++stats_.tunnels;
+    AddParser(&retired_parser_, f->http.stats());
+    f->http = http::HttpConnection(limits_.http);
+    f->scan[0] = f->scan[1] = true;
+    f->first[0] = f->first[1] = true;
+    f->syn[0] = f->syn[1] = true;
+    f->connect_ok = false;
+    return;
   }
+  // Upgraded (WebSocket, h2c) or not HTTP: stop parsing its bytes.
+  Kill(f);
 }
 
 void FlowTable::Hole(Flow* f, int side, uint64_t len, uint64_t ts) noexcept {
@@ -303,8 +314,9 @@ void FlowTable::Retire(Flow* f, uint64_t ts, uint64_t* counter) noexcept {
   flows_.erase(f->key);  // destroys f
 }
 
-void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
-  ++stats_.segments;
+// The flow key of a segment (both directions give the same key) and the side it came from:
+// side 0 = packets from the lower (address, port).
+FlowTable::FlowKey FlowTable::KeyOf(const TcpSegment& seg, int* side) noexcept {
   FlowKey key;
   std::memset(&key, 0, sizeof(key));
   key.family = seg.ip.family;
@@ -312,8 +324,8 @@ void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
   // inlined, a per-packet memcmp/memcpy call each is not.
   int cmp = std::memcmp(seg.ip.src, seg.ip.dst, 16);
   if (cmp == 0) cmp = seg.src_port < seg.dst_port ? -1 : (seg.src_port > seg.dst_port ? 1 : 0);
-  const int side = cmp <= 0 ? 0 : 1;  // side 0 = packets from the lower (addr, port)
-  if (side == 0) {
+  *side = cmp <= 0 ? 0 : 1;
+  if (*side == 0) {
     std::memcpy(key.a, seg.ip.src, 16);
     std::memcpy(key.b, seg.ip.dst, 16);
     key.pa = seg.src_port;
@@ -324,11 +336,15 @@ void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
     key.pa = seg.dst_port;
     key.pb = seg.src_port;
   }
+  return key;
+}
+
+// The flow of a segment: the tracked one, or a new one (a SYN, or data of a flow whose start
+// was not captured). Null when the segment starts nothing worth tracking.
+FlowTable::Flow* FlowTable::FlowOf(const FlowKey& key, const TcpSegment& seg, int side,
+                                   uint64_t ts) noexcept {
   const bool syn = seg.flags & kTcpSyn;
   const bool ack = seg.flags & kTcpAck;
-  const bool fin = seg.flags & kTcpFin;
-  const bool rst = seg.flags & kTcpRst;
-
   auto it = flows_.find(key);
   Flow* f = it == flows_.end() ? nullptr : it->second.get();
   if (f && syn && !ack && f->stream[side].started() &&
@@ -338,24 +354,35 @@ void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
     Retire(f, ts, &stats_.flows_closed);
     f = nullptr;
   }
-  if (f == nullptr) {
-    if (!syn && seg.payload_wire_len == 0) return;  // ACK/FIN/RST of a flow we don't track
-    if (rst) return;
-    if (flows_.size() >= limits_.max_flows && lru_tail_) {
-      Retire(lru_tail_, ts, &stats_.flows_evicted_lru);
-    }
-    auto owned = std::make_unique<Flow>(limits_);
-    f = owned.get();
-    f->key = key;
-    for (int i = 0; i < 2; ++i) {
-      f->side[i].table = this;
-      f->side[i].flow = f;
-      f->side[i].index = i;
-    }
-    flows_.emplace(key, std::move(owned));
-    ++stats_.flows_created;
-    if (!syn) ++stats_.midstream_flows;
+  if (f != nullptr) return f;
+  if (!syn && seg.payload_wire_len == 0) return nullptr;  // ACK/FIN/RST of an untracked flow
+  if (seg.flags & kTcpRst) return nullptr;
+  if (flows_.size() >= limits_.max_flows && lru_tail_) {
+    Retire(lru_tail_, ts, &stats_.flows_evicted_lru);
   }
+  auto owned = std::make_unique<Flow>(limits_);
+  f = owned.get();
+  f->key = key;
+  for (int i = 0; i < 2; ++i) {
+    f->side[i].table = this;
+    f->side[i].flow = f;
+    f->side[i].index = i;
+  }
+  flows_.emplace(key, std::move(owned));
+  ++stats_.flows_created;
+  if (!syn) ++stats_.midstream_flows;
+  return f;
+}
+
+void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
+  ++stats_.segments;
+  int side = 0;
+  const FlowKey key = KeyOf(seg, &side);
+  Flow* f = FlowOf(key, seg, side, ts);
+  if (f == nullptr) return;
+  const bool syn = seg.flags & kTcpSyn;
+  const bool ack = seg.flags & kTcpAck;
+  const bool fin = seg.flags & kTcpFin;
   f->last_ts = ts;
   Touch(f);
 
@@ -377,17 +404,12 @@ void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
   Account(f);
   while (buffered_total_ > limits_.max_buffered_total && f->buffered > 0) {
     ++stats_.memory_skips;
-    f->stream[f->stream[0].buffered_bytes() >= f->stream[1].buffered_bytes() ? 0 : 1]
-        .ForceSkip(ts, &f->side[f->stream[0].buffered_bytes() >=
-                                        f->stream[1].buffered_bytes() ? 0 : 1]);
+    const int fuller = f->stream[0].buffered_bytes() >= f->stream[1].buffered_bytes() ? 0 : 1;
+    f->stream[fuller].ForceSkip(ts, &f->side[fuller]);
     Account(f);
   }
-  if (rst) {
-    f->rst = true;
-    Retire(f, ts, &stats_.flows_closed);
-    return;
-  }
-  if (f->stream[0].fin_done() && f->stream[1].fin_done()) {
+  if ((seg.flags & kTcpRst) != 0) f->rst = true;
+  if (f->rst || (f->stream[0].fin_done() && f->stream[1].fin_done())) {
     Retire(f, ts, &stats_.flows_closed);
   }
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -129,6 +130,19 @@ class FlowTable {
   };
 
   void Data(Flow* f, int side, std::string_view data, uint64_t wire_len, uint64_t ts) noexcept;
+  // Results of FindStart besides a position: the chunk was consumed.
+  static constexpr size_t kHeld = std::string_view::npos - 1;  // unparsed, answer awaited
+  static constexpr size_t kDead = std::string_view::npos - 2;  // the flow is not HTTP
+  size_t FindRole(Flow* f, int side, std::string_view data) noexcept;
+  size_t FindRequest(std::string_view d) const noexcept;
+  size_t FindStart(Flow* f, int side, std::string_view data, uint64_t wire_len, uint64_t ts,
+                   bool first) noexcept;
+  size_t HoldUnparsed(Flow* f, std::string_view data, uint64_t wire_len, uint64_t ts,
+                      bool first) noexcept;
+  size_t Kill(Flow* f) noexcept;
+  void Feed(Flow* f, int side, std::string_view data, uint64_t wire_len, uint64_t ts) noexcept;
+  static FlowKey KeyOf(const TcpSegment& seg, int* side) noexcept;
+  Flow* FlowOf(const FlowKey& key, const TcpSegment& seg, int side, uint64_t ts) noexcept;
   void Hole(Flow* f, int side, uint64_t len, uint64_t ts) noexcept;
   void SetClient(Flow* f, int side) noexcept;
   void Emit(Flow* f) noexcept;

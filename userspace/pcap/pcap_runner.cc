@@ -247,6 +247,59 @@ Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter
   return proc.stats();
 }
 
+// A live capture on opt.iface, activated. Null (logged) on failure.
+pcap_t* OpenLive(const PcapOptions& opt, bool* nano) {
+  char err[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* p = pcap_create(opt.iface.c_str(), err);
+  if (!p) {
+    spdlog::error("pcap: {}: {}", opt.iface, err);
+    return nullptr;
+  }
+  pcap_set_snaplen(p, opt.snaplen);
+  pcap_set_promisc(p, 0);
+  pcap_set_timeout(p, 100);
+  pcap_set_buffer_size(p, 64 << 20);
+  pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
+  const int rc = pcap_activate(p);
+  if (rc < 0) {
+    spdlog::error("pcap: {}: {}", opt.iface, pcap_geterr(p));
+    pcap_close(p);
+    return nullptr;
+  }
+  if (rc > 0) spdlog::warn("pcap: {}: {}", opt.iface, pcap_geterr(p));
+  *nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
+  return p;
+}
+
+// The statistics line of a run.
+void LogStats(const PcapStats& s, double secs, std::pair<uint64_t, uint64_t> events) {
+  const auto [events_written, events_dropped] = events;
+  const auto& f = s.flows;
+  auto dec = [&](DecodeResult r) { return s.decode[static_cast<int>(r)]; };
+  spdlog::info(
+      "pcap: {} packets in {:.3f} s, {} transactions ({} unanswered, {:.0f}/s); events "
+      "written {} dropped {}; flows {} (midstream {}, closed {}, flushed {}, evicted lru {} "
+      "idle {}, not http {}); tcp: out-of-order {} retransmits {} overlaps {} holes {} "
+      "({} bytes) forced skips {} memory skips {}; http: parse errors {} gaps {} orphan "
+      "responses {} truncated heads {}; decode: not ip {} not tcp {} truncated {} malformed "
+      "{} unsupported link {} unsupported tunnel {} tunnel too deep {}; tunnels: gtp-u {} "
+      "vxlan {} gre {} erspan {} ip-in-ip {}; fragments {} reassembled {} dropped {}; "
+      "kernel drops {}",
+      s.packets, secs, f.transactions, f.unanswered,
+      secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0,
+      events_written, events_dropped, f.flows_created,
+      f.midstream_flows, f.flows_closed, f.flows_flushed, f.flows_evicted_lru,
+      f.flows_evicted_idle, f.flows_not_http, f.tcp.out_of_order, f.tcp.retransmits,
+      f.tcp.overlaps, f.tcp.holes, f.tcp.hole_bytes, f.tcp.forced_skips, f.memory_skips,
+      f.parser.parse_errors, f.parser.gaps, f.parser.orphan_responses,
+      f.parser.truncated_heads, dec(DecodeResult::kNotIp), dec(DecodeResult::kNotTcp),
+      dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
+      dec(DecodeResult::kUnsupportedLink), dec(DecodeResult::kUnsupportedTunnel),
+      dec(DecodeResult::kTunnelTooDeep), s.tunnels[0], s.tunnels[1], s.tunnels[2],
+      s.tunnels[3], s.tunnels[4], s.fragments.fragments, s.fragments.reassembled,
+      s.fragments.dropped_sets, s.kernel_drops);
+}
+
 int RunPcap(const PcapOptions& opt, const config::Config& cfg, const PcapOutputs& out) {
   if (opt.file.empty() == opt.iface.empty()) {
     spdlog::error("pcap: give a capture FILE or --iface IF (one of them)");
@@ -262,25 +315,8 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, const PcapOutputs
   pcap_t* p = nullptr;
   std::unique_ptr<MappedPcapFile> mapped;
   if (live) {
-    char err[PCAP_ERRBUF_SIZE] = {};
-    p = pcap_create(opt.iface.c_str(), err);
-    if (!p) {
-      spdlog::error("pcap: {}: {}", opt.iface, err);
-      return 1;
-    }
-    pcap_set_snaplen(p, opt.snaplen);
-    pcap_set_promisc(p, 0);
-    pcap_set_timeout(p, 100);
-    pcap_set_buffer_size(p, 64 << 20);
-    pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
-    const int rc = pcap_activate(p);
-    if (rc < 0) {
-      spdlog::error("pcap: {}: {}", opt.iface, pcap_geterr(p));
-      pcap_close(p);
-      return 1;
-    }
-    if (rc > 0) spdlog::warn("pcap: {}: {}", opt.iface, pcap_geterr(p));
-    nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
+    p = OpenLive(opt, &nano);
+    if (p == nullptr) return 1;
   } else {
     mapped = MaybeMap(opt.file, opt.filter, opt.reader);
     if (!mapped) {
@@ -336,32 +372,7 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, const PcapOutputs
   mapped.reset();
   if (out.finish) out.finish();
   if (!opt.quiet) {
-    const auto [events_written, events_dropped] =
-        out.events ? out.events() : std::pair<uint64_t, uint64_t>{0, 0};
-    const auto& f = s.flows;
-    auto dec = [&](DecodeResult r) { return s.decode[static_cast<int>(r)]; };
-    spdlog::info(
-        "pcap: {} packets in {:.3f} s, {} transactions ({} unanswered, {:.0f}/s); events "
-        "written {} dropped {}; flows {} (midstream {}, closed {}, flushed {}, evicted lru {} "
-        "idle {}, not http {}); tcp: out-of-order {} retransmits {} overlaps {} holes {} "
-        "({} bytes) forced skips {} memory skips {}; http: parse errors {} gaps {} orphan "
-        "responses {} truncated heads {}; decode: not ip {} not tcp {} truncated {} malformed "
-        "{} unsupported link {} unsupported tunnel {} tunnel too deep {}; tunnels: gtp-u {} "
-        "vxlan {} gre {} erspan {} ip-in-ip {}; fragments {} reassembled {} dropped {}; "
-        "kernel drops {}",
-        s.packets, secs, f.transactions, f.unanswered,
-        secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0,
-        events_written, events_dropped, f.flows_created,
-        f.midstream_flows, f.flows_closed, f.flows_flushed, f.flows_evicted_lru,
-        f.flows_evicted_idle, f.flows_not_http, f.tcp.out_of_order, f.tcp.retransmits,
-        f.tcp.overlaps, f.tcp.holes, f.tcp.hole_bytes, f.tcp.forced_skips, f.memory_skips,
-        f.parser.parse_errors, f.parser.gaps, f.parser.orphan_responses,
-        f.parser.truncated_heads, dec(DecodeResult::kNotIp), dec(DecodeResult::kNotTcp),
-        dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
-        dec(DecodeResult::kUnsupportedLink), dec(DecodeResult::kUnsupportedTunnel),
-        dec(DecodeResult::kTunnelTooDeep), s.tunnels[0], s.tunnels[1], s.tunnels[2],
-        s.tunnels[3], s.tunnels[4], s.fragments.fragments, s.fragments.reassembled,
-        s.fragments.dropped_sets, s.kernel_drops);
+    LogStats(s, secs, out.events ? out.events() : std::pair<uint64_t, uint64_t>{0, 0});
   }
   return rc < 0 ? 1 : 0;
 }
