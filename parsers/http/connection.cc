@@ -10,16 +10,6 @@
 #include "parsers/http/parser.h"
 
 namespace redtap::http {
-using conn_detail::HeapBytes;
-using conn_detail::kNoSeq;
-using conn_detail::IsAlnum;
-using conn_detail::IsDigit;
-using conn_detail::IsUpperAlpha;
-using conn_detail::ResyncVerdict;
-using internal::MessageParser;
-using Event = internal::MessageParser::Event;
-using BodyMode = internal::MessageParser::BodyMode;
-using internal::StartVerdict;
 
 std::string_view ParseErrorName(ParseError e) noexcept {
   switch (e) {

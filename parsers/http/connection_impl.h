@@ -65,14 +65,19 @@ inline StartVerdict ResyncVerdict(Direction dir, std::string_view d) {
 
 }  // namespace conn_detail
 
+// The names the three connection files share (this header is theirs alone).
 using conn_detail::HeapBytes;
+using conn_detail::IsAlnum;
+using conn_detail::IsDigit;
+using conn_detail::IsUpperAlpha;
 using conn_detail::kNoSeq;
+using conn_detail::ResyncVerdict;
+using internal::MessageParser;
+using internal::StartVerdict;
+using Event = internal::MessageParser::Event;
+using BodyMode = internal::MessageParser::BodyMode;
 
 struct HttpConnection::Impl {
-  using MessageParser = internal::MessageParser;
-  using Event = MessageParser::Event;
-  using BodyMode = MessageParser::BodyMode;
-  using StartVerdict = internal::StartVerdict;
 
   struct Pending {
     Request req;

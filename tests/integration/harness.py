@@ -237,6 +237,14 @@ class Scenario(unittest.TestCase):
             cls.expect("server", cls.be, method, bpath, status, n)
 
     @classmethod
+    def start_nginx(cls):
+        """backend.py (cls.be), then nginx in front of it on a free port (cls.ng)."""
+        cls.start_backend()
+        nginx = Nginx(cls.tmp, cls.procs, cls.be)
+        cls.ng = nginx.port
+        nginx.start()
+
+    @classmethod
     def start_backend(cls, *extra):
         """backend.py on a free port (cls.be)."""
         cls.be = free_port()

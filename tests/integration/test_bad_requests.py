@@ -80,10 +80,7 @@ def keepalive_expect_server(port, ready):
 class BadRequests(harness.Scenario):
     @classmethod
     def _run(cls):
-        cls.start_backend()
-        nginx = harness.Nginx(cls.tmp, cls.procs, cls.be)
-        cls.ng = nginx.port
-        nginx.start()
+        cls.start_nginx()
         cls.ex = harness.free_port()
         ready = threading.Event()
         cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs)

@@ -63,10 +63,7 @@ class HttpCapture(harness.Scenario):
     @classmethod
     def _run(cls):
         cls.noise_port = harness.free_port()
-        cls.start_backend()
-        nginx = harness.Nginx(cls.tmp, cls.procs, cls.be)
-        cls.ng = nginx.port
-        nginx.start()
+        cls.start_nginx()
         # Binary noise: an echo server on another port, never HTTP.
         cls.procs.start([sys.executable, "-c", (
             "import socket,threading\n"

@@ -35,10 +35,7 @@ class PcapVsEbpf(harness.Scenario):
 
     @classmethod
     def _run(cls):
-        cls.start_backend()
-        nginx = harness.Nginx(cls.tmp, cls.procs, cls.be)
-        cls.ng = nginx.port
-        nginx.start()
+        cls.start_nginx()
 
         agent = harness.Agent(REDTAP, cls.tmp, cls.procs)
         agent.start()
