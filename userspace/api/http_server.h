@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The agent's HTTP endpoint (--http): /health, /ready, and later /metrics and the JSON API.
+// The HTTP API (--http): each module registers its GET routes (/metrics, /health, /ready,
+// /api/v1/*) before Start.
 #pragma once
 
 #include <functional>
