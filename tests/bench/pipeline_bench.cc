@@ -94,6 +94,7 @@ class BenchSink : public pipeline::Sink {
         events_(events) {
     pipeline_.AddSink(&store_);
     pipeline_.SetLastSink(this);
+    pipeline_.enricher().set_trace_context(events);  // as the agent: only events read it
   }
   void Consume(enrich::Enriched& e) noexcept override {
     ++count;

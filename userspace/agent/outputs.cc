@@ -23,7 +23,11 @@ Outputs::Outputs(const config::Config& cfg, const OutputOptions& opt)
   // Sinks run in this order: the metrics, the e-commerce view (it adds event attributes),
   // then the events.
   if (opt.metrics) pipeline_.AddSink(&store_);
-  pipeline_.AddSink(&ecommerce_);
+  // The e-commerce view counts when configured and adds event attributes (trace context
+  // included) when there are events: otherwise it has nothing to do.
+  const bool events = !opt.events_path.empty();
+  if (ecommerce_.enabled() || events) pipeline_.AddSink(&ecommerce_);
+  pipeline_.enricher().set_trace_context(ecommerce_.enabled() || events);
 }
 
 Outputs::~Outputs() { StopEvents(); }

@@ -12,6 +12,7 @@ namespace redtap::enrich {
 namespace {
 
 constexpr std::string_view kOverflowRoute = "/*";
+const std::string kOverflowRouteText(kOverflowRoute);
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
@@ -94,49 +95,52 @@ Enricher::Enricher(const config::Config& config, ExeReader exe_reader)
 Enricher::~Enricher() = default;
 
 Enricher::ServiceRoutes* Enricher::RoutesOf(std::string_view service) {
+  // Transactions come in runs of one service: keep the last one.
+  if (last_ != nullptr && last_->name == service) return last_;
   auto it = services_.find(std::string(service));
-  if (it != services_.end()) return it->second.get();
+  if (it != services_.end()) return last_ = it->second.get();
   if (services_.size() >= kMaxServices) return nullptr;
   auto s = std::make_unique<ServiceRoutes>();
   s->name.assign(service);
   ServiceRoutes* raw = s.get();
   std::lock_guard<std::mutex> lock(mu_);
   services_.emplace(raw->name, std::move(s));
-  return raw;
+  return last_ = raw;
 }
 
 std::string_view Enricher::Route(std::string_view service, const http::Request& req) {
   if (req.unparsed) return http::kUnparsedTarget;
   ServiceRoutes* svc = RoutesOf(service);
+  if (svc == nullptr) return kOverflowRoute;  // services beyond kMaxServices
   const std::string_view target = req.target;
   CacheEntry* ce = nullptr;
   if (target.size() <= kCacheMaxTarget) {
     const size_t h = std::hash<std::string_view>{}(target) ^
                      (reinterpret_cast<uintptr_t>(svc) >> 4) * 0x9e3779b97f4a7c15ull;
     ce = &cache_[(h ^ (h >> 29)) % kCacheSize];
-    if (ce->svc == svc && svc != nullptr && ce->target == target) return ce->route;
+    if (ce->svc == svc && ce->target == target) return *ce->route;
   }
   templater_.Template(service, target, &route_);
-  if (svc == nullptr) {
-    route_.assign(kOverflowRoute);  // services beyond kMaxServices: never cached
-    return route_;
-  }
-  if (route_ != kOverflowRoute && !svc->routes.count(route_)) {
-    if (svc->routes.size() >= max_routes_) {
-      // Folded transactions are counted one by one: not cached.
-      std::lock_guard<std::mutex> lock(mu_);
-      ++svc->folded;
-      route_.assign(kOverflowRoute);
-      return route_;
+  const std::string* route = &kOverflowRouteText;
+  if (route_ != kOverflowRoute) {
+    auto it = svc->routes.find(route_);
+    if (it == svc->routes.end()) {
+      if (svc->routes.size() >= max_routes_) {
+        // Folded transactions are counted one by one: not cached.
+        std::lock_guard<std::mutex> lock(mu_);
+        ++svc->folded;
+        return kOverflowRoute;
+      }
+      it = svc->routes.insert(route_).first;
     }
-    svc->routes.insert(route_);
+    route = &*it;  // set nodes never move: the same route is always the same string
   }
   if (ce != nullptr) {
     ce->svc = svc;
     ce->target.assign(target);
-    ce->route.assign(route_);
+    ce->route = route;
   }
-  return route_;
+  return *route;
 }
 
 Enriched& Enricher::Enrich(const http::Transaction& txn, const ConnMeta& meta,
@@ -151,8 +155,8 @@ Enriched& Enricher::Enrich(const http::Transaction& txn, const ConnMeta& meta,
     out_.service = resolver_.Resolve(meta, now_ns);
     out_.route = Route(out_.service, txn.request);
     const http::Request& r = txn.request;
-    if (const std::string_view tp = r.Find("traceparent"); !tp.empty() &&
-        ParseTraceparent(tp, &trace_id_, &span_id_)) {
+    if (const std::string_view tp = trace_context_ ? r.Find("traceparent") : std::string_view();
+        !tp.empty() && ParseTraceparent(tp, &trace_id_, &span_id_)) {
       out_.trace_id = trace_id_;
       out_.span_id = span_id_;
     }

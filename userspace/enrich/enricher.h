@@ -37,7 +37,9 @@ struct Enriched {
   /// the last sink (the events) may move from it; the others only read `txn`. Else null.
   http::Transaction* owned = nullptr;
   std::string_view service;   // service.name
-  std::string_view route;     // http.route ("/*" past routes.max_per_service; "/*unparsed")
+  /// http.route ("/*" past routes.max_per_service; "/*unparsed"). Interned: it stays valid
+  /// as long as the Enricher, and one service's same route is always at the same address.
+  std::string_view route;
   std::string_view trace_id;  // 32 lower-case hex digits, "" without a valid traceparent
   std::string_view span_id;   // 16 lower-case hex digits (the caller's span)
   std::string_view tenant;    // ecommerce.tenant rules, sanitised; "" when none applies
@@ -67,6 +69,10 @@ class Enricher {
 
   explicit Enricher(const config::Config& config,
                     ExeReader exe_reader = ReadProcExe);
+
+  /// Whether to read W3C trace context (only events and the e-commerce view use it; looking
+  /// for the header costs a scan of every request's fields). On by default.
+  void set_trace_context(bool on) { trace_context_ = on; }
   ~Enricher();
   Enricher(const Enricher&) = delete;
   Enricher& operator=(const Enricher&) = delete;
@@ -91,7 +97,9 @@ class Enricher {
   const size_t max_routes_;
   const std::vector<config::TenantRule> tenant_rules_;
   ServiceResolver resolver_;
+  bool trace_context_ = true;
   std::unordered_map<std::string, std::unique_ptr<ServiceRoutes>> services_;
+  ServiceRoutes* last_ = nullptr;  // the service of the previous transaction
 
   // The route of recent (service, target) pairs: keep-alive connections repeat their
   // requests, and templating plus route admission is most of the work. Direct-mapped;
@@ -99,7 +107,7 @@ class Enricher {
   struct CacheEntry {
     const ServiceRoutes* svc = nullptr;
     std::string target;
-    std::string route;
+    const std::string* route = nullptr;  // in svc->routes, or the overflow route
   };
   static constexpr size_t kCacheSize = 256;
   static constexpr size_t kCacheMaxTarget = 256;
