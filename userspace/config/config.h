@@ -40,7 +40,7 @@ struct EventsConfig {
 };
 
 struct HttpConfig {
-  std::string listen = "127.0.0.1:9464";  // http.listen: /health, /ready (and /metrics later)
+  std::string listen = "127.0.0.1:9464";  // http.listen: /metrics, /health, /ready, /api/v1/*
 };
 
 struct RedactionConfig {
@@ -148,7 +148,7 @@ struct ErrorCategory {
   std::string name;                 // label value
   std::vector<std::string> routes;  // route patterns; empty = any route
   std::vector<StatusRange> statuses;  // at least one
-  std::string kind;                 // "server", "client" or "" (both)
+  std::string kind;                 // where it is counted: "client", else server ("" = server)
 };
 
 struct EcommerceConfig {
