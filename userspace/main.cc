@@ -9,9 +9,9 @@
 #include <iostream>
 
 #include "userspace/agent/agent.h"
+#include "userspace/bpf/libbpf_log.h"
 #include "userspace/config/config.h"
 #include "userspace/doctor/doctor.h"
-#include "userspace/loader/loader.h"
 #include "userspace/top/top.h"
 #include "userspace/pcap/pcap_runner.h"
 

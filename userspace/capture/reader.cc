@@ -11,6 +11,8 @@
 
 #include <cstring>
 
+#include "userspace/common/errno_text.h"
+
 namespace redtap {
 namespace {
 
@@ -19,10 +21,6 @@ namespace {
 // ring_buffer does) keeps its cache line bouncing between the reader's CPU and every traced
 // syscall. Holding back a fraction of the ring costs nothing but that much free space.
 constexpr uint64_t kPublishBytes = 256 * 1024;
-
-std::string ErrnoText(int err) {
-  return std::string(strerror(err)) + " (errno " + std::to_string(err) + ")";
-}
 
 }  // namespace
 

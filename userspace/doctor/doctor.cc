@@ -12,10 +12,14 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <string_view>
 
 #include "capture.skel.h"
 #include "probe.skel.h"
-#include "userspace/loader/loader.h"
+#include "userspace/bpf/bpf_object.h"
+#include "userspace/bpf/tracefs.h"
+#include "userspace/common/errno_text.h"
 
 extern "C" __attribute__((noinline, used, visibility("default"))) void
 redtap_doctor_uprobe_target() {
@@ -24,11 +28,6 @@ redtap_doctor_uprobe_target() {
 
 namespace redtap {
 namespace {
-
-std::string Errno(int e) {
-  if (e < 0) e = -e;
-  return std::string(strerror(e)) + " (errno " + std::to_string(e) + ")";
-}
 
 std::string ReadFirstLine(const std::string& path) {
   std::ifstream f(path);
@@ -79,7 +78,7 @@ DoctorCheck CheckBtf() {
   DoctorCheck c{"kernel BTF", false, true, ""};
   struct btf* btf = btf__load_vmlinux_btf();
   if (!btf) {
-    c.detail = "/sys/kernel/btf/vmlinux missing or unreadable (" + Errno(errno) +
+    c.detail = "/sys/kernel/btf/vmlinux missing or unreadable (" + ErrnoText(errno) +
                "): CO-RE needs a kernel built with CONFIG_DEBUG_INFO_BTF=y";
     return c;
   }
@@ -115,89 +114,117 @@ DoctorCheck CheckTracefs() {
   return c;
 }
 
-// Loads probe.bpf.o with only `prog` enabled, attaches it, detaches it.
+// Attaches a cgroup program (sockops, cgroup_skb) to the root of the cgroup v2 hierarchy.
+struct bpf_link* AttachToRootCgroup(struct bpf_program* prog) {
+  std::string mnt = Cgroup2Mount();
+  int cg = mnt.empty() ? -1 : open(mnt.c_str(), O_RDONLY | O_DIRECTORY);
+  if (cg < 0) {
+    errno = ENOENT;
+    return nullptr;
+  }
+  struct bpf_link* link = bpf_program__attach_cgroup(prog, cg);
+  int err = errno;
+  close(cg);  // the link holds the cgroup
+  errno = err;
+  return link;
+}
+
+// Loads probe.bpf.o with only `prog` enabled, attaches it, detaches it (through the BPF
+// loading library, quietly: failures are what the doctor reports).
 DoctorCheck CheckHook(const char* label, const char* prog_name, bool required,
                       std::string why_needed) {
   DoctorCheck c{label, false, required, ""};
-  struct probe* skel = probe::open();
-  if (!skel) {
-    c.detail = "cannot open probe object: " + Errno(errno);
+  constexpr std::string_view kOpenError = "cannot open probe object: ";
+  LoadOptions o;
+  o.open_error = kOpenError;
+  o.load_error = "load failed: ";
+  o.fallback = false;
+  o.quiet = true;
+  auto loaded = Skeleton<struct probe>::Load(
+      [prog_name](struct probe* skel, bool) -> Status {
+        bool found = false;
+        struct bpf_program* p;
+        bpf_object__for_each_program(p, skel->obj) {
+          bool me = strcmp(bpf_program__name(p), prog_name) == 0;
+          bpf_program__set_autoload(p, me);
+          found = found || me;
+        }
+        if (!found) return Status::Error("load failed: " + ErrnoText(ENOENT));
+        return Status::Ok();
+      },
+      std::move(o));
+  if (!loaded.ok()) {
+    c.detail = loaded.error();
+    // An object that does not open says only that; a load failure says what the hook is for.
+    if (!c.detail.starts_with(kOpenError)) c.detail += " — " + why_needed;
     return c;
   }
-  struct bpf_program* target = nullptr;
-  struct bpf_program* p;
-  bpf_object__for_each_program(p, skel->obj) {
-    bool me = strcmp(bpf_program__name(p), prog_name) == 0;
-    bpf_program__set_autoload(p, me);
-    if (me) target = p;
+  BpfObject& obj = *loaded.value();
+  std::string name = prog_name;
+  bool cgroup = name == "probe_sockops" || name == "probe_cgroup_skb";
+  HookSpec spec{name, required, nullptr};
+  if (name == "probe_uprobe") {
+    spec.attach = [](struct bpf_program* p) {
+      LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = "redtap_doctor_uprobe_target");
+      return bpf_program__attach_uprobe_opts(p, getpid(), "/proc/self/exe", 0, &uo);
+    };
+  } else if (cgroup) {
+    spec.attach = AttachToRootCgroup;
   }
-  int err = target ? probe::load(skel) : -ENOENT;
-  if (err) {
-    c.detail = std::string("load failed: ") + Errno(err);
+  obj.AttachAll({spec});
+  const HookStatus& h = obj.hooks().front();
+  if (!h.attached) {
+    c.detail = "attach failed: " + h.error;
+    if (cgroup && Cgroup2Mount().empty())
+      why_needed = "no cgroup v2 mount";
   } else {
-    struct bpf_link* link = nullptr;
-    int cg = -1;
-    std::string name = prog_name;
-    if (name == "probe_uprobe") {
-      LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = "redtap_doctor_uprobe_target");
-      link = bpf_program__attach_uprobe_opts(target, getpid(), "/proc/self/exe", 0, &o);
-      if (link) redtap_doctor_uprobe_target();
-    } else if (name == "probe_sockops" || name == "probe_cgroup_skb") {
-      std::string mnt = Cgroup2Mount();
-      cg = mnt.empty() ? -1 : open(mnt.c_str(), O_RDONLY | O_DIRECTORY);
-      if (cg >= 0) link = bpf_program__attach_cgroup(target, cg);
-      else errno = ENOENT;
-      if (!link && mnt.empty()) why_needed = "no cgroup v2 mount";
-    } else {
-      link = bpf_program__attach(target);
-    }
-    if (!link) {
-      c.detail = std::string("attach failed: ") + Errno(errno);
-    } else {
-      c.ok = true;
-      c.detail = "loads and attaches";
-      if (name == "probe_iter_tcp") {
-        int it = bpf_iter_create(bpf_link__fd(link));
-        if (it < 0) {
-          c.ok = false;
-          c.detail = "attached but bpf_iter_create failed: " + Errno(errno);
-        } else {
-          char buf[64];
-          while (read(it, buf, sizeof(buf)) > 0) {
-          }
-          close(it);
+    c.ok = true;
+    c.detail = "loads and attaches";
+    if (name == "probe_uprobe") redtap_doctor_uprobe_target();
+    if (name == "probe_iter_tcp") {
+      int it = bpf_iter_create(bpf_link__fd(obj.Link(name)));
+      if (it < 0) {
+        c.ok = false;
+        c.detail = "attached but bpf_iter_create failed: " + ErrnoText(errno);
+      } else {
+        char buf[64];
+        while (read(it, buf, sizeof(buf)) > 0) {
         }
+        close(it);
       }
-      bpf_link__destroy(link);
     }
-    if (cg >= 0) close(cg);
   }
-  probe::destroy(skel);
+  obj.DetachAll();
   if (!c.ok) c.detail += " — " + why_needed;
   return c;
 }
 
+// Loads every capture program once (small maps, no fallback): does this verifier accept them?
 DoctorCheck CheckCaptureLoad() {
   DoctorCheck c{"capture programs", false, true, ""};
-  struct capture* skel = capture::open();
-  if (!skel) {
-    c.detail = "cannot open: " + Errno(errno);
+  LoadOptions o;
+  o.open_error = "cannot open: ";
+  o.load_error = "the verifier rejected them: ";
+  o.load_hint = " (details: --log-level debug)";
+  o.fallback = false;
+  o.quiet = true;
+  auto loaded = Skeleton<struct capture>::Load(
+      [](struct capture* skel, bool) {
+        // Small maps: this only checks that the verifier accepts every program.
+        bpf_map__set_max_entries(skel->maps.events_rb, 1 << 20);
+        bpf_map__set_max_entries(skel->maps.conn_map, 1024);
+        return Status::Ok();
+      },
+      std::move(o));
+  if (!loaded.ok()) {
+    c.detail = loaded.error();
     return c;
   }
-  // Small maps: this only checks that the verifier accepts every program.
-  bpf_map__set_max_entries(skel->maps.events_rb, 1 << 20);
-  bpf_map__set_max_entries(skel->maps.conn_map, 1024);
-  int err = capture::load(skel);
-  if (err) {
-    c.detail = "the verifier rejected them: " + Errno(err) + " (details: --log-level debug)";
-  } else {
-    int n = 0;
-    struct bpf_program* p;
-    bpf_object__for_each_program(p, skel->obj) n++;
-    c.ok = true;
-    c.detail = std::to_string(n) + " programs pass the verifier";
-  }
-  capture::destroy(skel);
+  int n = 0;
+  struct bpf_program* p;
+  bpf_object__for_each_program(p, loaded.value()->object()) n++;
+  c.ok = true;
+  c.detail = std::to_string(n) + " programs pass the verifier";
   return c;
 }
 

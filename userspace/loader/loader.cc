@@ -7,100 +7,37 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdarg>
 #include <cstring>
-#include <filesystem>
-#include <thread>
 #include <utility>
 
 #include "capture.skel.h"
+#include "userspace/common/errno_text.h"
 
 namespace redtap {
 namespace {
 
-struct HookSpec {
-  const char* name;
-  bool required;
-};
-
 // Every program of capture.bpf.c. sendfile and accept (without 4) are optional: many kernels
 // route them through other entry points and capture stays exact without them for servers
 // that do not use them.
-constexpr HookSpec kHooks[] = {
-    {"read_exit", true},      {"write_exit", true},    {"readv_exit", true},
-    {"writev_exit", true},    {"recvfrom_exit", true}, {"sendto_exit", true},
-    {"recvmsg_exit", true},   {"sendmsg_exit", true},  {"sendfile_exit", false},
-    {"accept4_exit", true},   {"accept_exit", false},  {"connect_exit", true},
-    {"close_enter", true},
-    // TLS: new processes may map a libssl not attached yet. The SSL uprobes themselves are
-    // attached per library file by tls::TlsAttacher, not here.
-    {"process_exec", false},
-};
-
-bool g_libbpf_quiet = false;
-
-int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (n > 0 && buf[std::min<int>(n, sizeof(buf) - 1) - 1] == '\n')
-    buf[std::min<int>(n, sizeof(buf) - 1) - 1] = '\0';
-  if (level == LIBBPF_WARN && !g_libbpf_quiet)
-    spdlog::warn("libbpf: {}", buf);
-  else
-    spdlog::debug("libbpf: {}", buf);
-  return 0;
+std::vector<HookSpec> CaptureHooks() {
+  return {
+      {"read_exit", true},      {"write_exit", true},    {"readv_exit", true},
+      {"writev_exit", true},    {"recvfrom_exit", true}, {"sendto_exit", true},
+      {"recvmsg_exit", true},   {"sendmsg_exit", true},  {"sendfile_exit", false},
+      {"accept4_exit", true},   {"accept_exit", false},  {"connect_exit", true},
+      {"close_enter", true},
+      // TLS: new processes may map a libssl not attached yet. The SSL uprobes themselves are
+      // attached per library file by tls::TlsAttacher, not here.
+      {"process_exec", false},
+  };
 }
 
-std::string ErrnoText(int err) {
-  if (err < 0) err = -err;
-  return std::string(strerror(err)) + " (errno " + std::to_string(err) + ")";
-}
-
-}  // namespace
-
-void InstallLibbpfLogger(bool quiet) {
-  g_libbpf_quiet = quiet;
-  libbpf_set_print(LibbpfPrint);
-}
-
-Result<std::string> EnsureTracefs() {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  for (const char* dir : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-    if (fs::exists(std::string(dir) + "/events/syscalls", ec)) return std::string();
-  }
-  if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
-    return Status::Error("tracefs is not mounted and mounting it at /sys/kernel/tracing failed: " +
-                         ErrnoText(errno) +
-                         " (syscall tracepoints need it; mount it or run with CAP_SYS_ADMIN)");
-  }
-  if (!fs::exists("/sys/kernel/tracing/events/syscalls", ec)) {
-    return Status::Error(
-        "tracefs mounted at /sys/kernel/tracing but it has no events/syscalls: the kernel was "
-        "built without CONFIG_FTRACE_SYSCALLS");
-  }
-  return std::string("tracefs was not mounted: mounted it at /sys/kernel/tracing");
-}
-
-CaptureLoader::~CaptureLoader() {
-  DetachAll();
-  long page = sysconf(_SC_PAGESIZE);
-  if (ring_consumer_) munmap(const_cast<unsigned long*>(ring_consumer_), page);
-  if (ring_producer_) munmap(const_cast<unsigned long*>(ring_producer_), page);
-  if (skel_) capture::destroy(skel_);
-}
-
-// Opens the capture object and applies the config (rodata, map sizes). `only`: load just
-// that program (probing which one the verifier rejects); `skip`: programs left out.
-static Result<struct capture*> OpenConfigured(const config::Config& cfg, const char* only,
-                                              const std::vector<std::string>& skip) {
-  struct capture* s = capture::open();
-  if (!s) return Status::Error("cannot open the capture BPF object: " + ErrnoText(errno));
+// Applies the config to one opened instance (rodata, map sizes). `probing`: the instance
+// only tells whether a program passes the verifier, so the maps stay small.
+Status ConfigureCapture(const config::Config& cfg, struct capture* s, bool probing) {
   s->rodata->cfg_self_tgid = static_cast<uint32_t>(getpid());
   s->rodata->cfg_capture_cap = cfg.capture.max_bytes_per_call;
   s->rodata->cfg_wakeup_bytes = cfg.capture.wakeup_bytes;
@@ -113,66 +50,37 @@ static Result<struct capture*> OpenConfigured(const config::Config& cfg, const c
   // The e-commerce view reads request and response bodies (amounts, decline reasons).
   s->rodata->cfg_skip_bodies = cfg.capture.skip_bodies && !cfg.ecommerce.enabled();
   int err = bpf_map__set_max_entries(s->maps.conn_map,
-                                     only ? 1024 : cfg.capture.max_connections);
+                                     probing ? 1024 : cfg.capture.max_connections);
   if (!err)
     err = bpf_map__set_max_entries(s->maps.events_rb,
-                                   only ? (1u << 20) : cfg.capture.ring_buffer_bytes);
-  if (err) {
-    capture::destroy(s);
-    return Status::Error("cannot size BPF maps: " + ErrnoText(err));
-  }
-  struct bpf_program* p;
-  bpf_object__for_each_program(p, s->obj) {
-    std::string name = bpf_program__name(p);
-    bool load = only ? name == only : std::find(skip.begin(), skip.end(), name) == skip.end();
-    bpf_program__set_autoload(p, load);
-  }
-  return s;
+                                   probing ? (1u << 20) : cfg.capture.ring_buffer_bytes);
+  if (err) return Status::Error("cannot size BPF maps: " + ErrnoText(err));
+  return Status::Ok();
+}
+
+}  // namespace
+
+CaptureLoader::~CaptureLoader() {
+  DetachAll();
+  long page = sysconf(_SC_PAGESIZE);
+  if (ring_consumer_) munmap(const_cast<unsigned long*>(ring_consumer_), page);
+  if (ring_producer_) munmap(const_cast<unsigned long*>(ring_producer_), page);
 }
 
 Result<std::unique_ptr<CaptureLoader>> CaptureLoader::Load(const config::Config& cfg) {
   std::unique_ptr<CaptureLoader> l(new CaptureLoader());
-  auto opened = OpenConfigured(cfg, nullptr, {});
-  if (!opened.ok()) return opened.status();
-  l->skel_ = opened.value();
-  int err = capture::load(l->skel_);
-  if (err) {
-    // Find the programs this kernel's verifier rejects, one at a time, and load without them:
-    // they are reported as failed hooks and the rest keeps running.
-    capture::destroy(l->skel_);
-    l->skel_ = nullptr;
-    std::vector<std::string> names;
-    {
-      auto probe = OpenConfigured(cfg, nullptr, {});
-      if (!probe.ok()) return probe.status();
-      struct bpf_program* p;
-      bpf_object__for_each_program(p, probe.value()->obj) names.push_back(bpf_program__name(p));
-      capture::destroy(probe.value());
-    }
-    for (const auto& n : names) {
-      auto one = OpenConfigured(cfg, n.c_str(), {});
-      if (!one.ok()) return one.status();
-      int e = capture::load(one.value());
-      capture::destroy(one.value());
-      if (e) {
-        l->load_failures_.emplace_back(n, "the verifier rejected it: " + ErrnoText(e));
-        spdlog::error("program {} failed to load: {} (left out; --log-level debug shows the "
-                      "verifier log)", n, ErrnoText(e));
-      }
-    }
-    std::vector<std::string> skip;
-    for (const auto& [n, why] : l->load_failures_) skip.push_back(n);
-    auto again = OpenConfigured(cfg, nullptr, skip);
-    if (!again.ok()) return again.status();
-    l->skel_ = again.value();
-    err = l->load_failures_.size() < names.size() ? capture::load(l->skel_) : err;
-    if (err) {
-      return Status::Error(
-          "loading the capture programs failed: " + ErrnoText(err) +
-          " (run `redtap doctor`; needs root or CAP_BPF+CAP_PERFMON, and kernel BTF at "
-          "/sys/kernel/btf/vmlinux; run with --log-level debug for the verifier log)");
-    }
-  }
+  LoadOptions o;
+  o.open_error = "cannot open the capture BPF object: ";
+  o.load_error = "loading the capture programs failed: ";
+  o.load_hint =
+      " (run `redtap doctor`; needs root or CAP_BPF+CAP_PERFMON, and kernel BTF at "
+      "/sys/kernel/btf/vmlinux; run with --log-level debug for the verifier log)";
+  auto loaded = Skeleton<struct capture>::Load(
+      [&cfg](struct capture* s, bool probing) { return ConfigureCapture(cfg, s, probing); },
+      std::move(o));
+  if (!loaded.ok()) return loaded.status();
+  l->skel_ = loaded.value()->skel();
+  l->object_ = std::move(loaded.value());
   auto* s = l->skel_;
   REDTAP_RETURN_IF_ERROR(l->ApplyFilters(cfg));
   REDTAP_RETURN_IF_ERROR(l->ApplyEndpointCaps(cfg));
@@ -246,60 +154,20 @@ Status CaptureLoader::ApplyFilters(const config::Config& cfg) {
   return Status::Ok();
 }
 
-void CaptureLoader::AttachAll() {
-  DetachAll();
-  hooks_.clear();
-  for (const auto& spec : kHooks) {
-    HookStatus h;
-    h.name = spec.name;
-    h.required = spec.required;
-    struct bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.name);
-    auto failed = std::find_if(load_failures_.begin(), load_failures_.end(),
-                               [&](const auto& f) { return f.first == spec.name; });
-    if (!prog || failed != load_failures_.end()) {
-      h.error = failed != load_failures_.end() ? failed->second
-                                               : "program not found in the BPF object";
-      if (prog) h.target = bpf_program__section_name(prog);
-      hooks_.push_back(h);
-      continue;
-    }
-    h.target = bpf_program__section_name(prog);
-    struct bpf_link* link = bpf_program__attach(prog);
-    if (link) {
-      h.attached = true;
-      links_.push_back(link);
-    } else {
-      h.error = ErrnoText(errno);
-      if (h.required)
-        spdlog::error("hook {} ({}) failed to attach: {}", h.name, h.target, h.error);
-      else
-        spdlog::warn("hook {} ({}) failed to attach: {} (optional)", h.name, h.target, h.error);
-    }
-    hooks_.push_back(h);
-  }
-}
+void CaptureLoader::AttachAll() { object_->AttachAll(CaptureHooks()); }
 
-std::vector<struct bpf_link*> CaptureLoader::TakeLinks() {
-  for (auto& h : hooks_) h.attached = false;
-  return std::exchange(links_, {});
-}
+std::vector<struct bpf_link*> CaptureLoader::TakeLinks() { return object_->TakeLinks(); }
 
 void CaptureLoader::DetachAll() {
-  DestroyLinksInParallel(links_);
-  for (auto& h : hooks_) h.attached = false;
+  if (object_) object_->DetachAll();
 }
 
-bool CaptureLoader::Ready() const {
-  if (hooks_.empty()) return false;
-  for (const auto& h : hooks_)
-    if (h.required && !h.attached) return false;
-  return true;
-}
+bool CaptureLoader::Ready() const { return object_->Ready(); }
 
 int CaptureLoader::ring_buffer_fd() const { return bpf_map__fd(skel_->maps.events_rb); }
 
 struct bpf_program* CaptureLoader::FindProgram(const char* name) const {
-  return bpf_object__find_program_by_name(skel_->obj, name);
+  return object_->FindProgram(name);
 }
 
 uint64_t CaptureLoader::RingBufferFill() const {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Loads the capture programs, attaches each hook on its own (a hook that fails is reported
-// by name; the rest keeps running), and gives the agent the maps it reads.
+// Loads the capture programs through the BPF loading library (userspace/bpf/: per-program
+// fallback, one attach loop, hook statuses), and gives the agent the maps it reads.
 #pragma once
 
 #include <array>
@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "redtap_abi.h"
+#include "userspace/bpf/bpf_object.h"
+#include "userspace/bpf/libbpf_log.h"
+#include "userspace/bpf/tracefs.h"
 #include "userspace/capture/tracker.h"
 #include "userspace/common/bpf_links.h"
 #include "userspace/common/status.h"
@@ -23,20 +26,13 @@ struct bpf_program;
 
 namespace redtap {
 
-struct HookStatus {
-  std::string name;      // program name, e.g. "read_exit"
-  std::string target;    // e.g. "tracepoint/syscalls/sys_exit_read"
-  bool required = true;  // capture cannot be exact without it
-  bool attached = false;
-  std::string error;     // why it failed
-};
-
 class CaptureLoader : public KernelControl {
  public:
   ~CaptureLoader();
 
-  /// Opens, configures and loads the capture programs. Fatal errors (no BTF, verifier
-  /// rejection, no permission) come back as Status.
+  /// Opens, configures and loads the capture programs. A program the verifier rejects is
+  /// left out and reported as a failed hook; fatal errors (no BTF, no permission, nothing
+  /// loads) come back as Status.
   static Result<std::unique_ptr<CaptureLoader>> Load(const config::Config& cfg);
 
   /// Attaches every hook; failures are recorded in hooks(), never fatal here.
@@ -46,7 +42,7 @@ class CaptureLoader : public KernelControl {
   /// Hands over the links without detaching them (for one parallel detach at shutdown).
   std::vector<struct bpf_link*> TakeLinks();
 
-  const std::vector<HookStatus>& hooks() const { return hooks_; }
+  const std::vector<HookStatus>& hooks() const { return object_->hooks(); }
   /// True when every required hook is attached.
   bool Ready() const;
 
@@ -77,11 +73,8 @@ class CaptureLoader : public KernelControl {
   void SetState(uint32_t tgid, uint32_t fd, uint64_t gen, uint8_t state,
                 bool only_if_http) noexcept;
 
-  struct capture* skel_ = nullptr;
-  std::vector<HookStatus> hooks_;
-  std::vector<struct bpf_link*> links_;
-  // Programs the verifier rejected (name, why): left out of the load, reported as hooks.
-  std::vector<std::pair<std::string, std::string>> load_failures_;
+  std::unique_ptr<BpfObject> object_;  // a Skeleton<struct capture>
+  struct capture* skel_ = nullptr;     // owned by object_
   // Read-only mappings of the ring's consumer and producer position pages.
   const volatile unsigned long* ring_consumer_ = nullptr;
   const volatile unsigned long* ring_producer_ = nullptr;
@@ -94,13 +87,5 @@ class CaptureLoader : public KernelControl {
 /// parameter, for its method (or for each common method when it has none). At most 64,
 /// each at most REDTAP_ENDPOINT_PREFIX_LEN bytes.
 std::vector<std::string> EndpointCapturePrefixes(const config::EcommerceConfig& e);
-
-/// Mounts tracefs at /sys/kernel/tracing when the syscall tracepoints are not visible.
-/// Returns a message saying what was done ("" when nothing was needed).
-Result<std::string> EnsureTracefs();
-
-/// Routes libbpf's messages to spdlog: warnings as warnings (unless `quiet`: the doctor
-/// expects failures and reports them itself), the rest at debug level.
-void InstallLibbpfLogger(bool quiet = false);
 
 }  // namespace redtap

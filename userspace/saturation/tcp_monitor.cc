@@ -8,21 +8,19 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unordered_set>
 
-#include "userspace/common/bpf_links.h"
 #include "redtap_tcp_abi.h"
 #include "tcp.skel.h"
+#include "userspace/common/errno_text.h"
 
 namespace redtap::saturation {
 namespace {
@@ -33,24 +31,22 @@ static_assert(REDTAP_TCP_FAIL_MAX == kFailReasons, "fail reasons");
 static_assert(REDTAP_TCP_RTT_BUCKETS == kRttBuckets, "rtt buckets");
 static_assert(REDTAP_TCP_DROP_MAX == 7, "SamplerStats::kernel_drops size");
 
-struct HookSpec {
-  const char* name;
-  bool required;
-};
-
-// Every tracepoint program of tcp.bpf.c (the iterator is attached on its own).
-constexpr HookSpec kHooks[] = {
-    {"inet_sock_set_state", true}, {"tcp_retransmit_skb", true}, {"tcp_send_reset", true},
-    {"tcp_receive_reset", true},
-};
+// Every program of tcp.bpf.c, all required while the monitor runs: the iterator is the
+// sampler's base (listeners, live connections), the tracepoints count opens, closes,
+// failures, resets and retransmits.
+std::vector<HookSpec> TcpHooks() {
+  return {
+      {"tcp_iter", true,
+       [](struct bpf_program* p) { return bpf_program__attach_iter(p, nullptr); }},
+      {"inet_sock_set_state", true},
+      {"tcp_retransmit_skb", true},
+      {"tcp_send_reset", true},
+      {"tcp_receive_reset", true},
+  };
+}
 
 constexpr int64_t kGcIntervalNs = 300'000'000'000;  // leaks are rare; a walk of 20k entries costs ~50 ms
 constexpr uint64_t kSockUnseenPasses = 300;  // > the longest connect (127 s by default)
-
-std::string ErrnoText(int err) {
-  if (err < 0) err = -err;
-  return std::string(strerror(err)) + " (errno " + std::to_string(err) + ")";
-}
 
 int64_t Now(clockid_t id) {
   timespec ts{};
@@ -86,15 +82,6 @@ uint32_t NetnsOf(const std::string& pid) {
   return static_cast<uint32_t>(st.st_ino);
 }
 
-// Mounts tracefs when the tcp tracepoints are not visible (libbpf needs it to attach them).
-void EnsureTracefsMounted() {
-  std::error_code ec;
-  for (const char* dir : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-    if (std::filesystem::exists(std::string(dir) + "/events/tcp", ec)) return;
-  }
-  mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr);
-}
-
 }  // namespace
 
 const char* TcpMonitor::DropReasonName(int reason) {
@@ -122,7 +109,6 @@ TcpMonitor::~TcpMonitor() {
   Stop();
   if (self_ns_fd_ >= 0) close(self_ns_fd_);
   if (rb_) ring_buffer__free(rb_);
-  if (skel_) tcp::destroy(skel_);
 }
 
 Result<std::unique_ptr<TcpMonitor>> TcpMonitor::Start(const Options& options) {
@@ -131,7 +117,7 @@ Result<std::unique_ptr<TcpMonitor>> TcpMonitor::Start(const Options& options) {
   m->AttachAll();
   if (!m->iter_link_) {
     std::string why;
-    for (const auto& h : m->hooks_)
+    for (const auto& h : m->hooks())
       if (h.name == "tcp_iter") why = h.error;
     return Status::Error("tcp monitor: cannot attach the tcp iterator (iter/tcp): " + why +
                          " (needs Linux >= 5.9 with BTF)");
@@ -144,18 +130,22 @@ Result<std::unique_ptr<TcpMonitor>> TcpMonitor::Start(const Options& options) {
 }
 
 Status TcpMonitor::Load() {
-  EnsureTracefsMounted();
-  skel_ = tcp::open();
-  if (!skel_) return Status::Error("cannot open the tcp BPF object: " + ErrnoText(errno));
-  skel_->rodata->cfg_events_per_sec = opt_.kernel_events_per_sec;
-  int err = bpf_map__set_max_entries(skel_->maps.tcp_sock_map, opt_.max_sockets);
-  if (err) return Status::Error("cannot size tcp_sock_map: " + ErrnoText(err));
-  err = tcp::load(skel_);
-  if (err) {
-    return Status::Error("loading the tcp programs failed: " + ErrnoText(err) +
-                         " (needs root or CAP_BPF+CAP_PERFMON and kernel BTF; run `redtap "
-                         "doctor`)");
-  }
+  LoadOptions o;
+  o.open_error = "cannot open the tcp BPF object: ";
+  o.load_error = "loading the tcp programs failed: ";
+  o.load_hint = " (needs root or CAP_BPF+CAP_PERFMON and kernel BTF; run `redtap doctor`)";
+  auto loaded = Skeleton<struct tcp>::Load(
+      [this](struct tcp* s, bool probing) -> Status {
+        s->rodata->cfg_events_per_sec = opt_.kernel_events_per_sec;
+        int err = bpf_map__set_max_entries(s->maps.tcp_sock_map,
+                                           probing ? 1024 : opt_.max_sockets);
+        if (err) return Status::Error("cannot size tcp_sock_map: " + ErrnoText(err));
+        return Status::Ok();
+      },
+      std::move(o));
+  if (!loaded.ok()) return loaded.status();
+  skel_ = loaded.value()->skel();
+  object_ = std::move(loaded.value());
   ncpu_ = libbpf_num_possible_cpus();
   if (ncpu_ <= 0) return Status::Error("cannot count possible CPUs: " + ErrnoText(ncpu_));
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.tcp_events_rb), &TcpMonitor::OnRingEvent, this,
@@ -165,55 +155,23 @@ Status TcpMonitor::Load() {
 }
 
 void TcpMonitor::AttachAll() {
-  hooks_.clear();
-  {
-    TcpHookStatus h;
-    h.name = "tcp_iter";
-    h.target = "iter/tcp";
-    iter_link_ = bpf_program__attach_iter(skel_->progs.tcp_iter, nullptr);
-    if (iter_link_)
-      h.attached = true;
-    else
-      h.error = ErrnoText(errno);
-    hooks_.push_back(h);
-  }
-  for (const auto& spec : kHooks) {
-    TcpHookStatus h;
-    h.name = spec.name;
-    h.required = spec.required;
-    struct bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.name);
-    if (!prog) {
-      h.error = "program not found in the BPF object";
-      hooks_.push_back(h);
-      continue;
-    }
-    h.target = bpf_program__section_name(prog);
-    struct bpf_link* link = bpf_program__attach(prog);
-    if (link) {
-      h.attached = true;
-      links_.push_back(link);
-    } else {
-      h.error = ErrnoText(errno);
-    }
-    hooks_.push_back(h);
-  }
+  object_->AttachAll(TcpHooks());
+  iter_link_ = object_->Link("tcp_iter");
 }
 
 void TcpMonitor::Stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  DestroyLinksInParallel(links_);
-  if (iter_link_) bpf_link__destroy(iter_link_);
   iter_link_ = nullptr;
-  for (auto& h : hooks_) h.attached = false;
+  if (object_) object_->DetachAll();  // every link at once, the iterator's included
 }
 
-bool TcpMonitor::Ready() const {
-  if (hooks_.empty()) return false;
-  for (const auto& h : hooks_)
-    if (h.required && !h.attached) return false;
-  return true;
+const std::vector<HookStatus>& TcpMonitor::hooks() const {
+  static const std::vector<HookStatus> kNone;
+  return object_ ? object_->hooks() : kNone;
 }
+
+bool TcpMonitor::Ready() const { return object_ && object_->Ready(); }
 
 SamplerStats TcpMonitor::stats() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// TcpMonitor: socket saturation and TCP health per service (issue #4). Loads tcp.bpf.o,
-// attaches each hook on its own (failures reported by name), and samples the kernel maps and
-// a tcp iterator once a second on its own thread.
+// TcpMonitor: socket saturation and TCP health per service (issue #4). Loads tcp.bpf.o
+// through the BPF loading library (userspace/bpf/: per-program fallback, one attach loop,
+// hook statuses like the capture loader's), and samples the kernel maps and a tcp iterator
+// once a second on its own thread.
 #pragma once
 
 #include <array>
@@ -23,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "userspace/bpf/bpf_object.h"
 #include "userspace/common/status.h"
 #include "userspace/saturation/model.h"
 #include "userspace/saturation/proc_owner.h"
@@ -57,14 +59,6 @@ struct Options {
   std::chrono::milliseconds max_full_interval{30'000};
 };
 
-struct TcpHookStatus {
-  std::string name;      // program name, e.g. "inet_sock_set_state"
-  std::string target;    // section, e.g. "tracepoint/sock/inet_sock_set_state"
-  bool required = true;
-  bool attached = false;
-  std::string error;
-};
-
 /// Cost and health of the sampler.
 struct SamplerStats {
   uint64_t samples = 0;
@@ -89,7 +83,8 @@ class TcpMonitor {
 
   /// Loads and attaches everything, takes a first sample, starts the sampler thread. Fatal:
   /// the object does not load, or the iterator (the sampler's base) cannot attach. A failed
-  /// tracepoint is reported in hooks() and the rest keeps running.
+  /// tracepoint (or one the verifier rejects) is reported in hooks(), Ready() is false, and
+  /// the rest keeps running.
   static Result<std::unique_ptr<TcpMonitor>> Start(const Options& options);
   /// Stops the sampler and detaches every program (idempotent; also done by the destructor).
   void Stop();
@@ -100,7 +95,9 @@ class TcpMonitor {
   /// fill_ratio, syn_queue, drops_total, netns counters.
   nlohmann::json ListenersJson() const;
 
-  const std::vector<TcpHookStatus>& hooks() const { return hooks_; }
+  /// The iterator and every tracepoint, all required (the agent's /ready counts them).
+  /// Read them after Start() and before Stop(), from the thread that calls those.
+  const std::vector<HookStatus>& hooks() const;
   /// True while every required hook is attached.
   bool Ready() const;
   SamplerStats stats() const;
@@ -140,10 +137,9 @@ class TcpMonitor {
   void HandleRingEvent(const void* data, size_t size);
 
   Options opt_;
-  struct tcp* skel_ = nullptr;
-  struct bpf_link* iter_link_ = nullptr;
-  std::vector<struct bpf_link*> links_;
-  std::vector<TcpHookStatus> hooks_;
+  std::unique_ptr<BpfObject> object_;  // a Skeleton<struct tcp>
+  struct tcp* skel_ = nullptr;         // owned by object_
+  struct bpf_link* iter_link_ = nullptr;  // owned by object_
   struct ring_buffer* rb_ = nullptr;
   int ncpu_ = 1;
   uint64_t gen_ = 0;
