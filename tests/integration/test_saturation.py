@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Integration (label bpf): socket saturation and TCP health (issue #4), through
-redtap_tcpmon_tool (TcpMonitor on its own), with real sockets:
+"""Integration (label bpf): socket saturation and TCP health (issue #4), through the agent
+(`redtap run`: redtap_tcp_* on /metrics, /api/v1/listeners, type "tcp" events in the events
+file), with real sockets:
 
 - a listener with backlog 4 that never accepts while clients keep connecting: the backlog
   gauge reaches its limit, overflows/drops are counted, a listen_queue_full event is written;
@@ -13,9 +14,11 @@ redtap_tcpmon_tool (TcpMonitor on its own), with real sockets:
   namespaces this test creates (10.200.x.0/24 inside them only) and deletes at the end.
 
 Each scenario names its threads with prctl(PR_SET_NAME), so the services (comm by default)
-are this test's alone even when other processes use the network.
+are this test's alone even when other processes use the network. Scrapes of the agent are
+made under the name "python3", so they never count in those services.
 """
 import ctypes
+import contextlib
 import json
 import os
 import re
@@ -27,28 +30,36 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import harness
 
-
-def find_tool():
-    for i, a in enumerate(sys.argv):
-        if a == "--tool" and i + 1 < len(sys.argv):
-            path = sys.argv[i + 1]
-            del sys.argv[i:i + 2]
-            return path
-    return os.environ.get("REDTAP_TCPMON_TOOL",
-                          os.path.join(harness.HERE, "..", "..", "build", "redtap_tcpmon_tool"))
-
-
-TOOL = find_tool()
+REDTAP = harness.find_redtap()
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_NAME = 15
+PR_GET_NAME = 16
 
 
 def set_comm(name):
     """Names the calling thread: listen()/connect() made now are attributed to `name`."""
     _libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def get_comm():
+    buf = ctypes.create_string_buffer(16)
+    _libc.prctl(PR_GET_NAME, buf, 0, 0, 0)
+    return buf.value.decode()
+
+
+@contextlib.contextmanager
+def comm(name):
+    """The calling thread is `name` inside the block, then what it was."""
+    saved = get_comm()
+    set_comm(name)
+    try:
+        yield
+    finally:
+        set_comm(saved)
 
 
 _LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -69,33 +80,32 @@ def parse_metrics(text):
 
 
 class Monitor:
-    """redtap_tcpmon_tool writing its metrics, listeners and events into a temp dir."""
+    """The agent (`redtap run`), read through its HTTP endpoint and its events file."""
 
     def __init__(self, procs, tmp):
-        self.metrics = os.path.join(tmp, "metrics.txt")
-        self.listeners = os.path.join(tmp, "listeners.json")
-        self.events = os.path.join(tmp, "events.ndjson")
-        self.proc = procs.start([TOOL, "--metrics", self.metrics, "--listeners", self.listeners,
-                                 "--events", self.events, "--interval-ms", "500"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        r, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline().strip() if r else ""
-        if line != "ready":
-            self.proc.kill()
-            raise RuntimeError(f"tool not ready: {line!r} {self.proc.stderr.read()}")
+        self.agent = harness.Agent(REDTAP, tmp, procs)
+        self.agent.start()  # /ready: capture's and the TCP monitor's hooks all attached
+        self.base = f"http://127.0.0.1:{self.agent.http_port}"
+        deadline = time.monotonic() + 10
+        while not self.read().get(("redtap_tcp_monitor_samples_total", frozenset())):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the agent runs without its TCP monitor: " +
+                                   self.agent.read_log())
+            time.sleep(0.1)
+
+    def get(self, path):
+        # The scrape's own connection belongs to "python3", not to the service being named.
+        with comm("python3"), urllib.request.urlopen(self.base + path, timeout=5) as r:
+            return r.read().decode()
 
     def read(self):
-        try:
-            with open(self.metrics) as f:
-                return parse_metrics(f.read())
-        except FileNotFoundError:
-            return {}
+        return parse_metrics(self.get("/metrics"))
 
     def value(self, name, **labels):
         want = frozenset((k, str(v)) for k, v in labels.items())
         return self.read().get((name, want))
 
-    def wait(self, pred, what, timeout=15.0):
+    def wait(self, pred, what, timeout=15.0, metric=None):
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -103,8 +113,9 @@ class Monitor:
             if last:
                 return last
             time.sleep(0.2)
+        # Every series of this test, and every series of the metric waited for.
         ours = sorted(f"{n}{dict(l)} {v}" for (n, l), v in self.read().items()
-                      if any(val.startswith("rtsat") for _, val in l))
+                      if n == metric or any(val.startswith("rtsat") for _, val in l))
         raise AssertionError(f"timed out waiting for {what} (last: {last})\nseries of this "
                              "test:\n  " + "\n  ".join(ours))
 
@@ -112,22 +123,21 @@ class Monitor:
         """Waits until the series equals `expect` (or satisfies it, when callable)."""
         ok = expect if callable(expect) else (lambda v: v == expect)
         self.wait(lambda: (lambda v: v is not None and ok(v))(self.value(name, **labels)),
-                  f"{name}{labels} -> {expect}: now {self.value(name, **labels)}", timeout)
+                  f"{name}{labels} -> {expect}: now {self.value(name, **labels)}", timeout,
+                  metric=name)
         return self.value(name, **labels)
 
     def read_events(self):
+        """The type "tcp" events written so far (a line still being written is left out)."""
         try:
-            with open(self.events) as f:
-                return [json.loads(line) for line in f if line.strip()]
+            with open(self.agent.events) as f:
+                lines = [line for line in f if line.endswith("\n")]
         except FileNotFoundError:
             return []
+        return [e for e in map(json.loads, lines) if e.get("type") == "tcp"]
 
     def read_listeners(self):
-        try:
-            with open(self.listeners) as f:
-                return json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
-            return []
+        return json.loads(self.get("/api/v1/listeners"))
 
 
 def sh(*args, check=True):
@@ -139,10 +149,15 @@ class Saturation(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="redtap-sat-")
         cls.procs = harness.Procs()
-        cls.mon = Monitor(cls.procs, cls.tmp)
+        try:
+            cls.mon = Monitor(cls.procs, cls.tmp)
+        except BaseException:
+            cls.procs.stop_all()
+            raise
 
     @classmethod
     def tearDownClass(cls):
+        cls.mon.agent.stop()  # SIGTERM: the agent detaches every hook and exits
         cls.procs.stop_all()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
@@ -362,9 +377,5 @@ class Saturation(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    harness.find_redtap()  # accepts (and drops) --redtap like the other tests
     harness.require_bpf()
-    if not os.path.exists(TOOL):
-        print(f"SKIP: {TOOL} not built", file=sys.stderr)
-        sys.exit(harness.SKIP)
     unittest.main(verbosity=2)

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// redtap_tcpmon_tool: drives TcpMonitor on its own (until the agent wires it), for the
-// integration test and the sampling benchmark.
+// redtap_saturation_bench: the sampling cost of TcpMonitor with many open connections, run
+// by tests/bench/saturation_bench.sh. It drives the monitor on its own (not the agent) because
+// it reads the sampler's internal figures (CPU per pass, connection-walk period), which the
+// agent does not export. The integration test drives the agent (`redtap run`).
 //
-//   redtap_tcpmon_tool [--metrics FILE] [--listeners FILE] [--events FILE|-] [--interval-ms N]
-//       Runs until SIGINT/SIGTERM. After each sample, FILE gets the Prometheus text of
-//       Collect() (written to FILE.tmp then renamed) and --listeners the ListenersJson();
-//       events are appended one per line. Prints "ready" on stdout once attached.
-//   redtap_tcpmon_tool --bench-connections N [--bench-seconds S]
+//   redtap_saturation_bench [--connections N] [--seconds S]
 //       Opens N loopback connections (2N sockets), samples for S seconds and prints the
-//       sampler's CPU time per second of sampling.
+//       sampler's CPU time per second of sampling. REDTAP_BENCH_LISTENERS_ONLY=1: the cost of
+//       the listener passes alone (connections never walked after the first pass).
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,35 +18,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-
 #include "userspace/saturation/tcp_monitor.h"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) { g_stop = true; }
-
-void WriteAtomically(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-  }
-  std::rename(tmp.c_str(), path.c_str());
-}
 
 // Holds the server side of the benchmark's connections in a child process (each process
 // stays below RLIMIT_NOFILE with 10,000 connections). Returns the child's pid.
@@ -155,8 +138,7 @@ int Bench(int n, int seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string metrics_path, listeners_path, events_path;
-  int interval_ms = 1000, bench_n = 0, bench_s = 10;
+  int bench_n = 10000, bench_s = 10;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -166,58 +148,18 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--metrics") metrics_path = next();
-    else if (a == "--listeners") listeners_path = next();
-    else if (a == "--events") events_path = next();
-    else if (a == "--interval-ms") interval_ms = std::stoi(next());
-    else if (a == "--bench-connections") bench_n = std::stoi(next());
-    else if (a == "--bench-seconds") bench_s = std::stoi(next());
-    else {
-      std::cerr << "usage: redtap_tcpmon_tool [--metrics FILE] [--listeners FILE] "
-                   "[--events FILE|-] [--interval-ms N] | --bench-connections N "
-                   "[--bench-seconds S]\n";
+    if (a == "--connections") {
+      bench_n = std::stoi(next());
+    } else if (a == "--seconds") {
+      bench_s = std::stoi(next());
+    } else {
+      std::cerr << "usage: redtap_saturation_bench [--connections N] [--seconds S]\n";
       return 2;
     }
   }
-  if (bench_n > 0) return Bench(bench_n, bench_s);
-
-  signal(SIGINT, OnSignal);
-  signal(SIGTERM, OnSignal);
-  std::mutex out_mu;
-  std::ofstream events_file;
-  if (!events_path.empty() && events_path != "-") events_file.open(events_path, std::ios::app);
-  redtap::saturation::Options opt;
-  opt.interval = std::chrono::milliseconds(interval_ms);
-  opt.on_event = [&](std::string line) {
-    std::lock_guard<std::mutex> lock(out_mu);
-    if (events_path == "-") {
-      std::cout << line << std::endl;
-    } else if (events_file.is_open()) {
-      events_file << line << std::endl;
-    }
-  };
-  auto mon = redtap::saturation::TcpMonitor::Start(opt);
-  if (!mon.ok()) {
-    std::cerr << "redtap_tcpmon_tool: " << mon.error() << "\n";
-    return 1;
+  if (bench_n <= 0 || bench_s <= 0) {
+    std::cerr << "--connections and --seconds must be positive\n";
+    return 2;
   }
-  auto& m = *mon.value();
-  for (const auto& h : m.hooks()) {
-    if (!h.attached) std::cerr << "hook " << h.name << " (" << h.target << ") failed: " << h.error << "\n";
-  }
-  {
-    std::lock_guard<std::mutex> lock(out_mu);
-    std::cout << (m.Ready() ? "ready" : "degraded") << std::endl;
-  }
-  while (!g_stop) {
-    m.WaitSamples(1, std::chrono::milliseconds(200));
-    if (!metrics_path.empty()) {
-      redtap::exposition::Families families;
-      m.Collect(&families);
-      WriteAtomically(metrics_path, redtap::exposition::RenderText(std::move(families)));
-    }
-    if (!listeners_path.empty()) WriteAtomically(listeners_path, m.ListenersJson().dump(2) + "\n");
-  }
-  m.Stop();
-  return 0;
+  return Bench(bench_n, bench_s);
 }
