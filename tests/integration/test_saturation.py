@@ -14,8 +14,10 @@ file), with real sockets:
   namespaces this test creates (10.200.x.0/24 inside them only) and deletes at the end.
 
 Each scenario names its threads with prctl(PR_SET_NAME), so the services (comm by default)
-are this test's alone even when other processes use the network. Scrapes of the agent are
-made under the name "python3", so they never count in those services.
+are this test's alone even when other processes use the network: the names carry this run's
+pid (rt<pid>_ka...), because the agent sees the whole host and another run of this test may
+be going on at the same time. Scrapes of the agent are made under the name "python3", so
+they never count in those services.
 """
 import ctypes
 import contextlib
@@ -35,6 +37,8 @@ import urllib.request
 import harness
 
 REDTAP = harness.find_redtap()
+# Prefix of every service this run names (a comm is at most 15 characters: rt12345_rtxs).
+TAG = f"rt{os.getpid() % 100000:05d}"
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_NAME = 15
 PR_GET_NAME = 16
@@ -115,7 +119,7 @@ class Monitor:
             time.sleep(0.2)
         # Every series of this test, and every series of the metric waited for.
         ours = sorted(f"{n}{dict(l)} {v}" for (n, l), v in self.read().items()
-                      if n == metric or any(val.startswith("rtsat") for _, val in l))
+                      if n == metric or any(val.startswith(TAG) for _, val in l))
         raise AssertionError(f"timed out waiting for {what} (last: {last})\nseries of this "
                              "test:\n  " + "\n  ".join(ours))
 
@@ -176,12 +180,12 @@ class Saturation(unittest.TestCase):
 
     def test_listen_backlog_full_and_overflows(self):
         mon = self.mon
-        set_comm("rtsat_bl")
+        set_comm(f"{TAG}_bl")
         lst = self.sock()
         lst.bind(("127.0.0.1", 0))
         lst.listen(4)
         port = lst.getsockname()[1]
-        svc = dict(service_name="rtsat_bl", server_port=port)
+        svc = dict(service_name=f"{TAG}_bl", server_port=port)
         mon.wait_value(4, "redtap_tcp_listen_backlog_max", **svc)
         self.assertEqual(mon.value("redtap_tcp_listen_backlog", **svc), 0)
         netns_labels = [dict(l) for (n, l) in mon.read() if n == "redtap_tcp_listen_overflows_total"]
@@ -189,7 +193,7 @@ class Saturation(unittest.TestCase):
         ns = netns_labels[0]
         before = mon.value("redtap_tcp_listen_overflows_total", **ns)
 
-        set_comm("rtsat_blc")
+        set_comm(f"{TAG}_blc")
         for _ in range(20):  # never accepted
             c = self.sock()
             c.setblocking(False)
@@ -200,14 +204,14 @@ class Saturation(unittest.TestCase):
         mon.wait_value(lambda v: v > 0, "redtap_tcp_listen_drops_total", scope="listener", **svc)
         rows = [l for l in mon.read_listeners() if l["port"] == port]
         self.assertEqual(len(rows), 1)
-        self.assertEqual(rows[0]["service"], "rtsat_bl")
+        self.assertEqual(rows[0]["service"], f"{TAG}_bl")
         self.assertEqual(rows[0]["backlog_max"], 4)
         self.assertGreaterEqual(rows[0]["fill_ratio"], 1.0)
         ev = mon.wait(lambda: [e for e in mon.read_events()
                                if e["event"] == "listen_queue_full" and e["server.port"] == port],
                       "a listen_queue_full event")
         self.assertEqual(ev[0]["type"], "tcp")
-        self.assertEqual(ev[0]["service.name"], "rtsat_bl")
+        self.assertEqual(ev[0]["service.name"], f"{TAG}_bl")
         self.assertEqual(ev[0]["tcp.listen.backlog_max"], 4)
         # Rate-limited: not one event per sample.
         time.sleep(3)
@@ -223,26 +227,26 @@ class Saturation(unittest.TestCase):
         p.close()  # nothing listens there now
         sent_before = mon.value("redtap_tcp_resets_total", service_name="unknown",
                                 direction="sent") or 0
-        set_comm("rtsat_cf")
+        set_comm(f"{TAG}_cf")
         for _ in range(3):
             c = socket.socket()
             self.assertEqual(c.connect_ex(("127.0.0.1", port)), 111)  # ECONNREFUSED
             c.close()
         set_comm("python3")
-        mon.wait_value(3, "redtap_tcp_connect_failures_total", service_name="rtsat_cf",
+        mon.wait_value(3, "redtap_tcp_connect_failures_total", service_name=f"{TAG}_cf",
                        reason="refused")
-        mon.wait_value(3, "redtap_tcp_resets_total", service_name="rtsat_cf",
+        mon.wait_value(3, "redtap_tcp_resets_total", service_name=f"{TAG}_cf",
                        direction="received")
         mon.wait_value(lambda v: v >= sent_before + 3, "redtap_tcp_resets_total",
                        service_name="unknown", direction="sent")
         self.assertIsNone(mon.value("redtap_tcp_connect_failures_total",
-                                    service_name="rtsat_cf", reason="timeout"))
+                                    service_name=f"{TAG}_cf", reason="timeout"))
         evs = mon.wait(lambda: [e for e in mon.read_events()
                                 if e["event"] == "connect_failed" and e["server.port"] == port],
                        "connect_failed events")
         self.assertEqual(len(evs), 3)
         for e in evs:
-            self.assertEqual(e["service.name"], "rtsat_cf")
+            self.assertEqual(e["service.name"], f"{TAG}_cf")
             self.assertEqual(e["reason"], "refused")
             self.assertEqual(e["server.address"], "127.0.0.1")
             self.assertEqual(e["level"], "WARN")
@@ -251,20 +255,20 @@ class Saturation(unittest.TestCase):
     def test_keepalive_active_bytes_rtt(self):
         mon = self.mon
         n = 25
-        set_comm("rtsat_ka")
+        set_comm(f"{TAG}_ka")
         lst = self.sock()
         lst.bind(("127.0.0.1", 0))
         lst.listen(64)
         port = lst.getsockname()[1]
-        set_comm("rtsat_kac")
+        set_comm(f"{TAG}_kac")
         clients, servers = [], []
         for _ in range(n):
             c = socket.create_connection(("127.0.0.1", port))
             clients.append(c)
             servers.append(lst.accept()[0])
         set_comm("python3")
-        inbound = dict(service_name="rtsat_ka", server_port=port)
-        outbound = dict(service_name="rtsat_kac")
+        inbound = dict(service_name=f"{TAG}_ka", server_port=port)
+        outbound = dict(service_name=f"{TAG}_kac")
         mon.wait_value(n, "redtap_tcp_connections_active", direction="inbound", **inbound)
         mon.wait_value(n, "redtap_tcp_connections_active", direction="outbound", **outbound)
         mon.wait_value(n, "redtap_tcp_connections_opened_total", direction="inbound", **inbound)
@@ -341,7 +345,7 @@ class Saturation(unittest.TestCase):
                "tcp", "dport", str(port), "numgen", "random", "mod", "10", "<", "3", "drop")
             server = (
                 "import ctypes,socket\n"
-                "ctypes.CDLL(None).prctl(15, b'rtsat_rtxs', 0, 0, 0)\n"
+                f"ctypes.CDLL(None).prctl(15, b'{TAG}_rtxs', 0, 0, 0)\n"
                 f"l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
                 f"l.bind(('{addr_b}', {port})); l.listen(8); print('up', flush=True)\n"
                 "c,_=l.accept()\n"
@@ -352,22 +356,22 @@ class Saturation(unittest.TestCase):
             self.assertTrue(r and srv.stdout.readline().strip() == "up", "server did not start")
             client = (
                 "import ctypes,socket,time\n"
-                "ctypes.CDLL(None).prctl(15, b'rtsat_rtx', 0, 0, 0)\n"
+                f"ctypes.CDLL(None).prctl(15, b'{TAG}_rtx', 0, 0, 0)\n"
                 f"c=socket.create_connection(('{addr_b}', {port}), timeout=60)\n"
                 "for _ in range(64): c.sendall(b'x' * 16384); time.sleep(0.01)\n"
                 "c.shutdown(socket.SHUT_WR); c.recv(1); c.close()\n")
             subprocess.run(["ip", "netns", "exec", ns_a, sys.executable, "-c", client],
                            check=True, timeout=120)
             mon.wait_value(lambda v: v > 0, "redtap_tcp_retransmits_total",
-                           service_name="rtsat_rtx")
-            mon.wait_value(1, "redtap_tcp_connections_opened_total", service_name="rtsat_rtx",
+                           service_name=f"{TAG}_rtx")
+            mon.wait_value(1, "redtap_tcp_connections_opened_total", service_name=f"{TAG}_rtx",
                            direction="outbound")
-            mon.wait_value(1, "redtap_tcp_connections_opened_total", service_name="rtsat_rtxs",
+            mon.wait_value(1, "redtap_tcp_connections_opened_total", service_name=f"{TAG}_rtxs",
                            server_port=port, direction="inbound")
             # Everything the client sent arrived in the end.
-            mon.wait_value(64 * 16384, "redtap_tcp_bytes_total", service_name="rtsat_rtx",
+            mon.wait_value(64 * 16384, "redtap_tcp_bytes_total", service_name=f"{TAG}_rtx",
                            direction="out")
-            mon.wait_value(64 * 16384, "redtap_tcp_bytes_total", service_name="rtsat_rtxs",
+            mon.wait_value(64 * 16384, "redtap_tcp_bytes_total", service_name=f"{TAG}_rtxs",
                            server_port=port, direction="in")
         finally:
             procs.stop_all()
