@@ -94,6 +94,12 @@ exposition::Labels BaseLabels(const SeriesId& id) {
   return l;
 }
 
+// `labels` plus one more.
+exposition::Labels With(exposition::Labels labels, const char* name, std::string value) {
+  labels.push_back({name, std::move(value)});
+  return labels;
+}
+
 void AddCounter(MetricFamily& f, exposition::Labels labels, double v) {
   f.metric.push_back(exposition::Counter(std::move(labels), v));
 }
@@ -248,34 +254,41 @@ std::vector<MetricFamily> Model::Families() const {
     AddCounter(drops, labels, c.listen_drops);
   }
 
+  // The families without an inbound/outbound label (failures, resets, retransmits, bytes,
+  // RTT) are labelled by service and server port only: an inbound series without a port (RSTs
+  // sent where nothing listens, named "unknown") has the labels of the service's outbound
+  // series, so the two are summed into one sample (two samples with the same labels would
+  // be an invalid exposition, and a scraper would keep only one of them).
+  std::map<std::pair<std::string, uint16_t>, RawCounters> by_labels;  // (service, port)
   for (const auto& [id, s] : series_) {
-    auto base = BaseLabels(id);
-    auto with = [&](const char* name, std::string value) {
-      auto l = base;
-      l.push_back({name, std::move(value)});
-      return l;
-    };
+    const auto base = BaseLabels(id);
     const char* dir = DirName(id.dir);
-    AddGauge(active, with("direction", dir), s.live.active);
-    AddCounter(opened, with("direction", dir), s.acc.opened);
-    AddCounter(closed, with("direction", dir), s.acc.closed);
+    AddGauge(active, With(base, "direction", dir), s.live.active);
+    AddCounter(opened, With(base, "direction", dir), s.acc.opened);
+    AddCounter(closed, With(base, "direction", dir), s.acc.closed);
+    Add(by_labels[{id.service, id.dir == Direction::kInbound ? id.port : uint16_t{0}}], s.acc);
+  }
+  for (const auto& [service_port, acc] : by_labels) {
+    const auto& [service, port] = service_port;
+    const auto base =
+        BaseLabels({service, port ? Direction::kInbound : Direction::kOutbound, port});
     for (int r = 0; r < kFailReasons; r++) {
-      if (s.acc.connect_failures[r])
-        AddCounter(failures, with("reason", FailReasonName(r)), s.acc.connect_failures[r]);
+      if (acc.connect_failures[r])
+        AddCounter(failures, With(base, "reason", FailReasonName(r)), acc.connect_failures[r]);
     }
-    if (s.acc.resets_sent || s.acc.resets_received) {
-      AddCounter(resets, with("direction", "sent"), s.acc.resets_sent);
-      AddCounter(resets, with("direction", "received"), s.acc.resets_received);
+    if (acc.resets_sent || acc.resets_received) {
+      AddCounter(resets, With(base, "direction", "sent"), acc.resets_sent);
+      AddCounter(resets, With(base, "direction", "received"), acc.resets_received);
     }
-    AddCounter(retrans, base, s.acc.retransmits);
-    AddCounter(bytes, with("direction", "in"), s.acc.bytes_in);
-    AddCounter(bytes, with("direction", "out"), s.acc.bytes_out);
-    if (s.acc.rtt_count) {
+    AddCounter(retrans, base, acc.retransmits);
+    AddCounter(bytes, With(base, "direction", "in"), acc.bytes_in);
+    AddCounter(bytes, With(base, "direction", "out"), acc.bytes_out);
+    if (acc.rtt_count) {
       std::vector<double> bounds(kRttBounds);
       for (int i = 0; i < kRttBounds; i++) bounds[i] = kRttBoundsUs[i] / 1e6;
-      const std::vector<uint64_t> counts(s.acc.rtt_buckets.begin(), s.acc.rtt_buckets.end());
-      rtt.metric.push_back(exposition::Histogram(base, bounds, counts, s.acc.rtt_sum_us / 1e6,
-                                                 s.acc.rtt_count));
+      const std::vector<uint64_t> counts(acc.rtt_buckets.begin(), acc.rtt_buckets.end());
+      rtt.metric.push_back(
+          exposition::Histogram(base, bounds, counts, acc.rtt_sum_us / 1e6, acc.rtt_count));
     }
   }
   std::vector<MetricFamily> out;

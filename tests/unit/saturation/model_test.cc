@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <prometheus/text_serializer.h>
 
 #include "userspace/saturation/model.h"
@@ -233,6 +235,49 @@ TEST(ModelTest, FamiliesCarryServiceAndPortLabels) {
   EXPECT_DOUBLE_EQ(j[0]["fill_ratio"].get<double>(), 0.75);
   EXPECT_EQ(j[1]["drops_total"], 5);
   EXPECT_EQ(j[1]["netns_listen_overflows_total"], 9);
+}
+
+// RSTs sent where nothing listens (an inbound key without a port, named "unknown") and RSTs
+// from sockets whose owner is unknown (an outbound key, e.g. a TIME_WAIT socket answering a
+// late segment) have the same labels: one sample with their sum, never two samples with the
+// same labels (a scraper keeps one of them: the agent's integration test saw 1 instead of 4).
+TEST(ModelTest, SeriesWithTheSameLabelsAreOneSample) {
+  Model m;
+  RawCounters no_listener;
+  no_listener.resets_sent = 3;
+  no_listener.retransmits = 2;
+  RawCounters no_owner;
+  no_owner.resets_sent = 1;
+  no_owner.resets_received = 5;
+  no_owner.bytes_in = 7;
+  no_owner.connect_failures[0] = 1;
+  m.Update({{Inbound(1, 0), no_listener}, {Outbound(0, ""), no_owner}}, {}, {}, {},
+           [](const RawKey&) { return std::string("unknown"); });
+  std::string text = Serialize(m);
+  EXPECT_NE(text.find("redtap_tcp_resets_total{service_name=\"unknown\",direction=\"sent\"} 4\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("redtap_tcp_resets_total{service_name=\"unknown\",direction=\"received\"} 5\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("redtap_tcp_retransmits_total{service_name=\"unknown\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("redtap_tcp_bytes_total{service_name=\"unknown\",direction=\"in\"} 7\n"),
+            std::string::npos);
+  // The families with a direction label keep both series apart.
+  EXPECT_NE(text.find("redtap_tcp_connections_opened_total{service_name=\"unknown\","
+                      "direction=\"inbound\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("redtap_tcp_connections_opened_total{service_name=\"unknown\","
+                      "direction=\"outbound\"} 0\n"),
+            std::string::npos);
+  // No two samples with the same name and labels anywhere.
+  std::istringstream lines(text);
+  std::set<std::string> seen;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::string series = line.substr(0, line.rfind(' '));
+    EXPECT_TRUE(seen.insert(series).second) << "duplicate: " << series << "\n" << text;
+  }
 }
 
 TEST(RateLimiterTest, BurstThenOnePerPeriodAndCountsSuppressed) {
