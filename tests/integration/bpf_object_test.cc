@@ -48,7 +48,9 @@ class BpfObjectTest : public ::testing::Test {
   }
 };
 
-struct bpf_link* AttachIter(struct bpf_program* p) { return bpf_program__attach_iter(p, nullptr); }
+struct bpf_link* AttachIter(struct bpf_program* p) {
+  return bpf_program__attach_iter(p, nullptr);
+}
 
 TEST_F(BpfObjectTest, FallbackLoadsEveryProgramTheVerifierAccepts) {
   auto loaded = Skeleton<struct probe>::Load(nullptr, Options(true));
@@ -73,8 +75,7 @@ TEST_F(BpfObjectTest, FallbackLoadsEveryProgramTheVerifierAccepts) {
     EXPECT_TRUE(strict.ok()) << strict.error();
   } else {
     ASSERT_FALSE(strict.ok());
-    EXPECT_EQ(strict.error().rfind("loading the probe programs failed: ", 0), 0u)
-        << strict.error();
+    EXPECT_EQ(strict.error().rfind("loading the probe programs failed: ", 0), 0u) << strict.error();
   }
 }
 
@@ -165,15 +166,13 @@ TEST_F(BpfObjectTest, AProgramTurnedOffInConfigureIsNeitherLoadedNorProbed) {
   obj.AttachAll({{"probe_tracepoint", true}, {"probe_kprobe", false}});
   EXPECT_TRUE(obj.hooks()[0].attached) << obj.hooks()[0].error;
   EXPECT_FALSE(obj.hooks()[1].attached);
-  EXPECT_EQ(obj.hooks()[1].error,
-            "program not loaded (turned off when the object was configured)");
+  EXPECT_EQ(obj.hooks()[1].error, "program not loaded (turned off when the object was configured)");
   EXPECT_TRUE(obj.Ready());
 }
 
 TEST_F(BpfObjectTest, AConfigureErrorIsTheLoadError) {
   auto loaded = Skeleton<struct probe>::Load(
-      [](struct probe*, bool) { return Status::Error("cannot size probe_rb: no"); },
-      Options(true));
+      [](struct probe*, bool) { return Status::Error("cannot size probe_rb: no"); }, Options(true));
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.error(), "cannot size probe_rb: no");
 }

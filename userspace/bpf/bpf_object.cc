@@ -73,8 +73,8 @@ Result<void*> BpfObject::OpenConfigured(const Configure& configure, bool probing
   bpf_object__for_each_program(p, ops_.object(s)) {
     if (!bpf_program__autoload(p)) continue;  // configure turned it off
     std::string name = bpf_program__name(p);
-    bool load = only.empty() ? std::find(skip.begin(), skip.end(), name) == skip.end()
-                             : name == only;
+    bool load =
+        only.empty() ? std::find(skip.begin(), skip.end(), name) == skip.end() : name == only;
     bpf_program__set_autoload(p, load);
   }
   return s;
@@ -105,15 +105,15 @@ Status BpfObject::LoadInto(Ops ops, const Configure& configure, LoadOptions opti
     ops_.destroy(s.value());
     return err;
   };
-  auto outcome = internal::LoadWithFallback(options_.fallback, [&] { return programs_; },
-                                            load_without, load_only);
+  auto outcome = internal::LoadWithFallback(
+      options_.fallback, [&] { return programs_; }, load_without, load_only);
   if (!outcome.ok()) return outcome.status();
   for (const auto& [name, err] : outcome->rejected) {
     rejected_.emplace_back(name, "the verifier rejected it: " + ErrnoText(err));
     if (!options_.quiet) {
-      spdlog::error("program {} failed to load: {} (left out; --log-level debug shows the "
-                    "verifier log)",
-                    name, ErrnoText(err));
+      spdlog::error(
+          "program {} failed to load: {} (left out; --log-level debug shows the verifier log)",
+          name, ErrnoText(err));
     }
   }
   if (outcome->err != 0) {
@@ -122,7 +122,9 @@ Status BpfObject::LoadInto(Ops ops, const Configure& configure, LoadOptions opti
   return Status::Ok();
 }
 
-struct bpf_object* BpfObject::object() const { return skel_ ? ops_.object(skel_) : nullptr; }
+struct bpf_object* BpfObject::object() const {
+  return skel_ ? ops_.object(skel_) : nullptr;
+}
 
 struct bpf_program* BpfObject::FindProgram(const std::string& name) const {
   return skel_ ? bpf_object__find_program_by_name(object(), name.c_str()) : nullptr;
@@ -149,8 +151,8 @@ void BpfObject::AttachAll(const std::vector<HookSpec>& table) {
                                  [&](const auto& r) { return r.first == spec.program; });
     if (!prog || rejected != rejected_.end()) {
       // Already logged when the load left it out.
-      h.error = rejected != rejected_.end() ? rejected->second
-                                            : "program not found in the BPF object";
+      h.error =
+          rejected != rejected_.end() ? rejected->second : "program not found in the BPF object";
       hooks_.push_back(std::move(h));
       continue;
     }

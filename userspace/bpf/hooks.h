@@ -30,7 +30,7 @@ struct HookStatus {
   std::string target;    // its section, e.g. "tracepoint/syscalls/sys_exit_read"
   bool required = true;  // capture (or the monitor) cannot be exact without it
   bool attached = false;
-  std::string error;     // why it failed
+  std::string error;  // why it failed
 };
 
 /// Hooks of one or more objects, counted.

@@ -42,8 +42,7 @@ std::string FirstMissing(const std::vector<std::string>& groups, const std::stri
 
 namespace internal {
 
-Result<std::string> EnsureTracefs(const std::vector<std::string>& groups,
-                                  const TracefsEnv& env) {
+Result<std::string> EnsureTracefs(const std::vector<std::string>& groups, const TracefsEnv& env) {
   // Each group visible under one of the places tracefs lives: nothing to do.
   bool all_visible = true;
   for (const auto& g : groups) {

@@ -28,8 +28,7 @@ struct TracefsEnv {
   std::function<int()> mount;
 };
 
-Result<std::string> EnsureTracefs(const std::vector<std::string>& groups,
-                                  const TracefsEnv& env);
+Result<std::string> EnsureTracefs(const std::vector<std::string>& groups, const TracefsEnv& env);
 
 }  // namespace internal
 }  // namespace redtap

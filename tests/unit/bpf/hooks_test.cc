@@ -35,8 +35,7 @@ TEST(SummarizeHooks, AFailedOptionalHookKeepsItReady) {
 }
 
 TEST(SummarizeHooks, AFailedRequiredHookMakesItNotReady) {
-  std::vector<HookStatus> hooks = {Hook("read_exit", true, true),
-                                   Hook("write_exit", true, false),
+  std::vector<HookStatus> hooks = {Hook("read_exit", true, true), Hook("write_exit", true, false),
                                    Hook("accept_exit", false, false)};
   HookSummary s = SummarizeHooks(hooks);
   EXPECT_FALSE(s.ready);
@@ -48,8 +47,7 @@ TEST(SummarizeHooks, AFailedRequiredHookMakesItNotReady) {
 TEST(SummarizeHooks, CombinedObjectsNeedEveryRequiredHook) {
   std::vector<HookStatus> capture = {Hook("read_exit", true, true),
                                      Hook("process_exec", false, false)};
-  std::vector<HookStatus> tcp = {Hook("tcp_iter", true, true),
-                                 Hook("tcp_send_reset", true, false)};
+  std::vector<HookStatus> tcp = {Hook("tcp_iter", true, true), Hook("tcp_send_reset", true, false)};
   EXPECT_TRUE(SummarizeHooks(capture).ready);
   std::vector<HookStatus> all = capture;
   all.insert(all.end(), tcp.begin(), tcp.end());

@@ -77,8 +77,7 @@ TEST_F(TracefsTest, MountsWhenNotMountedAndSaysSo) {
 TEST_F(TracefsTest, AFailedMountIsAClearError) {
   auto r = internal::EnsureTracefs({"syscalls"}, Env({}, EPERM));
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().find("tracefs is not mounted and mounting it at " + tracing_ +
-                           " failed: "),
+  EXPECT_NE(r.error().find("tracefs is not mounted and mounting it at " + tracing_ + " failed: "),
             std::string::npos)
       << r.error();
   EXPECT_NE(r.error().find("(errno 1)"), std::string::npos) << r.error();
