@@ -63,26 +63,18 @@ class Agent {
         return st;
       }
     }
-    int attached = 0, failed_required = 0;
-    std::vector<agent::Hook> hooks;
+    std::vector<HookStatus> hooks;
     for (auto* c : started_) c->Hooks(&hooks);
-    for (const auto& h : hooks) {
-      if (h.attached) {
-        ++attached;
-      } else if (h.required) {
-        ++failed_required;
-        spdlog::debug("required hook {} is not attached", h.name);
-      }
-    }
-    hooks_attached_ = attached;
-    ready_ = failed_required == 0;
+    const HookSummary sum = SummarizeHooks(hooks);
+    hooks_attached_ = sum.attached;
+    ready_ = sum.ready;
     if (ready_) {
-      spdlog::info("capturing: {} hooks attached; http on {}; events {}", attached, listen_,
+      spdlog::info("capturing: {} hooks attached; http on {}; events {}", sum.attached, listen_,
                    events_);
     } else {
       spdlog::error("{} required hook(s) failed to attach: capture is incomplete, /ready is 503 "
                     "(run `redtap doctor`)",
-                    failed_required);
+                    sum.failed_required);
     }
     return Status::Ok();
   }

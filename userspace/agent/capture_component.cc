@@ -144,9 +144,9 @@ void CaptureComponent::Collect(exposition::Families* out) const {
                                          static_cast<double>(loader_->RingBufferSize())));
 }
 
-void CaptureComponent::Hooks(std::vector<Hook>* out) const {
+void CaptureComponent::Hooks(std::vector<HookStatus>* out) const {
   if (!loader_) return;
-  for (const auto& h : loader_->hooks()) out->push_back({h.name, h.required, h.attached});
+  out->insert(out->end(), loader_->hooks().begin(), loader_->hooks().end());
 }
 
 void CaptureComponent::BeginStop(std::vector<struct bpf_link*>* links) {

@@ -26,7 +26,7 @@ class CaptureComponent : public Component {
 
   const char* name() const override { return "capture"; }
   Status Start() override;
-  void Hooks(std::vector<Hook>* out) const override;
+  void Hooks(std::vector<HookStatus>* out) const override;
   void BeginStop(std::vector<struct bpf_link*>* links) override;
   void FinishStop() override;
 

@@ -8,18 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "userspace/bpf/hooks.h"
 #include "userspace/common/status.h"
 
 struct bpf_link;
 
 namespace redtap::agent {
-
-/// One kernel hook of a component, for readiness and the logs.
-struct Hook {
-  std::string name;
-  bool required = true;
-  bool attached = false;
-};
 
 class Component {
  public:
@@ -30,7 +24,7 @@ class Component {
   virtual Status Start() = 0;
   virtual bool optional() const { return false; }
   /// The component's kernel hooks: /ready needs every required one attached.
-  virtual void Hooks(std::vector<Hook>* out) const { (void)out; }
+  virtual void Hooks(std::vector<HookStatus>* out) const { (void)out; }
   virtual void BeginStop(std::vector<struct bpf_link*>* links) { (void)links; }
   virtual void FinishStop() {}
 };

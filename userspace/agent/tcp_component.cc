@@ -44,9 +44,9 @@ Status TcpComponent::Start() {
   return Status::Ok();
 }
 
-void TcpComponent::Hooks(std::vector<Hook>* out) const {
+void TcpComponent::Hooks(std::vector<HookStatus>* out) const {
   if (!monitor_) return;
-  for (const auto& h : monitor_->hooks()) out->push_back({h.name, h.required, h.attached});
+  out->insert(out->end(), monitor_->hooks().begin(), monitor_->hooks().end());
 }
 
 void TcpComponent::BeginStop(std::vector<struct bpf_link*>*) {

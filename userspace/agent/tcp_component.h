@@ -23,7 +23,7 @@ class TcpComponent : public Component {
   const char* name() const override { return "tcp health"; }
   bool optional() const override { return true; }
   Status Start() override;
-  void Hooks(std::vector<Hook>* out) const override;
+  void Hooks(std::vector<HookStatus>* out) const override;
   void BeginStop(std::vector<struct bpf_link*>* links) override;
   void FinishStop() override;
 

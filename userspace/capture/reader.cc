@@ -105,7 +105,7 @@ void RingReader::Run() {
     // past capture.wakeup_bytes, so the timeout is what normally ends this wait; then drain.
     epoll_event ev{};
     int n = epoll_wait(epoll_fd_, &ev, 1, static_cast<int>(poll_ms_));
-    if (n < 0 && errno != EINTR) spdlog::error("ring buffer poll failed: {}", strerror(errno));
+    if (n < 0 && errno != EINTR) spdlog::error("ring buffer poll failed: {}", ErrnoText(errno));
     Drain();
     polls_.fetch_add(1, std::memory_order_relaxed);
     if (on_tick_) on_tick_();

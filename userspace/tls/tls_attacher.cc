@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "userspace/common/errno_text.h"
 #include "userspace/loader/loader.h"
 #include "userspace/tls/elf_symbols.h"
 
@@ -211,7 +212,7 @@ bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool s
              : nullptr;
     if (!link) {
       if (p.required) {
-        failure = std::string(p.prog) + " on " + p.symbol + ": " + strerror(errno);
+        failure = std::string(p.prog) + " on " + p.symbol + ": " + ErrnoText(errno);
         break;
       }
       continue;
