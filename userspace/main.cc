@@ -12,8 +12,8 @@
 #include "userspace/bpf/libbpf_log.h"
 #include "userspace/config/config.h"
 #include "userspace/doctor/doctor.h"
-#include "userspace/top/top.h"
 #include "userspace/pcap/pcap_runner.h"
+#include "userspace/top/top.h"
 
 #ifndef REDTAP_VERSION
 #define REDTAP_VERSION "0.0.0"

@@ -16,7 +16,7 @@
 
 /* Largest payload one syscall record can carry; the runtime cap is <= this. Power of two. */
 #define REDTAP_MAX_CAPTURE 8192
-#define REDTAP_COMM_LEN 16
+#define REDTAP_COMM_LEN    16
 
 enum redtap_event_type {
 	REDTAP_EV_CONN_OPEN = 1,  /* a connection became tracked as HTTP */
@@ -59,13 +59,13 @@ enum redtap_syscall {
 
 /* Kernel-side drop and loss counters: index of drop_stats (per-CPU array). */
 enum redtap_drop_reason {
-	REDTAP_DROP_RINGBUF_FULL = 0,  /* record lost: ring buffer had no room */
-	REDTAP_DROP_CONN_TABLE_FULL,   /* connection not tracked: conn_map full */
-	REDTAP_DROP_TRUNCATED,         /* syscall moved more bytes than the capture cap (not lost: framed) */
-	REDTAP_DROP_READ_FAULT,        /* bpf_probe_read_user failed: payload not captured */
-	REDTAP_DROP_IOV_LIMIT,         /* more iovecs than walked: the rest framed, not captured */
-	REDTAP_DROP_TLS_NO_FD,         /* TLS plaintext whose socket could not be found: not captured */
-	REDTAP_DROP_TLS_MISSED_READ,   /* an SSL_read in progress when the uprobes were attached: its
+	REDTAP_DROP_RINGBUF_FULL = 0, /* record lost: ring buffer had no room */
+	REDTAP_DROP_CONN_TABLE_FULL,  /* connection not tracked: conn_map full */
+	REDTAP_DROP_TRUNCATED,        /* syscall moved more bytes than the capture cap (not lost: framed) */
+	REDTAP_DROP_READ_FAULT,       /* bpf_probe_read_user failed: payload not captured */
+	REDTAP_DROP_IOV_LIMIT,        /* more iovecs than walked: the rest framed, not captured */
+	REDTAP_DROP_TLS_NO_FD,        /* TLS plaintext whose socket could not be found: not captured */
+	REDTAP_DROP_TLS_MISSED_READ,  /* an SSL_read in progress when the uprobes were attached: its
 					* plaintext was not captured; its answer is reported as
 					* unparsed */
 	REDTAP_DROP_MAX,
@@ -73,10 +73,10 @@ enum redtap_drop_reason {
 
 /* Per-connection state in conn_map. */
 enum redtap_conn_state {
-	REDTAP_STATE_UNKNOWN = 0, /* no data yet */
-	REDTAP_STATE_HTTP = 1,    /* first bytes were HTTP/1.x: data flows to userspace */
-	REDTAP_STATE_IGNORED = 2, /* not HTTP, filtered out, or muted by userspace */
-	REDTAP_STATE_REARMED = 3, /* userspace dropped its tracker: re-open on the next HTTP start */
+	REDTAP_STATE_UNKNOWN = 0,  /* no data yet */
+	REDTAP_STATE_HTTP = 1,     /* first bytes were HTTP/1.x: data flows to userspace */
+	REDTAP_STATE_IGNORED = 2,  /* not HTTP, filtered out, or muted by userspace */
+	REDTAP_STATE_REARMED = 3,  /* userspace dropped its tracker: re-open on the next HTTP start */
 	REDTAP_STATE_UNPARSED = 4, /* first request bytes were not HTTP: the first answer decides
 				    * (an HTTP status line: open, then one REDTAP_DATA_F_UNPARSED
 				    * record for them; anything else: IGNORED) */
@@ -114,17 +114,17 @@ struct redtap_conn_id {
 struct redtap_conn_open_event {
 	struct redtap_event_hdr hdr;
 	struct redtap_conn_id id;
-	__u32 seq;     /* per-connection record sequence (gaps = lost records) */
+	__u32 seq; /* per-connection record sequence (gaps = lost records) */
 	__u32 tid;
-	__u8 role;     /* enum redtap_role */
-	__u8 source;   /* enum redtap_conn_source */
-	__u16 family;  /* AF_INET or AF_INET6 */
-	__u16 lport;   /* host byte order */
-	__u16 rport;   /* host byte order */
+	__u8 role;      /* enum redtap_role */
+	__u8 source;    /* enum redtap_conn_source */
+	__u16 family;   /* AF_INET or AF_INET6 */
+	__u16 lport;    /* host byte order */
+	__u16 rport;    /* host byte order */
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 	char comm[REDTAP_COMM_LEN];
-	__u8 tls;      /* 1: plaintext comes from the TLS library (uprobes) */
+	__u8 tls; /* 1: plaintext comes from the TLS library (uprobes) */
 	__u8 pad[7];
 };
 
@@ -139,7 +139,7 @@ struct redtap_data_event {
 	__u8 syscall;  /* enum redtap_syscall; 0 for a REDTAP_DATA_F_UNPARSED record */
 	__u8 flags;    /* enum redtap_data_flags */
 	__u8 pad[5];
-	__u8 data[];   /* cap_len bytes */
+	__u8 data[]; /* cap_len bytes */
 };
 
 struct redtap_conn_close_event {
@@ -158,13 +158,13 @@ struct redtap_exec_event {
 /* Value of conn_map. */
 struct redtap_conn_info {
 	__u64 gen;
-	__u64 sk;     /* struct sock * of the fd, read for endpoints when the conn turns HTTP */
-	__u32 seq;    /* next record sequence number */
-	__u8 state;   /* enum redtap_conn_state */
-	__u8 role;    /* enum redtap_role */
-	__u8 source;  /* enum redtap_conn_source */
-	__u8 tls;     /* 1: the socket carries TLS; plaintext comes from uprobes only */
-	__u8 tls_seen; /* its first bytes were a TLS handshake record */
+	__u64 sk;       /* struct sock * of the fd, read for endpoints when the conn turns HTTP */
+	__u32 seq;      /* next record sequence number */
+	__u8 state;     /* enum redtap_conn_state */
+	__u8 role;      /* enum redtap_role */
+	__u8 source;    /* enum redtap_conn_source */
+	__u8 tls;       /* 1: the socket carries TLS; plaintext comes from uprobes only */
+	__u8 tls_seen;  /* its first bytes were a TLS handshake record */
 	__u8 cap_shift; /* per-endpoint capture: the current request matched endpoint_cap_map,
 			 * payload cap is 1 << cap_shift until the next request; 0 = default cap */
 	__u8 pad[2];

@@ -21,7 +21,7 @@
 #endif
 
 #define REDTAP_TCP_ABI_VERSION 1
-#define REDTAP_TCP_COMM_LEN 16
+#define REDTAP_TCP_COMM_LEN    16
 
 /* Which way a connection was opened, as seen from this host. */
 enum redtap_tcp_dir {
@@ -36,8 +36,8 @@ enum redtap_tcp_dir {
 struct redtap_tcp_key {
 	__u32 netns; /* network namespace inode */
 	__u32 tgid;
-	__u16 port;  /* host byte order */
-	__u8 dir;    /* enum redtap_tcp_dir */
+	__u16 port; /* host byte order */
+	__u8 dir;   /* enum redtap_tcp_dir */
 	__u8 pad;
 	char comm[REDTAP_TCP_COMM_LEN];
 };
@@ -54,22 +54,24 @@ enum redtap_tcp_fail_reason {
 };
 
 /* RTT histogram: upper bounds in microseconds; bucket REDTAP_TCP_RTT_BOUNDS is +Inf. */
-#define REDTAP_TCP_RTT_BOUNDS 16
+#define REDTAP_TCP_RTT_BOUNDS  16
 #define REDTAP_TCP_RTT_BUCKETS (REDTAP_TCP_RTT_BOUNDS + 1)
-#define REDTAP_TCP_RTT_BOUNDS_US                                                            \
-	{ 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, \
-	  1000000, 2500000 }
+#define REDTAP_TCP_RTT_BOUNDS_US                                                                      \
+	{                                                                                             \
+		25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, \
+		        1000000, 2500000                                                              \
+	}
 
 /* Per-CPU value of agg_map. Every field only grows. */
 struct redtap_tcp_counters {
-	__u64 opened;          /* SYN_RECV/SYN_SENT -> ESTABLISHED */
-	__u64 closed;          /* an established-or-later state -> CLOSE */
+	__u64 opened; /* SYN_RECV/SYN_SENT -> ESTABLISHED */
+	__u64 closed; /* an established-or-later state -> CLOSE */
 	__u64 connect_failures[REDTAP_TCP_FAIL_MAX];
 	__u64 resets_sent;
 	__u64 resets_received;
-	__u64 retransmits;     /* tcp_retransmit_skb, SYN retransmits included */
-	__u64 bytes_in;        /* payload received, counted at each iterator pass and at close */
-	__u64 bytes_out;       /* payload sent and acknowledged (each byte once), the same way */
+	__u64 retransmits; /* tcp_retransmit_skb, SYN retransmits included */
+	__u64 bytes_in;    /* payload received, counted at each iterator pass and at close */
+	__u64 bytes_out;   /* payload sent and acknowledged (each byte once), the same way */
 	__u64 rtt_count;
 	__u64 rtt_sum_us;
 	__u64 rtt_buckets[REDTAP_TCP_RTT_BUCKETS];
@@ -77,20 +79,20 @@ struct redtap_tcp_counters {
 
 /* sock_map value: what the programs know about one full socket. */
 #define REDTAP_TCP_SK_UNRESOLVED 1 /* outbound socket older than the agent: owner unknown */
-#define REDTAP_TCP_SK_NO_OWNER 2   /* userspace looked and found no owner: stop asking */
+#define REDTAP_TCP_SK_NO_OWNER   2 /* userspace looked and found no owner: stop asking */
 struct redtap_tcp_sock {
 	struct redtap_tcp_key key;
-	__u32 flags;       /* REDTAP_TCP_SK_* */
-	__u64 rx_base;     /* payload received already counted (bytes_in) */
-	__u64 tx_base;     /* bytes_acked already counted (bytes_out), or when established */
+	__u32 flags;        /* REDTAP_TCP_SK_* */
+	__u64 rx_base;      /* payload received already counted (bytes_in) */
+	__u64 tx_base;      /* bytes_acked already counted (bytes_out), or when established */
 	__u64 rtt_activity; /* bytes received + acked at its last RTT sample */
-	__u64 seen_gen;    /* last iterator pass that saw it (userspace garbage collection) */
+	__u64 seen_gen;     /* last iterator pass that saw it (userspace garbage collection) */
 };
 
 /* live_map value: the live sockets of one key, recounted by each iterator pass. */
 struct redtap_tcp_live {
-	__u64 gen;       /* the pass that wrote it; older values are stale */
-	__u64 active;    /* sockets in ESTABLISHED or CLOSE_WAIT */
+	__u64 gen;    /* the pass that wrote it; older values are stale */
+	__u64 active; /* sockets in ESTABLISHED or CLOSE_WAIT */
 };
 
 /* listen_map key/value: which {netns, port} has a listener (and who called listen()). */
@@ -107,9 +109,9 @@ enum redtap_tcp_rec_type {
 };
 
 struct redtap_tcp_listener_rec {
-	__u16 type;        /* REDTAP_TCP_REC_LISTENER */
-	__u16 family;      /* AF_INET / AF_INET6 */
-	__u16 port;        /* host byte order */
+	__u16 type;   /* REDTAP_TCP_REC_LISTENER */
+	__u16 family; /* AF_INET / AF_INET6 */
+	__u16 port;   /* host byte order */
 	__u16 pad;
 	__u32 netns;
 	__u32 uid;
@@ -121,12 +123,12 @@ struct redtap_tcp_listener_rec {
 	__u32 drops;       /* sk_drops: ListenDrops attributed to this listener (overflows incl.) */
 	__u32 owner_tgid;  /* process that called listen(), 0 when older than the agent */
 	__u32 pad2;
-	__u8 addr[16];     /* IPv4 in the first 4 bytes */
+	__u8 addr[16]; /* IPv4 in the first 4 bytes */
 	char owner_comm[REDTAP_TCP_COMM_LEN];
 };
 
 struct redtap_tcp_unresolved_rec {
-	__u16 type;  /* REDTAP_TCP_REC_UNRESOLVED */
+	__u16 type; /* REDTAP_TCP_REC_UNRESOLVED */
 	__u16 pad[3];
 	__u64 sk;
 	__u64 ino;
@@ -140,29 +142,29 @@ enum redtap_tcp_event_type {
 };
 
 struct redtap_tcp_event {
-	__u64 ts_ns;    /* bpf_ktime_get_ns() */
-	__u16 type;     /* enum redtap_tcp_event_type */
+	__u64 ts_ns; /* bpf_ktime_get_ns() */
+	__u16 type;  /* enum redtap_tcp_event_type */
 	__u16 family;
-	__u16 lport;    /* host byte order */
+	__u16 lport; /* host byte order */
 	__u16 rport;
 	__u8 laddr[16];
 	__u8 raddr[16];
-	__u32 tgid;     /* current task (meaningful for connect failures from the caller) */
-	__s32 err;      /* sk_err for connect failures */
-	__u8 reason;    /* enum redtap_tcp_fail_reason */
-	__u8 state;     /* TCP state when it happened */
+	__u32 tgid;  /* current task (meaningful for connect failures from the caller) */
+	__s32 err;   /* sk_err for connect failures */
+	__u8 reason; /* enum redtap_tcp_fail_reason */
+	__u8 state;  /* TCP state when it happened */
 	__u8 pad[6];
 	struct redtap_tcp_key key;
 };
 
 /* Kernel-side losses: index of tcp_drop_stats (per-CPU array). */
 enum redtap_tcp_drop_reason {
-	REDTAP_TCP_DROP_SOCK_MAP_FULL = 0,   /* socket not tracked: its counters go to its key only */
-	REDTAP_TCP_DROP_AGG_MAP_FULL = 1,    /* counter update lost */
-	REDTAP_TCP_DROP_LIVE_MAP_FULL = 2,   /* live socket not summed in this pass */
+	REDTAP_TCP_DROP_SOCK_MAP_FULL = 0, /* socket not tracked: its counters go to its key only */
+	REDTAP_TCP_DROP_AGG_MAP_FULL = 1,  /* counter update lost */
+	REDTAP_TCP_DROP_LIVE_MAP_FULL = 2, /* live socket not summed in this pass */
 	REDTAP_TCP_DROP_LISTEN_MAP_FULL = 3,
-	REDTAP_TCP_DROP_RINGBUF_FULL = 4,    /* event lost */
-	REDTAP_TCP_DROP_EVENT_RATE = 5,      /* event suppressed by the kernel rate limit */
-	REDTAP_TCP_DROP_SEQ_OVERFLOW = 6,    /* iterator record not written */
+	REDTAP_TCP_DROP_RINGBUF_FULL = 4, /* event lost */
+	REDTAP_TCP_DROP_EVENT_RATE = 5,   /* event suppressed by the kernel rate limit */
+	REDTAP_TCP_DROP_SEQ_OVERFLOW = 6, /* iterator record not written */
 	REDTAP_TCP_DROP_MAX,
 };

@@ -17,7 +17,7 @@
  * without a line feed, one per line). */
 #pragma once
 
-#define REDTAP_SKIP_MIN 512   /* records this small gain nothing */
+#define REDTAP_SKIP_MIN  512  /* records this small gain nothing */
 #define REDTAP_SKIP_SCAN 2048 /* heads longer than this are not looked for */
 
 struct skip_ctx {
@@ -28,7 +28,7 @@ struct skip_ctx {
 	__u64 cl;       /* its value */
 	__u8 keep;      /* ship everything */
 	__u8 digits;
-	__u8 state;     /* value parse: 0 leading OWS, 1 digits, 2 trailing OWS, 3 done */
+	__u8 state; /* value parse: 0 leading OWS, 1 digits, 2 trailing OWS, 3 done */
 };
 
 static __always_inline __u64 skip__load8(const __u8 *buf, __u32 off)
@@ -41,7 +41,7 @@ static __always_inline __u64 skip__load8(const __u8 *buf, __u32 off)
 /* The line starting at `ls`: the empty line ends the head (returns 1); Content-Length is
  * noted; Transfer-Encoding (or a second Content-Length) means keep everything (returns 1). */
 static __always_inline int skip__line(struct redtap_data_scratch *s, struct skip_ctx *c,
-				      __u32 ls)
+                                      __u32 ls)
 {
 	if (ls + 2 > c->n) {
 		c->keep = 1;
@@ -155,7 +155,7 @@ static long skip__digit(__u32 i, struct skip_ctx *c)
  * programs that call it (its result is an unknown scalar to them: they clamp it). */
 __noinline int body__skip(__u32 copied, __u64 ret)
 {
-	struct skip_ctx c = { .n = copied };
+	struct skip_ctx c = {.n = copied};
 	__u32 zero = 0;
 	struct redtap_data_scratch *s = bpf_map_lookup_elem(&data_heap, &zero);
 

@@ -10,8 +10,8 @@
 static __always_inline __u64 rb__flags(void)
 {
 	return bpf_ringbuf_query(&events_rb, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes
-		       ? BPF_RB_FORCE_WAKEUP
-		       : BPF_RB_NO_WAKEUP;
+	               ? BPF_RB_FORCE_WAKEUP
+	               : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline int conn__passes_filters(const struct redtap_conn_open_event *ev)
@@ -37,15 +37,15 @@ static __always_inline int conn__passes_filters(const struct redtap_conn_open_ev
 
 /* Creates the conn_map entry of a new or discovered connection. */
 static __always_inline int conn__track(struct redtap_conn_key *key, struct sock *sk, __u8 role,
-				       __u8 source, __u8 tls)
+                                       __u8 source, __u8 tls)
 {
 	struct redtap_conn_info info = {
-		.gen = bpf_ktime_get_ns(),
-		.sk = (__u64)sk,
-		.state = REDTAP_STATE_UNKNOWN,
-		.role = role,
-		.source = source,
-		.tls = tls,
+	        .gen = bpf_ktime_get_ns(),
+	        .sk = (__u64)sk,
+	        .state = REDTAP_STATE_UNKNOWN,
+	        .role = role,
+	        .source = source,
+	        .tls = tls,
 	};
 	if (bpf_map_update_elem(&conn_map, key, &info, BPF_ANY)) {
 		stats__drop(REDTAP_DROP_CONN_TABLE_FULL);
@@ -84,8 +84,8 @@ static __always_inline int conn__open(struct redtap_conn_key *key, struct redtap
 }
 
 static __always_inline void data__emit(struct redtap_conn_key *key, struct redtap_conn_info *info,
-				       const struct io_src *src, long ret, __u8 dir, __u8 sys,
-				       __u32 cap)
+                                       const struct io_src *src, long ret, __u8 dir, __u8 sys,
+                                       __u32 cap)
 {
 	__u32 zero = 0;
 	struct redtap_data_scratch *s = bpf_map_lookup_elem(&data_heap, &zero);
@@ -134,7 +134,7 @@ static __always_inline void data__emit(struct redtap_conn_key *key, struct redta
  * result is an unknown scalar to the caller, so the iovec copy loop is verified once
  * instead of once per path through this lookup. */
 #define REDTAP_EP_EGRESS 1 /* flags of endpoint__cap */
-#define REDTAP_EP_IOV 2   /* `ptr` is an iovec array (with at least one entry) */
+#define REDTAP_EP_IOV    2 /* `ptr` is an iovec array (with at least one entry) */
 __noinline int endpoint__cap(struct redtap_conn_info *info, __u64 ptr, __u64 ret, __u32 flags)
 {
 	if (!info)

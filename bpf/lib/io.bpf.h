@@ -3,9 +3,9 @@
  * back from the task's saved registers; peeking at its first bytes and copying it. */
 #pragma once
 
-#define REDTAP_MAX_IOV 16
+#define REDTAP_MAX_IOV     16
 #define REDTAP_EINPROGRESS 115
-#define REDTAP_MSG_PEEK 2
+#define REDTAP_MSG_PEEK    2
 
 struct redtap_iovec {
 	void *base;
@@ -55,7 +55,7 @@ static __always_inline __u32 io__peek(const struct io_src *src, long ret, __u8 *
 
 /* Copies up to `want` payload bytes into the scratch record; returns bytes copied. */
 static __always_inline __u32 io__copy(const struct io_src *src, __u32 want,
-				      struct redtap_data_scratch *s)
+                                      struct redtap_data_scratch *s)
 {
 	if (want > REDTAP_MAX_CAPTURE)
 		want = REDTAP_MAX_CAPTURE;

@@ -2,10 +2,10 @@
 /* sock.bpf.h: from a file descriptor of the current task to its TCP socket, with CO-RE. */
 #pragma once
 
-#define REDTAP_AF_INET 2
-#define REDTAP_AF_INET6 10
-#define REDTAP_S_IFMT 00170000
-#define REDTAP_S_IFSOCK 0140000
+#define REDTAP_AF_INET     2
+#define REDTAP_AF_INET6    10
+#define REDTAP_S_IFMT      00170000
+#define REDTAP_S_IFSOCK    0140000
 #define REDTAP_SOCK_STREAM 1
 #define REDTAP_IPPROTO_TCP 6
 

@@ -14,10 +14,10 @@ static __always_inline int ssl__enter(void *ssl, void *buf, void *readbytes)
 	if ((pid_tgid >> 32) == cfg_self_tgid)
 		return 0;
 	struct redtap_ssl_args a = {
-		.ssl = (__u64)ssl,
-		.buf = (__u64)buf,
-		.readbytes = (__u64)readbytes,
-		.fd = -1,
+	        .ssl = (__u64)ssl,
+	        .buf = (__u64)buf,
+	        .readbytes = (__u64)readbytes,
+	        .fd = -1,
 	};
 	bpf_map_update_elem(&ssl_args_map, &pid_tgid, &a, BPF_ANY);
 	return 0;
@@ -29,7 +29,7 @@ static __always_inline int ssl__enter(void *ssl, void *buf, void *readbytes)
  * connection's ciphertext right before SSL_read on it). Returns -1 when unknown. */
 static __always_inline __s32 ssl__fd(struct redtap_ssl_args *a, __u64 pid_tgid, __u8 dir)
 {
-	struct redtap_ssl_key k = { .ssl = a->ssl, .tgid = pid_tgid >> 32 };
+	struct redtap_ssl_key k = {.ssl = a->ssl, .tgid = pid_tgid >> 32};
 	if (a->fd >= 0) {
 		bpf_map_update_elem(&ssl_fd_map, &k, &a->fd, BPF_ANY);
 		return a->fd;
@@ -70,7 +70,7 @@ static __always_inline int ssl__exit(long ret, __u8 dir, __u8 sys)
 		stats__drop(REDTAP_DROP_TLS_NO_FD);
 		return 0;
 	}
-	struct io_src src = { .buf = (const void *)a.buf };
+	struct io_src src = {.buf = (const void *)a.buf};
 	io__handle(fd, &src, ret, dir, sys, 1);
 	return 0;
 }
@@ -129,8 +129,8 @@ int BPF_KPROBE(ssl_set_fd_enter, void *ssl, int fd)
 {
 	if (!cfg_tls || fd < 0)
 		return 0;
-	struct redtap_ssl_key k = { .ssl = (__u64)ssl,
-				    .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct redtap_ssl_key k = {.ssl = (__u64)ssl,
+	                           .tgid = bpf_get_current_pid_tgid() >> 32};
 	__s32 v = fd;
 	bpf_map_update_elem(&ssl_fd_map, &k, &v, BPF_ANY);
 	return 0;
@@ -142,8 +142,8 @@ int BPF_KPROBE(ssl_free_enter, void *ssl)
 {
 	if (!cfg_tls)
 		return 0;
-	struct redtap_ssl_key k = { .ssl = (__u64)ssl,
-				    .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct redtap_ssl_key k = {.ssl = (__u64)ssl,
+	                           .tgid = bpf_get_current_pid_tgid() >> 32};
 	bpf_map_delete_elem(&ssl_fd_map, &k);
 	return 0;
 }

@@ -4,17 +4,17 @@
  * and the rate-limited events. Uses cfg_events_per_sec of tcp.bpf.c, which includes it. */
 #pragma once
 
-#define REDTAP_AF_INET 2
-#define REDTAP_AF_INET6 10
+#define REDTAP_AF_INET     2
+#define REDTAP_AF_INET6    10
 #define REDTAP_IPPROTO_TCP 6
 
-#define REDTAP_ECONNRESET 104
+#define REDTAP_ECONNRESET   104
 #define REDTAP_ECONNREFUSED 111
-#define REDTAP_ETIMEDOUT 110
+#define REDTAP_ETIMEDOUT    110
 #define REDTAP_EHOSTUNREACH 113
-#define REDTAP_ENETUNREACH 101
-#define REDTAP_EHOSTDOWN 112
-#define REDTAP_ENETDOWN 100
+#define REDTAP_ENETUNREACH  101
+#define REDTAP_EHOSTDOWN    112
+#define REDTAP_ENETDOWN     100
 
 static __always_inline __u32 sk__netns(const struct sock *sk)
 {
@@ -64,7 +64,7 @@ static __always_inline int state__connected(int s)
  * there is one (inbound), else an outbound connection of an unknown process. */
 static __always_inline void key__derive(struct redtap_tcp_key *key, __u32 netns, __u16 lport)
 {
-	struct redtap_tcp_listen_key lk = { .netns = netns, .port = lport };
+	struct redtap_tcp_listen_key lk = {.netns = netns, .port = lport};
 
 	if (bpf_map_lookup_elem(&tcp_listen_map, &lk)) {
 		key->dir = REDTAP_TCP_DIR_INBOUND;
@@ -109,7 +109,7 @@ static __always_inline __u64 sk__activity(const struct tcp_sock *tp)
 
 /* One RTT sample of a socket that moved data since its last one (e->rtt_activity). */
 static __always_inline void rtt__sample(struct redtap_tcp_sock *e, const struct tcp_sock *tp,
-					struct redtap_tcp_counters *c)
+                                        struct redtap_tcp_counters *c)
 {
 	__u64 act = sk__activity(tp);
 	__u32 srtt = BPF_CORE_READ(tp, srtt_us) >> 3;
@@ -168,9 +168,9 @@ static __always_inline int event__allowed(__u64 now)
 
 /* Emits one event; addresses from the tracepoint's v4/v6 fields. */
 static __always_inline void event__emit(__u16 type, const struct redtap_tcp_key *key,
-					__u16 family, __u16 lport, __u16 rport,
-					const void *saddr4, const void *daddr4,
-					const void *saddr6, const void *daddr6, int err, __u8 state)
+                                        __u16 family, __u16 lport, __u16 rport,
+                                        const void *saddr4, const void *daddr4,
+                                        const void *saddr6, const void *daddr6, int err, __u8 state)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct redtap_tcp_event *ev;

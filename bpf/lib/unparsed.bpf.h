@@ -15,7 +15,7 @@ static __always_inline void unparsed__start(struct redtap_conn_info *info, long 
 
 /* One record standing for the unparsed request bytes: their length and first time only. */
 static __always_inline void unparsed__emit(struct redtap_conn_key *key,
-					   struct redtap_conn_info *info, __u8 flags)
+                                           struct redtap_conn_info *info, __u8 flags)
 {
 	struct redtap_data_event ev = {};
 	ev.hdr.type = REDTAP_EV_DATA;
@@ -38,8 +38,8 @@ static __always_inline void unparsed__emit(struct redtap_conn_key *key,
  * answer decides: an HTTP status line opens the connection (returns 0: emit its data), and
  * anything else makes it IGNORED. Returns 1 when nothing is to be emitted. */
 static __always_inline int unparsed__on_data(struct redtap_conn_key *key,
-					     struct redtap_conn_info *info,
-					     const struct io_src *src, long ret, __u8 dir)
+                                             struct redtap_conn_info *info,
+                                             const struct io_src *src, long ret, __u8 dir)
 {
 	if ((info->role == REDTAP_ROLE_CLIENT) == (dir == REDTAP_DIR_EGRESS)) {
 		__u64 n = (__u64)info->unparsed_len + ret;
@@ -62,7 +62,7 @@ static __always_inline int unparsed__on_data(struct redtap_conn_key *key,
  * records from that socket with no SSL call seen, they were the request of an SSL_read that
  * was in progress when the uprobes were attached. Report the answer against them. */
 static __always_inline void tls__missed_request(struct redtap_conn_key *key,
-						struct redtap_conn_info *info, __u64 pid_tgid)
+                                                struct redtap_conn_info *info, __u64 pid_tgid)
 {
 	struct redtap_tls_missed_read *m = bpf_map_lookup_elem(&tls_missed_read_map, &pid_tgid);
 	if (!m)

@@ -27,16 +27,16 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Tunables, set by the loader in rodata before load. */
-const volatile __u32 cfg_self_tgid = 0;            /* the agent: never traced */
-const volatile __u32 cfg_capture_cap = 4096;       /* payload bytes per syscall, <= REDTAP_MAX_CAPTURE */
-const volatile __u64 cfg_wakeup_bytes = 1 << 20;   /* ring fill that forces a reader wakeup */
-const volatile __u8 cfg_comm_include = 0;          /* comm_filter_map holds an include list */
-const volatile __u8 cfg_comm_exclude = 0;          /* comm_filter_map holds excludes (value 2) */
-const volatile __u8 cfg_port_include = 0;          /* port_filter_map holds includes (value 1) */
-const volatile __u8 cfg_port_exclude = 0;          /* port_filter_map holds excludes (value 2) */
-const volatile __u8 cfg_tls = 0;                   /* TLS uprobes are in use */
-const volatile __u8 cfg_endpoint_caps = 0;         /* endpoint_cap_map has entries */
-const volatile __u8 cfg_skip_bodies = 0;           /* whole Content-Length messages: head only */
+const volatile __u32 cfg_self_tgid = 0;          /* the agent: never traced */
+const volatile __u32 cfg_capture_cap = 4096;     /* payload bytes per syscall, <= REDTAP_MAX_CAPTURE */
+const volatile __u64 cfg_wakeup_bytes = 1 << 20; /* ring fill that forces a reader wakeup */
+const volatile __u8 cfg_comm_include = 0;        /* comm_filter_map holds an include list */
+const volatile __u8 cfg_comm_exclude = 0;        /* comm_filter_map holds excludes (value 2) */
+const volatile __u8 cfg_port_include = 0;        /* port_filter_map holds includes (value 1) */
+const volatile __u8 cfg_port_exclude = 0;        /* port_filter_map holds excludes (value 2) */
+const volatile __u8 cfg_tls = 0;                 /* TLS uprobes are in use */
+const volatile __u8 cfg_endpoint_caps = 0;       /* endpoint_cap_map has entries */
+const volatile __u8 cfg_skip_bodies = 0;         /* whole Content-Length messages: head only */
 
 #include "io.bpf.h"
 #include "emit.bpf.h"
@@ -45,12 +45,12 @@ const volatile __u8 cfg_skip_bodies = 0;           /* whole Content-Length messa
 /* `ret` bytes moved on `fd`: by a data syscall (tls = 0: the bytes on the socket), or by
  * SSL_read/SSL_write (tls = 1: the plaintext of a TLS socket). */
 static __always_inline void io__handle(__u32 fd, const struct io_src *src, long ret, __u8 dir,
-				       __u8 sys, __u8 tls)
+                                       __u8 sys, __u8 tls)
 {
 	if (ret <= 0)
 		return;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct redtap_conn_key key = { .tgid = pid_tgid >> 32, .fd = fd };
+	struct redtap_conn_key key = {.tgid = pid_tgid >> 32, .fd = fd};
 	if (key.tgid == cfg_self_tgid)
 		return;
 	struct redtap_conn_info *info = bpf_map_lookup_elem(&conn_map, &key);
@@ -84,7 +84,7 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 		if (unparsed__on_data(&key, info, src, ret, dir))
 			return;
 	} else if (!info || info->state == REDTAP_STATE_UNKNOWN ||
-		   info->state == REDTAP_STATE_REARMED) {
+	           info->state == REDTAP_STATE_REARMED) {
 		/* sendfile carries no bytes we can sniff: it never starts a connection. */
 		if (!src->buf && !src->iov)
 			return;
@@ -98,12 +98,12 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 				if (cfg_tls && !tls && dir == REDTAP_DIR_INGRESS && n >= 3 &&
 				    head[0] >= 0x14 && head[0] <= 0x18 && head[1] == 0x03) {
 					struct redtap_tls_missed_read m = {
-						.ts = bpf_ktime_get_ns(),
-						.len = ret > 0xffffffffL ? 0xffffffff : ret,
-						.fd = fd,
+					        .ts = bpf_ktime_get_ns(),
+					        .len = ret > 0xffffffffL ? 0xffffffff : ret,
+					        .fd = fd,
 					};
 					bpf_map_update_elem(&tls_missed_read_map, &pid_tgid, &m,
-							    BPF_ANY);
+					                    BPF_ANY);
 				}
 				return;
 			}
@@ -112,8 +112,8 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 				return;
 			/* Reading a request or writing a response: the server side. */
 			__u8 role = ((kind == REDTAP_SNIFF_REQUEST) == (dir == REDTAP_DIR_INGRESS))
-					    ? REDTAP_ROLE_SERVER
-					    : REDTAP_ROLE_CLIENT;
+			                    ? REDTAP_ROLE_SERVER
+			                    : REDTAP_ROLE_CLIENT;
 			if (conn__track(&key, sk, role, REDTAP_SRC_DISCOVERED, tls))
 				return;
 			info = bpf_map_lookup_elem(&conn_map, &key);
@@ -129,11 +129,11 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 					if (cfg_tls && dir == REDTAP_DIR_INGRESS) {
 						__s32 v = fd;
 						bpf_map_update_elem(&thread_tls_fd_map, &pid_tgid, &v,
-								    BPF_ANY);
+						                    BPF_ANY);
 					}
 				} else if (info->source != REDTAP_SRC_DISCOVERED &&
-					   (info->role == REDTAP_ROLE_CLIENT) ==
-						   (dir == REDTAP_DIR_EGRESS)) {
+				           (info->role == REDTAP_ROLE_CLIENT) ==
+				                   (dir == REDTAP_DIR_EGRESS)) {
 					/* Request bytes that are not HTTP: the answer decides. */
 					unparsed__start(info, ret);
 				}
@@ -149,10 +149,10 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 	__u32 cap = cfg_capture_cap;
 	if (cfg_endpoint_caps)
 		cap = endpoint__cap(info,
-				    src->iov ? (src->iovcnt ? (__u64)src->iov : 0) : (__u64)src->buf,
-				    ret,
-				    (dir == REDTAP_DIR_EGRESS ? REDTAP_EP_EGRESS : 0) |
-					    (src->iov ? REDTAP_EP_IOV : 0));
+		                    src->iov ? (src->iovcnt ? (__u64)src->iov : 0) : (__u64)src->buf,
+		                    ret,
+		                    (dir == REDTAP_DIR_EGRESS ? REDTAP_EP_EGRESS : 0) |
+		                            (src->iov ? REDTAP_EP_IOV : 0));
 	data__emit(&key, info, src, ret, dir, sys, cap);
 }
 
@@ -267,7 +267,7 @@ static __always_inline int accept__exit(struct trace_event_raw_sys_exit *ctx)
 	long fd = ctx->ret;
 	if (fd < 0)
 		return 0;
-	struct redtap_conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	struct redtap_conn_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
 	if (key.tgid == cfg_self_tgid)
 		return 0;
 	struct sock *sk = sock__from_fd(fd);
@@ -296,7 +296,7 @@ int connect_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct pt_regs *regs = regs__current();
 	__u32 fd = PT_REGS_PARM1_SYSCALL(regs);
-	struct redtap_conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	struct redtap_conn_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd};
 	if (key.tgid == cfg_self_tgid)
 		return 0;
 	struct sock *sk = sock__from_fd(fd);
@@ -309,8 +309,8 @@ int connect_exit(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_close")
 int close_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	struct redtap_conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32,
-				       .fd = (__u32)ctx->args[0] };
+	struct redtap_conn_key key = {.tgid = bpf_get_current_pid_tgid() >> 32,
+	                              .fd = (__u32)ctx->args[0]};
 	struct redtap_conn_info *info = bpf_map_lookup_elem(&conn_map, &key);
 	if (!info)
 		return 0;

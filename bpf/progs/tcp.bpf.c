@@ -30,7 +30,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Tunables, set by the loader in rodata before load. */
-const volatile __u64 cfg_events_per_sec = 100;       /* ring-buffer events per CPU per second */
+const volatile __u64 cfg_events_per_sec = 100; /* ring-buffer events per CPU per second */
 
 /* Written by userspace before each iterator pass (skeleton bss). */
 __u64 iter_gen = 0;
@@ -43,10 +43,10 @@ const struct redtap_tcp_counters zero_counters = {};
 
 /* listen(): process context, the caller owns the listener. */
 static __always_inline void state__listen(struct trace_event_raw_inet_sock_set_state *ctx,
-					  struct sock *sk, __u64 skey)
+                                          struct sock *sk, __u64 skey)
 {
 	struct redtap_tcp_sock v = {};
-	struct redtap_tcp_listen_key lk = { .netns = sk__netns(sk), .port = ctx->sport };
+	struct redtap_tcp_listen_key lk = {.netns = sk__netns(sk), .port = ctx->sport};
 	__u8 one = 1;
 
 	v.key.dir = REDTAP_TCP_DIR_LISTEN;
@@ -72,7 +72,7 @@ static __always_inline void state__syn_sent(__u64 skey)
 
 /* An open, active (from SYN_SENT) or passive (from SYN_RECV). */
 static __always_inline void state__established(struct trace_event_raw_inet_sock_set_state *ctx,
-					       struct sock *sk, __u64 skey, int os)
+                                               struct sock *sk, __u64 skey, int os)
 {
 	/* Bytes sent count from here: the SYN an active open sent is acknowledged already. */
 	__u64 tx_base = BPF_CORE_READ((const struct tcp_sock *)sk, bytes_acked);
@@ -113,8 +113,8 @@ static __always_inline void state__established(struct trace_event_raw_inet_sock_
 
 /* A connect that never got established: counted by reason (sk_err), and an event. */
 static __always_inline void state__connect_failed(struct trace_event_raw_inet_sock_set_state *ctx,
-						  struct sock *sk, __u64 skey,
-						  struct redtap_tcp_sock *e, int os)
+                                                  struct sock *sk, __u64 skey,
+                                                  struct redtap_tcp_sock *e, int os)
 {
 	int err = BPF_CORE_READ(sk, sk_err);
 	struct redtap_tcp_key key = {};
@@ -134,13 +134,13 @@ static __always_inline void state__connect_failed(struct trace_event_raw_inet_so
 			c->connect_failures[r]++;
 	}
 	event__emit(REDTAP_TCP_EV_CONNECT_FAILED, &key, ctx->family, ctx->sport, ctx->dport,
-		    ctx->saddr, ctx->daddr, ctx->saddr_v6, ctx->daddr_v6, err, os);
+	            ctx->saddr, ctx->daddr, ctx->saddr_v6, ctx->daddr_v6, err, os);
 }
 
 /* A close from a connected state: counted, with the bytes moved since the last pass. */
 static __always_inline void state__closed(struct trace_event_raw_inet_sock_set_state *ctx,
-					  struct sock *sk, __u64 skey, struct redtap_tcp_sock *e,
-					  int os)
+                                          struct sock *sk, __u64 skey, struct redtap_tcp_sock *e,
+                                          int os)
 {
 	__u64 rx = sk__rx_bytes(sk);
 	__u64 tx = tp__tx_bytes((const struct tcp_sock *)sk, os);
@@ -181,7 +181,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (ns == TCP_LISTEN) {
 		state__listen(ctx, sk, skey);
 	} else if (os == TCP_LISTEN) {
-		struct redtap_tcp_listen_key lk = { .netns = sk__netns(sk), .port = ctx->sport };
+		struct redtap_tcp_listen_key lk = {.netns = sk__netns(sk), .port = ctx->sport};
 
 		bpf_map_delete_elem(&tcp_sock_map, &skey);
 		bpf_map_delete_elem(&tcp_listen_map, &lk);
@@ -203,7 +203,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 
 /* The key of a full socket seen by a tcp tracepoint. */
 static __always_inline void key__of_sock(struct redtap_tcp_key *key, const struct sock *sk,
-					 __u16 lport)
+                                         __u16 lport)
 {
 	__u64 skey = (__u64)sk;
 	struct redtap_tcp_sock *e = bpf_map_lookup_elem(&tcp_sock_map, &skey);
@@ -242,8 +242,8 @@ int tcp_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
 	if (c)
 		c->resets_received++;
 	event__emit(REDTAP_TCP_EV_RESET_RECEIVED, &key, ctx->family, ctx->sport, ctx->dport,
-		    ctx->saddr, ctx->daddr, ctx->saddr_v6, ctx->daddr_v6, 0,
-		    BPF_CORE_READ(sk, __sk_common.skc_state));
+	            ctx->saddr, ctx->daddr, ctx->saddr_v6, ctx->daddr_v6, 0,
+	            BPF_CORE_READ(sk, __sk_common.skc_state));
 	return 0;
 }
 
@@ -277,7 +277,7 @@ int tcp_send_reset(struct trace_event_raw_tcp_send_reset *ctx)
 		 * is one, else "no service" (port 0: a port scan must not create a key per port). */
 		const struct sk_buff *skb = (const struct sk_buff *)ctx->skbaddr;
 		__u32 netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
-		struct redtap_tcp_listen_key lk = { .netns = netns, .port = lport };
+		struct redtap_tcp_listen_key lk = {.netns = netns, .port = lport};
 
 		key.dir = REDTAP_TCP_DIR_INBOUND;
 		if (bpf_map_lookup_elem(&tcp_listen_map, &lk)) {
@@ -289,16 +289,16 @@ int tcp_send_reset(struct trace_event_raw_tcp_send_reset *ctx)
 	if (c)
 		c->resets_sent++;
 	event__emit(REDTAP_TCP_EV_RESET_SENT, &key, src.family, lport, rport,
-		    &src.v4_or_flowinfo, &dst.v4_or_flowinfo, src.v6,
-		    dst.v6, 0, (__u8)ctx->state);
+	            &src.v4_or_flowinfo, &dst.v4_or_flowinfo, src.v6,
+	            dst.v6, 0, (__u8)ctx->state);
 	return 0;
 }
 
 static __always_inline void iter__listener(struct seq_file *seq, struct sock *sk, __u64 skey,
-					   __u32 netns, __u16 lport, __u32 uid)
+                                           __u32 netns, __u16 lport, __u32 uid)
 {
 	struct redtap_tcp_listener_rec rec = {};
-	struct redtap_tcp_listen_key lk = { .netns = netns, .port = lport };
+	struct redtap_tcp_listen_key lk = {.netns = netns, .port = lport};
 	struct redtap_tcp_sock *e;
 	__u8 one = 1;
 
@@ -335,8 +335,8 @@ static __always_inline void iter__listener(struct seq_file *seq, struct sock *sk
  * bytes count from now on); an outbound one whose owner is unknown is reported to userspace,
  * which looks it up by inode. */
 static __always_inline struct redtap_tcp_sock *iter__entry(struct seq_file *seq, struct sock *sk,
-							   __u64 skey, __u16 lport, __u64 rx,
-							   __u64 tx)
+                                                           __u64 skey, __u16 lport, __u64 rx,
+                                                           __u64 tx)
 {
 	struct redtap_tcp_sock *e = bpf_map_lookup_elem(&tcp_sock_map, &skey);
 
@@ -373,7 +373,7 @@ static __always_inline int iter__live(struct redtap_tcp_sock *e, int state)
 	struct redtap_tcp_live *l = bpf_map_lookup_elem(&tcp_live_map, &e->key);
 
 	if (!l) {
-		struct redtap_tcp_live z = { .gen = iter_gen };
+		struct redtap_tcp_live z = {.gen = iter_gen};
 
 		if (bpf_map_update_elem(&tcp_live_map, &e->key, &z, BPF_NOEXIST) == 0)
 			l = bpf_map_lookup_elem(&tcp_live_map, &e->key);
@@ -395,7 +395,7 @@ static __always_inline int iter__live(struct redtap_tcp_sock *e, int state)
  * socket moved data: the socket is locked by the iterator, so its close (which counts the
  * rest) cannot interleave. */
 static __always_inline void iter__count(struct redtap_tcp_sock *e, struct tcp_sock *tp,
-					__u64 rx, __u64 tx)
+                                        __u64 rx, __u64 tx)
 {
 	__u64 drx = rx > e->rx_base ? rx - e->rx_base : 0;
 	__u64 dtx = tx > e->tx_base ? tx - e->tx_base : 0;

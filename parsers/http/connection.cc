@@ -13,13 +13,20 @@ namespace redtap::http {
 
 std::string_view ParseErrorName(ParseError e) noexcept {
   switch (e) {
-    case ParseError::kNotHttp: return "not_http";
-    case ParseError::kBadRequestHead: return "bad_request_head";
-    case ParseError::kBadResponseHead: return "bad_response_head";
-    case ParseError::kInvalidContentLength: return "invalid_content_length";
-    case ParseError::kSmugglingSuspect: return "smuggling_suspect";
-    case ParseError::kBadChunk: return "bad_chunk";
-    case ParseError::kCount: break;
+    case ParseError::kNotHttp:
+      return "not_http";
+    case ParseError::kBadRequestHead:
+      return "bad_request_head";
+    case ParseError::kBadResponseHead:
+      return "bad_response_head";
+    case ParseError::kInvalidContentLength:
+      return "invalid_content_length";
+    case ParseError::kSmugglingSuspect:
+      return "smuggling_suspect";
+    case ParseError::kBadChunk:
+      return "bad_chunk";
+    case ParseError::kCount:
+      break;
   }
   return "other";
 }
@@ -93,8 +100,8 @@ HttpConnection::~HttpConnection() = default;
 HttpConnection::HttpConnection(HttpConnection&&) noexcept = default;
 HttpConnection& HttpConnection::operator=(HttpConnection&&) noexcept = default;
 
-void HttpConnection::Feed(Direction dir, std::string_view data, uint64_t wire_len,
-                          uint64_t ts_ns, std::vector<Transaction>* out) noexcept {
+void HttpConnection::Feed(Direction dir, std::string_view data, uint64_t wire_len, uint64_t ts_ns,
+                          std::vector<Transaction>* out) noexcept {
   if (!impl_) return;
   Impl& c = *impl_;
   c.FlushDeferred(out);
@@ -241,8 +248,7 @@ size_t HttpConnection::MemoryBytes() const noexcept {
 
 bool HttpConnection::Idle(Direction dir) const noexcept {
   if (!impl_) return true;
-  const MessageParser& p =
-      dir == Direction::kRequest ? impl_->req_parser : impl_->resp_parser;
+  const MessageParser& p = dir == Direction::kRequest ? impl_->req_parser : impl_->resp_parser;
   return p.AtMessageStart();
 }
 

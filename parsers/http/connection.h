@@ -26,9 +26,9 @@ enum class ConnState : uint8_t {
 
 /// Memory bounds. Every one is enforced; going beyond is counted, never grows memory.
 struct Limits {
-  size_t max_head_bytes = 32 * 1024;   // a request/response head larger than this is invalid
-  size_t max_pending_requests = 64;    // requests waiting for a response (pipelining)
-  size_t max_garbage_resyncs = 4;      // lost syncs tolerated before the connection is kInvalid
+  size_t max_head_bytes = 32 * 1024;  // a request/response head larger than this is invalid
+  size_t max_pending_requests = 64;   // requests waiting for a response (pipelining)
+  size_t max_garbage_resyncs = 4;     // lost syncs tolerated before the connection is kInvalid
   /// Which bodies to keep a prefix of (Request/Response::body_prefix). nullptr = none. Not
   /// owned; must outlive the connection.
   const BodyCapturePolicy* body_policy = nullptr;
@@ -67,23 +67,23 @@ std::string_view ParseErrorName(ParseError e) noexcept;
 
 /// Counters a connection adds to; the caller aggregates them. Plain integers, monotonic.
 struct ConnStats {
-  uint64_t requests = 0;             // request heads parsed
-  uint64_t responses = 0;            // final response heads parsed
-  uint64_t parse_errors = 0;         // sum of parse_error_reasons
+  uint64_t requests = 0;      // request heads parsed
+  uint64_t responses = 0;     // final response heads parsed
+  uint64_t parse_errors = 0;  // sum of parse_error_reasons
   std::array<uint64_t, static_cast<size_t>(ParseError::kCount)> parse_error_reasons{};
-  uint64_t gaps = 0;                 // Gap() calls and uncaptured bytes outside a body
-  uint64_t truncated_heads = 0;      // head cut by the capture cap (reported as unparsed when
-                                     // answered)
-  uint64_t orphan_responses = 0;     // response with no request pending (e.g. mid-stream start)
-  uint64_t pending_overflow = 0;     // request dropped because max_pending_requests was reached
-  uint64_t head_too_large = 0;       // head above max_head_bytes
-  uint64_t unparsed_requests = 0;    // answers to requests whose head was not parsed (bytes
-                                     // not HTTP, malformed, too large, cut or lost): reported
-                                     // as Request::unparsed transactions
-  uint64_t lost_responses = 0;       // requests whose response head was lost: dropped (gap,
-                                     // capture cap) or, for a malformed or oversized head,
-                                     // reported with has_response = false
-  uint64_t informational = 0;        // 1xx responses other than 101 (skipped)
+  uint64_t gaps = 0;                   // Gap() calls and uncaptured bytes outside a body
+  uint64_t truncated_heads = 0;        // head cut by the capture cap (reported as unparsed when
+                                       // answered)
+  uint64_t orphan_responses = 0;       // response with no request pending (e.g. mid-stream start)
+  uint64_t pending_overflow = 0;       // request dropped because max_pending_requests was reached
+  uint64_t head_too_large = 0;         // head above max_head_bytes
+  uint64_t unparsed_requests = 0;      // answers to requests whose head was not parsed (bytes
+                                       // not HTTP, malformed, too large, cut or lost): reported
+                                       // as Request::unparsed transactions
+  uint64_t lost_responses = 0;         // requests whose response head was lost: dropped (gap,
+                                       // capture cap) or, for a malformed or oversized head,
+                                       // reported with has_response = false
+  uint64_t informational = 0;          // 1xx responses other than 101 (skipped)
   uint64_t expect_skipped_bodies = 0;  // Expect: 100-continue requests answered with a final
                                        // error status whose client sent no body (RFC 9110
                                        // §10.1.1): the next bytes were its next request

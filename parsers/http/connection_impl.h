@@ -78,7 +78,6 @@ using Event = internal::MessageParser::Event;
 using BodyMode = internal::MessageParser::BodyMode;
 
 struct HttpConnection::Impl {
-
   struct Pending {
     Request req;
     uint32_t informational = 0;
@@ -109,8 +108,8 @@ struct HttpConnection::Impl {
 
   uint64_t req_seq = kNoSeq;  // the request whose body is being parsed
   bool req_is_connect = false;
-  bool tunnel_wait = false;   // a CONNECT was sent: request bytes are tunnel data until a
-                              // non-2xx final response arrives
+  bool tunnel_wait = false;  // a CONNECT was sent: request bytes are tunnel data until a
+                             // non-2xx final response arrives
   // Request bytes sent while waiting for the CONNECT's answer (bounded by max_head_bytes):
   // replayed as HTTP if the CONNECT is refused, dropped if it succeeds.
   std::string tunnel_held;
@@ -120,7 +119,7 @@ struct HttpConnection::Impl {
   // its body: its client may skip the body (RFC 9110 §10.1.1). The next request bytes
   // decide, as libhtp does: a request line starts the next request, anything else is body.
   bool req_body_optional = false;
-  bool req_resync = false;   // skipping chunks until one starts like a message
+  bool req_resync = false;  // skipping chunks until one starts like a message
   bool resp_resync = false;
   // Resumed on a chunk too short to tell (e.g. "GE"): if it turns out not to be a message
   // start, go back to resync quietly instead of calling the connection invalid.
@@ -138,8 +137,7 @@ struct HttpConnection::Impl {
   // An HTTP/0.9 request awaits its answer: what the server sends has no head (a body until
   // close); it is not parsed, and the request is reported at Close() with no response.
   bool Http09Pending() {
-    return PendingCount() > 0 && pending[pending_head].req.http09 &&
-           resp_parser.AtMessageStart();
+    return PendingCount() > 0 && pending[pending_head].req.http09 && resp_parser.AtMessageStart();
   }
   Pending* Front() { return PendingCount() > 0 ? &pending[pending_head] : nullptr; }
   Pending* BySeq(uint64_t seq);

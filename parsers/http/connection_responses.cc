@@ -62,8 +62,8 @@ void HttpConnection::Impl::CompleteResponse(std::vector<Transaction>* out) {
       t.response = std::move(resp);
       t.has_response = true;
       t.informational_responses = f->informational;
-      const bool refused_connect = t.request.method == "CONNECT" && tunnel_wait &&
-                                   t.response.status_code / 100 != 2;
+      const bool refused_connect =
+          t.request.method == "CONNECT" && tunnel_wait && t.response.status_code / 100 != 2;
       out->push_back(std::move(t));
       PopFront();
       if (refused_connect) EndTunnelWait();
@@ -90,9 +90,8 @@ void HttpConnection::Impl::OnResponseHead(std::vector<Transaction>* out) {
     return;
   }
   ++stats.responses;
-  if (code >= 400 && front != nullptr && req_seq == front_seq &&
-      front->req.expect_continue && front->informational == 0 && req_parser.InBody() &&
-      req_parser.body_size() == 0) {
+  if (code >= 400 && front != nullptr && req_seq == front_seq && front->req.expect_continue &&
+      front->informational == 0 && req_parser.InBody() && req_parser.body_size() == 0) {
     req_body_optional = true;
   }
   resp = std::move(r);
@@ -136,7 +135,8 @@ void HttpConnection::Impl::OnResponseDone(std::vector<Transaction>* out) {
   resp_parser.NextMessage();
 }
 
-void HttpConnection::Impl::ProcessResponse(std::string_view data, uint64_t ts, std::vector<Transaction>* out) {
+void HttpConnection::Impl::ProcessResponse(std::string_view data, uint64_t ts,
+                                           std::vector<Transaction>* out) {
   while (state == ConnState::kActive) {
     switch (resp_parser.Step(&data, ts)) {
       case Event::kNeedMore:
@@ -176,7 +176,8 @@ void HttpConnection::Impl::ProcessResponse(std::string_view data, uint64_t ts, s
   }
 }
 
-void HttpConnection::Impl::HandleUncaptured(Direction dir, uint64_t n, uint64_t ts, std::vector<Transaction>* out) {
+void HttpConnection::Impl::HandleUncaptured(Direction dir, uint64_t n, uint64_t ts,
+                                            std::vector<Transaction>* out) {
   const bool is_req = dir == Direction::kRequest;
   MessageParser& p = is_req ? req_parser : resp_parser;
   if ((is_req ? req_resync : resp_resync) || (is_req && tunnel_wait)) return;

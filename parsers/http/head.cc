@@ -141,7 +141,7 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
   if constexpr (!framing_only) headers->reserve(line_hint);
   const char* p = rest.data();
   const char* const end = p + rest.size();
-  bool skipping = false;  // the previous line was skipped (skip_bad_lines)
+  bool skipping = false;                    // the previous line was skipped (skip_bad_lines)
   [[maybe_unused]] bool any_field = false;  // framing_only: a field line was read
   [[maybe_unused]] bool stored = false;     // framing_only: the last field line was stored
   while (p < end) {
@@ -259,8 +259,8 @@ std::string_view RequestHost(const Request& r) noexcept {
     size_t close = h.find(']');
     if (close == std::string_view::npos) return {};
     h = h.substr(1, close - 1);
-  } else if (size_t colon = h.find(':'); colon != std::string_view::npos &&
-                                         h.find(':', colon + 1) == std::string_view::npos) {
+  } else if (size_t colon = h.find(':');
+             colon != std::string_view::npos && h.find(':', colon + 1) == std::string_view::npos) {
     h = h.substr(0, colon);  // host:port (a single colon; more means a bare IPv6 literal)
   }
   if (h.empty() || h.size() > 253) return {};
@@ -386,8 +386,8 @@ size_t Http09HeadEnd(std::string_view d) noexcept {
   return lf + 1;
 }
 
-bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
-                      size_t line_hint, RequestLeniency lenient) noexcept {
+bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info, size_t line_hint,
+                      RequestLeniency lenient) noexcept {
   *info = HeadInfo{};
   std::string_view line;
   if (!NextLine(&head, &line)) return false;
@@ -440,8 +440,8 @@ bool ParseResponseHeadStrict(std::string_view head, Response* resp, HeadInfo* in
 
 }  // namespace
 
-bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
-                       size_t line_hint, bool framing_fields_only) noexcept {
+bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info, size_t line_hint,
+                       bool framing_fields_only) noexcept {
   if (ParseResponseHeadStrict(head, resp, info, line_hint, framing_fields_only)) return true;
   // Bare CRs in a response head (line ends, inside values) are what clients tolerate
   // (HTTP Evader): retry with them read as SP. Only on the failure path: the common case

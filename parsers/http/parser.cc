@@ -199,9 +199,9 @@ MessageParser::Event MessageParser::FinishHead(std::string_view head, uint64_t t
                                                size_t lines) noexcept {
   // Lines minus the start line and the empty line: the number of header lines.
   const size_t hint = lines > 2 ? lines - 2 : 0;
-  const bool ok = kind_ == Kind::kRequest ? ParseRequestHead(head, &request_, &info_, hint, lenient_)
-                                          : ParseResponseHead(head, &response_, &info_, hint,
-                                                              framing_fields_only_);
+  const bool ok = kind_ == Kind::kRequest
+                      ? ParseRequestHead(head, &request_, &info_, hint, lenient_)
+                      : ParseResponseHead(head, &response_, &info_, hint, framing_fields_only_);
   if (!ok) {
     return CheckStart(head) == StartVerdict::kNo ? Event::kGarbage : Event::kBadHead;
   }
@@ -226,9 +226,12 @@ MessageParser::Event MessageParser::StepChunked(std::string_view* data, uint64_t
     switch (state_) {
       case State::kChunkSize: {
         int v = -1;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        if (c >= '0' && c <= '9')
+          v = c - '0';
+        else if (c >= 'a' && c <= 'f')
+          v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+          v = c - 'A' + 10;
         if (v >= 0) {
           // Sizes above 2^63 are hostile (and would overflow); leading zeros are fine.
           if (remaining_ > (uint64_t{1} << 59)) {

@@ -35,12 +35,12 @@ struct RequestLeniency {
   bool line = false;    // any text between method and " HTTP/1.x"; colon-less header lines skipped
   bool http09 = false;  // "METHOD SP target" without a version: an HTTP/0.9 request
 };
-bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info,
-                      size_t line_hint = 0, RequestLeniency lenient = {}) noexcept;
+bool ParseRequestHead(std::string_view head, Request* req, HeadInfo* info, size_t line_hint = 0,
+                      RequestLeniency lenient = {}) noexcept;
 /// `framing_fields_only`: resp->headers keeps only Content-Length and Transfer-Encoding
 /// (every line is still validated). See Limits::response_fields.
-bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info,
-                       size_t line_hint = 0, bool framing_fields_only = false) noexcept;
+bool ParseResponseHead(std::string_view head, Response* resp, HeadInfo* info, size_t line_hint = 0,
+                       bool framing_fields_only = false) noexcept;
 
 /// With RequestLeniency::http09: when the first line of `d` is complete and is an HTTP/0.9
 /// request line (not a valid HTTP/1.x one), the index just past its LF; else npos.
@@ -61,13 +61,13 @@ class MessageParser {
   enum class Kind : uint8_t { kRequest, kResponse };
 
   enum class Event : uint8_t {
-    kNeedMore,   // all input consumed, message not finished
-    kHeadDone,   // a head was parsed: take it, then call StartBody()
-    kBodyDone,   // the message is complete: read body_size()/last_ts(), then NextMessage()
-    kGarbage,    // the bytes at a message start are not HTTP
-    kBadHead,    // started like HTTP but the head is malformed
-    kTooLarge,   // head longer than max_head_bytes
-    kBadBody,    // chunked framing error
+    kNeedMore,  // all input consumed, message not finished
+    kHeadDone,  // a head was parsed: take it, then call StartBody()
+    kBodyDone,  // the message is complete: read body_size()/last_ts(), then NextMessage()
+    kGarbage,   // the bytes at a message start are not HTTP
+    kBadHead,   // started like HTTP but the head is malformed
+    kTooLarge,  // head longer than max_head_bytes
+    kBadBody,   // chunked framing error
   };
 
   enum class BodyMode : uint8_t { kNone, kLength, kChunked, kEof };
@@ -83,8 +83,8 @@ class MessageParser {
   void StartBody(BodyMode mode, uint64_t length) noexcept;
 
   struct SkipResult {
-    uint64_t absorbed = 0;  // bytes counted into the body
-    bool completed = false; // the message ended inside the skipped bytes
+    uint64_t absorbed = 0;   // bytes counted into the body
+    bool completed = false;  // the message ended inside the skipped bytes
   };
   /// `n` bytes moved on the wire but were not captured: count what belongs to the body.
   SkipResult SkipUncaptured(uint64_t n, uint64_t ts) noexcept;
@@ -151,8 +151,8 @@ class MessageParser {
   size_t max_head_bytes_;
   RequestLeniency lenient_;
   bool framing_fields_only_ = false;  // responses: see ParseResponseHead
-  std::string head_buf_;  // partial head only
-  uint64_t remaining_ = 0;    // kLength: body bytes left; chunked: bytes left in the chunk
+  std::string head_buf_;              // partial head only
+  uint64_t remaining_ = 0;            // kLength: body bytes left; chunked: bytes left in the chunk
   uint32_t chunk_digits_ = 0;
   size_t framing_bytes_ = 0;  // chunk-ext / trailer bytes (bounded by max_head_bytes)
   uint64_t head_size_ = 0;
@@ -162,7 +162,7 @@ class MessageParser {
   Request request_;
   Response response_;
   HeadInfo info_;
-  size_t body_keep_ = 0;     // body bytes still wanted in body_prefix_
+  size_t body_keep_ = 0;  // body bytes still wanted in body_prefix_
   std::string body_prefix_;
 };
 

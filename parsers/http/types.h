@@ -18,14 +18,14 @@ struct Header {
 
 /// A request head plus what is known of its body.
 struct Request {
-  std::string method;         // "GET", "POST", ... ("" for a placeholder, see `placeholder`)
-  std::string target;         // request-target as sent: "/a/b?x=1", "*", "host:443", "http://h/p"
-  int version_minor = 1;      // HTTP/1.<minor>
+  std::string method;     // "GET", "POST", ... ("" for a placeholder, see `placeholder`)
+  std::string target;     // request-target as sent: "/a/b?x=1", "*", "host:443", "http://h/p"
+  int version_minor = 1;  // HTTP/1.<minor>
   std::vector<Header> headers;
-  uint64_t head_size = 0;     // bytes of the request line + headers + empty line
-  uint64_t body_size = 0;     // body bytes on the wire (chunked: decoded payload bytes)
-  uint64_t first_byte_ts = 0; // ns, timestamp of the chunk holding the first byte
-  uint64_t last_byte_ts = 0;  // ns, timestamp of the chunk holding the last byte
+  uint64_t head_size = 0;      // bytes of the request line + headers + empty line
+  uint64_t body_size = 0;      // body bytes on the wire (chunked: decoded payload bytes)
+  uint64_t first_byte_ts = 0;  // ns, timestamp of the chunk holding the first byte
+  uint64_t last_byte_ts = 0;   // ns, timestamp of the chunk holding the last byte
   bool expect_continue = false;
   /// A request whose head was not seen or could not be parsed (bytes that are not HTTP, a
   /// malformed or oversized head, a head lost to a capture gap). Internal to the parser:
@@ -35,7 +35,7 @@ struct Request {
   /// The server answered bytes that were not a parsable request: method is kUnparsedMethod,
   /// target kUnparsedTarget (never the raw bytes), first_byte_ts the first unparsed byte.
   bool unparsed = false;
-  bool http09 = false;        // an HTTP/0.9 request line (only with Limits::allow_http09)
+  bool http09 = false;  // an HTTP/0.9 request line (only with Limits::allow_http09)
   /// First body bytes (chunked: decoded), kept only when the connection's BodyCapturePolicy
   /// asked for them (empty by default). Stops at the first byte that was not captured.
   std::string body_prefix;

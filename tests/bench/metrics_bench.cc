@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "userspace/enrich/route_templater.h"
 #include "userspace/metrics/ddsketch.h"
 #include "userspace/metrics/metrics_store.h"
-#include "userspace/enrich/route_templater.h"
 
 namespace redtap::metrics {
 namespace {
@@ -21,10 +21,12 @@ struct Input {
 
 std::vector<Input> MakeMix(size_t n) {
   static const char* kShapes[] = {
-      "/api/products/%d",         "/api/products/%d/reviews", "/api/cart/add",
-      "/api/cart/%d/items/%d",    "/api/checkout",            "/api/payment/process",
-      "/api/orders/%d",           "/api/orders/%d/items",     "/api/users/%d/profile",
-      "/api/search?q=shoes&p=%d", "/static/app.js",           "/health",
+      "/api/products/%d",      "/api/products/%d/reviews",
+      "/api/cart/add",         "/api/cart/%d/items/%d",
+      "/api/checkout",         "/api/payment/process",
+      "/api/orders/%d",        "/api/orders/%d/items",
+      "/api/users/%d/profile", "/api/search?q=shoes&p=%d",
+      "/static/app.js",        "/health",
   };
   std::mt19937 rng(7);
   std::vector<Input> out;

@@ -36,7 +36,8 @@ void BM_HttpConnectionFeed(benchmark::State& state) {
     conn.Feed(Direction::kResponse, kResponse, kResponse.size(), ts++, &out);
     if (out.size() >= 64) out.clear();
   }
-  if (conn.state() != ConnState::kActive || conn.stats().responses != static_cast<uint64_t>(state.iterations())) {
+  if (conn.state() != ConnState::kActive ||
+      conn.stats().responses != static_cast<uint64_t>(state.iterations())) {
     state.SkipWithError("parser did not pair every transaction");
   }
   state.SetItemsProcessed(state.iterations());

@@ -15,8 +15,8 @@
 #include "userspace/config/config.h"
 #include "userspace/export/event_json.h"
 #include "userspace/export/redact.h"
-#include "userspace/pipeline/pipeline.h"
 #include "userspace/metrics/metrics_store.h"
+#include "userspace/pipeline/pipeline.h"
 
 namespace redtap {
 namespace {
@@ -87,8 +87,8 @@ void SetSeqTs(std::vector<uint8_t>& rec, uint32_t seq, uint64_t ts) {
 class BenchSink : public pipeline::Sink {
  public:
   BenchSink(const config::Config& cfg, bool events)
-      : pipeline_(cfg, [](uint32_t) { return std::string("nginx"); },
-                  [this] { return now_ += 100'000; }),
+      : pipeline_(
+            cfg, [](uint32_t) { return std::string("nginx"); }, [this] { return now_ += 100'000; }),
         store_(cfg),
         redactor_(cfg.redaction),
         events_(events) {

@@ -38,8 +38,7 @@ class EventGenerator {
   }
 
   /// A data record: `captured` bytes seen, `len` bytes moved (>= captured).
-  std::vector<uint8_t> Data(uint64_t ts, uint8_t dir, std::string_view captured,
-                            uint32_t len = 0) {
+  std::vector<uint8_t> Data(uint64_t ts, uint8_t dir, std::string_view captured, uint32_t len = 0) {
     redtap_data_event ev{};
     Hdr(&ev.hdr, REDTAP_EV_DATA, sizeof(ev) + captured.size(), ts);
     ev.id = {tgid_, fd_, gen_};

@@ -72,9 +72,10 @@ class Agent {
       spdlog::info("capturing: {} hooks attached; http on {}; events {}", sum.attached, listen_,
                    events_);
     } else {
-      spdlog::error("{} required hook(s) failed to attach: capture is incomplete, /ready is 503 "
-                    "(run `redtap doctor`)",
-                    sum.failed_required);
+      spdlog::error(
+          "{} required hook(s) failed to attach: capture is incomplete, /ready is 503 "
+          "(run `redtap doctor`)",
+          sum.failed_required);
     }
     return Status::Ok();
   }

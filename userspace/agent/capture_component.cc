@@ -108,17 +108,15 @@ void CaptureComponent::Collect(exposition::Families* out) const {
                         "only where needed).",
                         MetricType::Counter);
   payload.metric.push_back(Counter({{"kind", "moved"}}, static_cast<double>(s.data_bytes)));
-  payload.metric.push_back(
-      Counter({{"kind", "captured"}}, static_cast<double>(s.captured_bytes)));
+  payload.metric.push_back(Counter({{"kind", "captured"}}, static_cast<double>(s.captured_bytes)));
   out->push_back(std::move(payload));
   exposition::Reasons kernel;
   const auto drops = loader_->DropCounters();
   for (int r = 0; r < REDTAP_DROP_MAX; r++) {
     kernel.emplace_back(CaptureLoader::DropReasonName(r), drops[r]);
   }
-  out->push_back(exposition::ReasonCounter("redtap_agent_kernel_drops_total",
-                                           "Events the kernel programs dropped, by reason.",
-                                           kernel));
+  out->push_back(exposition::ReasonCounter(
+      "redtap_agent_kernel_drops_total", "Events the kernel programs dropped, by reason.", kernel));
   out->push_back(exposition::ReasonCounter("redtap_agent_userspace_drops_total",
                                            "Events or data the agent dropped, by reason.",
                                            UserspaceDrops(s)));
@@ -130,9 +128,9 @@ void CaptureComponent::Collect(exposition::Families* out) const {
   out->push_back(exposition::ReasonCounter(
       "redtap_agent_parse_errors_total",
       "HTTP messages that could not be parsed as sent, by reason.", parse));
-  auto conns = Family("redtap_agent_tracked_connections",
-                      "Connections tracked now, in the kernel and in the agent.",
-                      MetricType::Gauge);
+  auto conns =
+      Family("redtap_agent_tracked_connections",
+             "Connections tracked now, in the kernel and in the agent.", MetricType::Gauge);
   conns.metric.push_back(Gauge({{"side", "kernel"}}, static_cast<double>(kernel_conns)));
   conns.metric.push_back(Gauge({{"side", "userspace"}}, static_cast<double>(user_conns)));
   out->push_back(std::move(conns));

@@ -47,21 +47,22 @@ Result<std::unique_ptr<Outputs>> Outputs::Build(const config::Config& cfg, Outpu
   o->registry_.Add([self](exposition::Families* out) { self->pipeline_.enricher().Collect(out); });
   o->registry_.Add([self](exposition::Families* out) {
     if (self->writer_) {
-      out->push_back(exposition::ReasonCounter(
-          "redtap_agent_userspace_drops_total", "Events or data the agent dropped, by reason.",
-          {{"event_queue_full", self->writer_->dropped()}}));
+      out->push_back(exposition::ReasonCounter("redtap_agent_userspace_drops_total",
+                                               "Events or data the agent dropped, by reason.",
+                                               {{"event_queue_full", self->writer_->dropped()}}));
     }
   });
   o->registry_.Add([self](exposition::Families* out) { self->ecommerce_.Collect(NowNs(), out); });
   constexpr const char* kJson = "application/json";
   o->api_.Get("/metrics", [self] {
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                        self->registry_.Render()};
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", self->registry_.Render()};
   });
-  o->api_.Get("/api/v1/endpoints",
-              [self, kJson] { return HttpResponse{200, kJson, self->store_.RenderEndpointsJson(NowNs())}; });
-  o->api_.Get("/api/v1/funnel",
-              [self, kJson] { return HttpResponse{200, kJson, self->ecommerce_.FunnelJson(NowNs())}; });
+  o->api_.Get("/api/v1/endpoints", [self, kJson] {
+    return HttpResponse{200, kJson, self->store_.RenderEndpointsJson(NowNs())};
+  });
+  o->api_.Get("/api/v1/funnel", [self, kJson] {
+    return HttpResponse{200, kJson, self->ecommerce_.FunnelJson(NowNs())};
+  });
   return o;
 }
 

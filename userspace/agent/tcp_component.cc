@@ -36,7 +36,8 @@ Status TcpComponent::Start() {
     m.local.port = port;
     return std::string(resolver->Resolve(m, NowNs()));
   };
-  if (auto* w = outputs_->writer()) o.on_event = [w](std::string line) { w->Push(std::move(line)); };
+  if (auto* w = outputs_->writer())
+    o.on_event = [w](std::string line) { w->Push(std::move(line)); };
   auto started = saturation::TcpMonitor::Start(o);
   if (!started.ok()) return started.status();
   monitor_ = std::move(started.value());

@@ -43,7 +43,8 @@ Status HttpServer::Start(const std::string& listen) {
   if (!SplitHostPort(listen, &host, &port))
     return Status::Error("--http " + listen + ": expected HOST:PORT (e.g. 127.0.0.1:9464)");
   if (!svr_->bind_to_port(host.c_str(), port))
-    return Status::Error("--http " + listen + ": cannot listen there (address in use, or not "
+    return Status::Error("--http " + listen +
+                         ": cannot listen there (address in use, or not "
                          "an address of this host)");
   thread_ = std::thread([this] { svr_->listen_after_bind(); });
   return Status::Ok();

@@ -15,8 +15,8 @@ struct Endpoint {
 };
 
 struct ConnMeta {
-  uint32_t pid = 0;       // tgid
-  std::string command;    // process comm
+  uint32_t pid = 0;     // tgid
+  std::string command;  // process comm
   Role role = Role::kServer;
   Endpoint local;
   Endpoint remote;

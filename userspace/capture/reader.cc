@@ -47,8 +47,8 @@ Status RingReader::Start(int ring_fd, uint32_t poll_interval_ms, RecordFn on_rec
   if (cons == MAP_FAILED) return Status::Error("ring buffer mmap: " + ErrnoText(errno));
   consumer_pos_ = static_cast<uint64_t*>(cons);
   prod_map_len_ = page_size_ + 2 * static_cast<size_t>(info.max_entries);
-  void* prod = mmap(nullptr, prod_map_len_, PROT_READ, MAP_SHARED, ring_fd,
-                    static_cast<off_t>(page_size_));
+  void* prod =
+      mmap(nullptr, prod_map_len_, PROT_READ, MAP_SHARED, ring_fd, static_cast<off_t>(page_size_));
   if (prod == MAP_FAILED) {
     Status st = Status::Error("ring buffer mmap: " + ErrnoText(errno));
     Unmap();

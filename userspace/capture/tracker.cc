@@ -39,9 +39,15 @@ void ConnTracker::OnRecord(const void* data, size_t size) noexcept {
   }
   stats_.records++;
   switch (hdr.type) {
-    case REDTAP_EV_DATA: OnData(data, size); break;
-    case REDTAP_EV_CONN_OPEN: OnOpen(data, size); break;
-    case REDTAP_EV_CONN_CLOSE: OnClose(data, size); break;
+    case REDTAP_EV_DATA:
+      OnData(data, size);
+      break;
+    case REDTAP_EV_CONN_OPEN:
+      OnOpen(data, size);
+      break;
+    case REDTAP_EV_CONN_CLOSE:
+      OnClose(data, size);
+      break;
     case REDTAP_EV_EXEC: {
       redtap_exec_event ev;
       if (!Decode(data, size, &ev)) {
@@ -52,7 +58,8 @@ void ConnTracker::OnRecord(const void* data, size_t size) noexcept {
       if (on_exec_) on_exec_(ev.pid);
       break;
     }
-    default: stats_.bad_records++;
+    default:
+      stats_.bad_records++;
   }
 }
 
@@ -161,9 +168,7 @@ void ConnTracker::Emit(Conn& c) noexcept {
   out_.clear();
 }
 
-void ConnTracker::Retire(const ConnKey&, Conn& c) noexcept {
-  retired_parser_.Add(c.http.stats());
-}
+void ConnTracker::Retire(const ConnKey&, Conn& c) noexcept { retired_parser_.Add(c.http.stats()); }
 
 void ConnTracker::EvictOldest() noexcept {
   auto oldest = conns_.end();

@@ -19,22 +19,22 @@ namespace redtap {
 
 /// Userspace counters (monotonic). Kernel drops are counted in the kernel.
 struct TrackerStats {
-  uint64_t records = 0;               // records decoded
-  uint64_t bad_records = 0;           // too short, unknown type or version
+  uint64_t records = 0;      // records decoded
+  uint64_t bad_records = 0;  // too short, unknown type or version
   uint64_t conns_opened = 0;
   uint64_t conns_closed = 0;
   uint64_t data_records = 0;
-  uint64_t data_bytes = 0;            // bytes moved by traced syscalls (true lengths)
-  uint64_t captured_bytes = 0;        // of which captured (sent through the ring buffer)
-  uint64_t data_without_conn = 0;     // data for a connection not (or no longer) tracked
-  uint64_t seq_gaps = 0;              // records lost between kernel and us (ring full)
-  uint64_t conns_evicted_full = 0;    // trackers evicted because max_connections was reached
-  uint64_t conns_evicted_idle = 0;    // trackers evicted after idle_timeout_s
-  uint64_t conns_muted = 0;           // upgraded or not HTTP: kernel told to stop sending
+  uint64_t data_bytes = 0;          // bytes moved by traced syscalls (true lengths)
+  uint64_t captured_bytes = 0;      // of which captured (sent through the ring buffer)
+  uint64_t data_without_conn = 0;   // data for a connection not (or no longer) tracked
+  uint64_t seq_gaps = 0;            // records lost between kernel and us (ring full)
+  uint64_t conns_evicted_full = 0;  // trackers evicted because max_connections was reached
+  uint64_t conns_evicted_idle = 0;  // trackers evicted after idle_timeout_s
+  uint64_t conns_muted = 0;         // upgraded or not HTTP: kernel told to stop sending
   uint64_t exec_records = 0;
   uint64_t transactions = 0;
-  uint64_t unanswered = 0;            // requests whose connection closed without a response
-  http::ConnStats parser;             // summed over closed and live connections
+  uint64_t unanswered = 0;  // requests whose connection closed without a response
+  http::ConnStats parser;   // summed over closed and live connections
 };
 
 /// What the tracker asks of the kernel side (implemented by CaptureLoader).
@@ -109,6 +109,5 @@ class ConnTracker {
   TrackerStats stats_;
   http::ConnStats retired_parser_;  // parser counters of connections already gone
 };
-
 
 }  // namespace redtap

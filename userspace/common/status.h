@@ -28,7 +28,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(T value) : v_(std::move(value)) {}       // NOLINT: implicit on purpose
   Result(Status error) : v_(std::move(error)) {}  // NOLINT; must be an error
   bool ok() const { return std::holds_alternative<T>(v_); }
   T& value() { return std::get<T>(v_); }
@@ -45,10 +45,10 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
-#define REDTAP_RETURN_IF_ERROR(expr)      \
-  do {                                    \
-    ::redtap::Status _st = (expr);        \
-    if (!_st.ok()) return _st;            \
+#define REDTAP_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::redtap::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 }  // namespace redtap

@@ -32,23 +32,23 @@ constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "er
 
 void ParseCapture(const YAML::Node& node, const std::string& prefix, CaptureConfig& c) {
   bool wakeup_set = false;
-  ParseMap(node, prefix,
-           {
-               {"max_bytes_per_call",
-                Uint32Field(c.max_bytes_per_call, {64, REDTAP_MAX_CAPTURE, true})},
-               {"ring_buffer_bytes",
-                [&](const YAML::Node& n, const std::string& k) {
-                  c.ring_buffer_bytes = ParseUint(n, k, {kMiB, kGiB, true, " (1 MiB .. 1 GiB)"});
-                }},
-               {"wakeup_bytes",
-                [&](const YAML::Node& n, const std::string& k) {
-                  c.wakeup_bytes = static_cast<uint32_t>(ParseUint(n, k, {1, kGiB - 1}));
-                  wakeup_set = true;
-                }},
-               {"poll_interval_ms", Uint32Field(c.poll_interval_ms, {1, 1000})},
-               {"max_connections", Uint32Field(c.max_connections, {1024, 4194304})},
-               {"skip_bodies", BoolField(c.skip_bodies)},
-           });
+  ParseMap(
+      node, prefix,
+      {
+          {"max_bytes_per_call", Uint32Field(c.max_bytes_per_call, {64, REDTAP_MAX_CAPTURE, true})},
+          {"ring_buffer_bytes",
+           [&](const YAML::Node& n, const std::string& k) {
+             c.ring_buffer_bytes = ParseUint(n, k, {kMiB, kGiB, true, " (1 MiB .. 1 GiB)"});
+           }},
+          {"wakeup_bytes",
+           [&](const YAML::Node& n, const std::string& k) {
+             c.wakeup_bytes = static_cast<uint32_t>(ParseUint(n, k, {1, kGiB - 1}));
+             wakeup_set = true;
+           }},
+          {"poll_interval_ms", Uint32Field(c.poll_interval_ms, {1, 1000})},
+          {"max_connections", Uint32Field(c.max_connections, {1024, 4194304})},
+          {"skip_bodies", BoolField(c.skip_bodies)},
+      });
   // Cross-field check, once both are known (either may come from the defaults).
   if (c.wakeup_bytes >= c.ring_buffer_bytes) {
     Fail(Join(prefix, "wakeup_bytes"),
@@ -113,9 +113,9 @@ void ParseLimits(const YAML::Node& node, const std::string& prefix, LimitsConfig
 }
 
 void ParseEvents(const YAML::Node& node, const std::string& prefix, EventsConfig& e) {
-  ParseMap(node, prefix, {{"path", [&](const YAML::Node& n, const std::string& k) {
-                             e.path = ParseString(n, k);
-                           }}});
+  ParseMap(
+      node, prefix,
+      {{"path", [&](const YAML::Node& n, const std::string& k) { e.path = ParseString(n, k); }}});
 }
 
 void ParseHttp(const YAML::Node& node, const std::string& prefix, HttpConfig& h) {
@@ -126,8 +126,7 @@ void ParseHttp(const YAML::Node& node, const std::string& prefix, HttpConfig& h)
                            }}});
 }
 
-void ParseQueryKeys(const YAML::Node& node, const std::string& key,
-                    std::vector<std::string>& out) {
+void ParseQueryKeys(const YAML::Node& node, const std::string& key, std::vector<std::string>& out) {
   out.clear();
   ForEachItem(node, key, "a list of strings", [&](const YAML::Node& n, const std::string& k) {
     if (!n.IsScalar() || n.Scalar().empty()) {
@@ -158,37 +157,33 @@ std::string ParseExe(const YAML::Node& node, const std::string& key) {
 ServiceRule ParseServiceRule(const YAML::Node& node, const std::string& key) {
   ServiceRule rule;
   bool has_name = false;
-  ParseMap(node, key,
-           {
-               {"name",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  rule.name = ParseName(v, vk);
-                  has_name = true;
-                }},
-               {"process",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  rule.process = ParseProcessName(v, vk);
-                }},
-               {"exe",
-                [&](const YAML::Node& v, const std::string& vk) { rule.exe = ParseExe(v, vk); }},
-               {"port",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  rule.port = static_cast<uint16_t>(ParseUint(v, vk, {1, 65535}));
-                }},
-           });
+  ParseMap(
+      node, key,
+      {
+          {"name",
+           [&](const YAML::Node& v, const std::string& vk) {
+             rule.name = ParseName(v, vk);
+             has_name = true;
+           }},
+          {"process", [&](const YAML::Node& v,
+                          const std::string& vk) { rule.process = ParseProcessName(v, vk); }},
+          {"exe", [&](const YAML::Node& v, const std::string& vk) { rule.exe = ParseExe(v, vk); }},
+          {"port",
+           [&](const YAML::Node& v, const std::string& vk) {
+             rule.port = static_cast<uint16_t>(ParseUint(v, vk, {1, 65535}));
+           }},
+      });
   if (!node.IsMap() || !has_name) {
     Fail(key, "must be a map with a name and at least one of process, exe, port (got " +
                   Describe(node) + ")");
   }
   if (rule.process.empty() && rule.exe.empty() && rule.port == 0) {
-    Fail(key, "needs at least one of process, exe, port (got only a name: \"" + rule.name +
-                  "\")");
+    Fail(key, "needs at least one of process, exe, port (got only a name: \"" + rule.name + "\")");
   }
   return rule;
 }
 
-void ParseServices(const YAML::Node& node, const std::string& key,
-                   std::vector<ServiceRule>& out) {
+void ParseServices(const YAML::Node& node, const std::string& key, std::vector<ServiceRule>& out) {
   out.clear();
   ForEachItem(node, key, "a list of service rules", [&](const YAML::Node& n, const std::string& k) {
     out.push_back(ParseServiceRule(n, k));
@@ -204,9 +199,7 @@ RoutePattern ParsePatternRule(const YAML::Node& node, const std::string& key) {
   ParseMap(node, key,
            {
                {"service",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  rp.service = ParseName(v, vk);
-                }},
+                [&](const YAML::Node& v, const std::string& vk) { rp.service = ParseName(v, vk); }},
                {"pattern",
                 [&](const YAML::Node& v, const std::string& vk) {
                   rp.pattern = ParseRoutePattern(v, vk);

@@ -12,27 +12,28 @@
 namespace redtap::config {
 
 struct CaptureConfig {
-  uint32_t max_bytes_per_call = 4096;     // capture.max_bytes_per_call: power of two, 64..8192
+  uint32_t max_bytes_per_call = 4096;        // capture.max_bytes_per_call: power of two, 64..8192
   uint64_t ring_buffer_bytes = 16ull << 20;  // capture.ring_buffer_bytes: power of two >= 1 MiB
-  uint32_t wakeup_bytes = 1u << 20;       // capture.wakeup_bytes: kernel wakes the reader above this fill
-  uint32_t poll_interval_ms = 10;         // capture.poll_interval_ms: reader drains at least this often
-  uint32_t max_connections = 65536;       // capture.max_connections: kernel connection table (LRU)
-  bool skip_bodies = true;                // capture.skip_bodies: Content-Length bodies stay in the kernel
+  uint32_t wakeup_bytes =
+      1u << 20;                    // capture.wakeup_bytes: kernel wakes the reader above this fill
+  uint32_t poll_interval_ms = 10;  // capture.poll_interval_ms: reader drains at least this often
+  uint32_t max_connections = 65536;  // capture.max_connections: kernel connection table (LRU)
+  bool skip_bodies = true;  // capture.skip_bodies: Content-Length bodies stay in the kernel
 };
 
 struct FilterConfig {
   std::vector<std::string> include_processes;  // filter.include_processes: comm names; empty = all
   std::vector<std::string> exclude_processes;  // filter.exclude_processes
-  std::vector<uint16_t> include_ports;         // filter.include_ports: local or remote port; empty = all
-  std::vector<uint16_t> exclude_ports;         // filter.exclude_ports
+  std::vector<uint16_t> include_ports;  // filter.include_ports: local or remote port; empty = all
+  std::vector<uint16_t> exclude_ports;  // filter.exclude_ports
 };
 
 struct LimitsConfig {
-  uint32_t max_connections = 16384;        // limits.max_connections: userspace trackers (LRU)
-  uint32_t max_head_bytes = 32768;         // limits.max_head_bytes
-  uint32_t max_pending_requests = 64;      // limits.max_pending_requests: per connection
-  uint32_t idle_timeout_s = 300;           // limits.idle_timeout_s: tracker evicted after idle
-  uint32_t event_queue = 65536;            // limits.event_queue: transactions waiting for export
+  uint32_t max_connections = 16384;    // limits.max_connections: userspace trackers (LRU)
+  uint32_t max_head_bytes = 32768;     // limits.max_head_bytes
+  uint32_t max_pending_requests = 64;  // limits.max_pending_requests: per connection
+  uint32_t idle_timeout_s = 300;       // limits.idle_timeout_s: tracker evicted after idle
+  uint32_t event_queue = 65536;        // limits.event_queue: transactions waiting for export
 };
 
 struct EventsConfig {
@@ -46,9 +47,8 @@ struct HttpConfig {
 struct RedactionConfig {
   // redaction.query_keys: query parameters whose values are masked (substring match,
   // case-insensitive: "token" masks access_token too).
-  std::vector<std::string> query_keys = {"password", "passwd", "pwd",    "token",
-                                         "card",     "cvv",    "cvc",    "secret",
-                                         "key",      "auth",   "session", "pin"};
+  std::vector<std::string> query_keys = {"password", "passwd", "pwd", "token", "card",    "cvv",
+                                         "cvc",      "secret", "key", "auth",  "session", "pin"};
 };
 
 /// services[i]: names the service of a transaction. Every criterion given must match; at
@@ -68,8 +68,8 @@ struct RoutePattern {
 };
 
 struct RoutesConfig {
-  uint32_t max_per_service = 500;  // routes.max_per_service: beyond it routes fold into "/*"
-  bool auto_template = true;       // routes.auto_template: {id}, {uuid}, {hex}, {token}, {date}
+  uint32_t max_per_service = 500;      // routes.max_per_service: beyond it routes fold into "/*"
+  bool auto_template = true;           // routes.auto_template: {id}, {uuid}, {hex}, {token}, {date}
   std::vector<RoutePattern> patterns;  // routes.patterns: service-specific first, then global
 };
 
@@ -78,8 +78,8 @@ struct MetricsConfig {
   std::vector<double> duration_buckets = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
                                           0.75,  1,    2.5,   3,    5,     7.5, 10};
   // metrics.body_size_buckets: histogram upper bounds in bytes.
-  std::vector<double> body_size_buckets = {0,    32,    64,    128,    256,    512,    1024,
-                                           2048, 4096,  8192,  16384,  65536,  262144, 1048576};
+  std::vector<double> body_size_buckets = {0,    32,   64,   128,   256,   512,    1024,
+                                           2048, 4096, 8192, 16384, 65536, 262144, 1048576};
 };
 
 struct LogConfig {
@@ -110,7 +110,7 @@ struct FunnelStep {
 };
 
 struct FunnelConfig {
-  std::string name;  // ecommerce.funnel.name: label value ("" with no steps)
+  std::string name;               // ecommerce.funnel.name: label value ("" with no steps)
   std::vector<FunnelStep> steps;  // ecommerce.funnel.steps, in funnel order
 };
 
@@ -127,7 +127,7 @@ struct BodyField {
 };
 
 struct PaymentFields {
-  BodyField amount{false, {"amount"}, "request.amount"};  // a JSON number or decimal string
+  BodyField amount{false, {"amount"}, "request.amount"};        // a JSON number or decimal string
   BodyField currency{false, {"currency"}, "request.currency"};  // 3-letter ISO 4217 code
   BodyField reason{true, {"error", "code"}, "response.error.code"};  // short code: a label
 };
@@ -145,10 +145,10 @@ struct StatusRange {
 };
 
 struct ErrorCategory {
-  std::string name;                 // label value
-  std::vector<std::string> routes;  // route patterns; empty = any route
+  std::string name;                   // label value
+  std::vector<std::string> routes;    // route patterns; empty = any route
   std::vector<StatusRange> statuses;  // at least one
-  std::string kind;                 // where it is counted: "client", else server ("" = server)
+  std::string kind;                   // where it is counted: "client", else server ("" = server)
 };
 
 struct EcommerceConfig {
@@ -157,11 +157,11 @@ struct EcommerceConfig {
   FunnelConfig funnel;                // ecommerce.funnel
   PaymentsConfig payments;            // ecommerce.payments
   std::vector<ErrorCategory> error_categories;  // ecommerce.error_categories: first match wins
-  uint32_t capture_bytes_per_call = 8192;  // ecommerce.capture_bytes_per_call: kernel cap for
-                                           // payment endpoints and gateway calls
-  uint32_t body_bytes = 4096;   // ecommerce.body_bytes: body prefix kept to read the fields
-  uint32_t max_tenants = 100;   // ecommerce.max_tenants: then tenant="_OTHER"
-  uint32_t max_reasons = 50;    // ecommerce.max_reasons: then reason="_OTHER"
+  uint32_t capture_bytes_per_call = 8192;       // ecommerce.capture_bytes_per_call: kernel cap for
+                                                // payment endpoints and gateway calls
+  uint32_t body_bytes = 4096;  // ecommerce.body_bytes: body prefix kept to read the fields
+  uint32_t max_tenants = 100;  // ecommerce.max_tenants: then tenant="_OTHER"
+  uint32_t max_reasons = 50;   // ecommerce.max_reasons: then reason="_OTHER"
   // ecommerce.amount_buckets: redtap_ecommerce_payment_amount histogram bounds.
   std::vector<double> amount_buckets = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
 

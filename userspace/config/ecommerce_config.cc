@@ -19,8 +19,8 @@ namespace {
 /// A label value configured by the user: 1..64 of [A-Za-z0-9_.-].
 std::string ParseLabelName(const YAML::Node& node, const std::string& key) {
   const auto fail = [&] {
-    Fail(key, "must be a name of 1 to 64 letters, digits, '_', '.' or '-' (got " +
-                  Describe(node) + ")");
+    Fail(key,
+         "must be a name of 1 to 64 letters, digits, '_', '.' or '-' (got " + Describe(node) + ")");
   };
   if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 64) fail();
   for (char c : node.Scalar()) {
@@ -31,8 +31,7 @@ std::string ParseLabelName(const YAML::Node& node, const std::string& key) {
 
 std::string ParseMethod(const YAML::Node& node, const std::string& key) {
   const auto fail = [&] {
-    Fail(key, "must be an upper-case HTTP method such as GET or POST (got " + Describe(node) +
-                  ")");
+    Fail(key, "must be an upper-case HTTP method such as GET or POST (got " + Describe(node) + ")");
   };
   if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 32) fail();
   for (char c : node.Scalar()) {
@@ -46,9 +45,8 @@ EcommerceRoute ParseEcommerceRoute(const YAML::Node& node, const std::string& ke
                                    bool method_required) {
   EcommerceRoute r;
   bool has_route = false;
-  extra.emplace_back("method", [&](const YAML::Node& v, const std::string& vk) {
-    r.method = ParseMethod(v, vk);
-  });
+  extra.emplace_back(
+      "method", [&](const YAML::Node& v, const std::string& vk) { r.method = ParseMethod(v, vk); });
   extra.emplace_back("route", [&](const YAML::Node& v, const std::string& vk) {
     r.route = ParseRoutePattern(v, vk);
     has_route = true;
@@ -83,21 +81,18 @@ std::string ParsePathPrefix(const YAML::Node& node, const std::string& key) {
 /// {header: NAME} or {path_segment: N, prefix: /p/}.
 TenantRule ParseTenantRule(const YAML::Node& node, const std::string& key) {
   TenantRule rule;
-  ParseMap(node, key,
-           {
-               {"header",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  rule.header = ParseLabelName(v, vk);
-                }},
-               {"path_segment", Uint32Field(rule.path_segment, {1, 32})},
-               {"prefix",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  rule.path_prefix = ParsePathPrefix(v, vk);
-                }},
-           });
+  ParseMap(
+      node, key,
+      {
+          {"header", [&](const YAML::Node& v,
+                         const std::string& vk) { rule.header = ParseLabelName(v, vk); }},
+          {"path_segment", Uint32Field(rule.path_segment, {1, 32})},
+          {"prefix", [&](const YAML::Node& v,
+                         const std::string& vk) { rule.path_prefix = ParsePathPrefix(v, vk); }},
+      });
   if (!node.IsMap() || rule.header.empty() == (rule.path_segment == 0)) {
-    Fail(key, "must be a map with exactly one of header, path_segment (got " + Describe(node) +
-                  ")");
+    Fail(key,
+         "must be a map with exactly one of header, path_segment (got " + Describe(node) + ")");
   }
   if (!rule.path_prefix.empty() && rule.path_segment == 0) {
     Fail(key + ".prefix", "only applies to a path_segment rule");
@@ -107,10 +102,9 @@ TenantRule ParseTenantRule(const YAML::Node& node, const std::string& key) {
 
 void ParseTenant(const YAML::Node& node, const std::string& key, std::vector<TenantRule>& out) {
   out.clear();
-  ForEachItem(node, key, "a list of {header: NAME} or {path_segment: N} rules",
-              [&](const YAML::Node& v, const std::string& vk) {
-                out.push_back(ParseTenantRule(v, vk));
-              });
+  ForEachItem(
+      node, key, "a list of {header: NAME} or {path_segment: N} rules",
+      [&](const YAML::Node& v, const std::string& vk) { out.push_back(ParseTenantRule(v, vk)); });
 }
 
 // ---- ecommerce.funnel ----
@@ -154,10 +148,8 @@ void ParseFunnel(const YAML::Node& node, const std::string& key, FunnelConfig& f
                   // "" (the default) = no funnel.
                   if (!(v.IsScalar() && v.Scalar().empty())) funnel.name = ParseLabelName(v, vk);
                 }},
-               {"steps",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  ParseFunnelSteps(v, vk, funnel.steps);
-                }},
+               {"steps", [&](const YAML::Node& v,
+                             const std::string& vk) { ParseFunnelSteps(v, vk, funnel.steps); }},
            });
   if (!funnel.steps.empty() && funnel.name.empty()) {
     Fail(Join(key, "name"), "is required when the funnel has steps");
@@ -198,18 +190,13 @@ GatewayConfig ParseGateway(const YAML::Node& node, const std::string& key) {
   GatewayConfig g;
   ParseMap(node, key,
            {
-               {"name",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  g.name = ParseGatewayName(v, vk);
-                }},
-               {"hosts",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  ParseGatewayHosts(v, vk, g.hosts);
-                }},
+               {"name", [&](const YAML::Node& v,
+                            const std::string& vk) { g.name = ParseGatewayName(v, vk); }},
+               {"hosts", [&](const YAML::Node& v,
+                             const std::string& vk) { ParseGatewayHosts(v, vk, g.hosts); }},
            });
   if (!node.IsMap() || g.name.empty() || g.hosts.empty()) {
-    Fail(key, "must be a map with a name and a non-empty hosts list (got " + Describe(node) +
-                  ")");
+    Fail(key, "must be a map with a name and a non-empty hosts list (got " + Describe(node) + ")");
   }
   return g;
 }
@@ -217,22 +204,23 @@ GatewayConfig ParseGateway(const YAML::Node& node, const std::string& key) {
 void ParseGateways(const YAML::Node& node, const std::string& key,
                    std::vector<GatewayConfig>& out) {
   out.clear();
-  ForEachItem(node, key, "a list of {name, hosts} maps",
-              [&](const YAML::Node& v, const std::string& vk) {
-                out.push_back(ParseGateway(v, vk));
-              });
+  ForEachItem(
+      node, key, "a list of {name, hosts} maps",
+      [&](const YAML::Node& v, const std::string& vk) { out.push_back(ParseGateway(v, vk)); });
 }
 
 /// Built-in secret field names: a body field path through one of them is refused.
-constexpr std::string_view kSecretFieldNames[] = {"cvv",   "cvc",    "pin",     "password",
-                                                  "token", "secret", "api_key", "card_number",
+constexpr std::string_view kSecretFieldNames[] = {"cvv",   "cvc",          "pin",     "password",
+                                                  "token", "secret",       "api_key", "card_number",
                                                   "pan",   "authorization"};
 
 /// request.<key>[.<key>...] or response.<key>[...]; `~` = not read.
 BodyField ParseBodyField(const YAML::Node& node, const std::string& key) {
   const auto fail = [&](const std::string& why) {
-    Fail(key, "must be request.<key>[.<key>...] or response.<key>[...] with keys of letters, "
-              "digits, '_' or '-'" + why + " (got " + Describe(node) + ")");
+    Fail(key,
+         "must be request.<key>[.<key>...] or response.<key>[...] with keys of letters, "
+         "digits, '_' or '-'" +
+             why + " (got " + Describe(node) + ")");
   };
   BodyField f;
   if (node.IsNull()) return f;  // not read
@@ -281,18 +269,12 @@ void ParsePaymentFields(const YAML::Node& node, const std::string& key, PaymentF
 void ParsePayments(const YAML::Node& node, const std::string& key, PaymentsConfig& p) {
   ParseMap(node, key,
            {
-               {"endpoints",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  ParseEndpoints(v, vk, p.endpoints);
-                }},
-               {"gateways",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  ParseGateways(v, vk, p.gateways);
-                }},
-               {"fields",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  ParsePaymentFields(v, vk, p.fields);
-                }},
+               {"endpoints", [&](const YAML::Node& v,
+                                 const std::string& vk) { ParseEndpoints(v, vk, p.endpoints); }},
+               {"gateways", [&](const YAML::Node& v,
+                                const std::string& vk) { ParseGateways(v, vk, p.gateways); }},
+               {"fields", [&](const YAML::Node& v,
+                              const std::string& vk) { ParsePaymentFields(v, vk, p.fields); }},
            });
 }
 
@@ -329,27 +311,25 @@ std::string ParseKind(const YAML::Node& node, const std::string& key) {
 ErrorCategory ParseErrorCategory(const YAML::Node& node, const std::string& key) {
   ErrorCategory c;
   bool has_statuses = false;
-  ParseMap(node, key,
-           {
-               {"name",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  c.name = ParseLabelName(v, vk);
-                }},
-               {"routes",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  ForEachItem(v, vk, "a list of route patterns",
-                              [&](const YAML::Node& r, const std::string& rk) {
-                                c.routes.push_back(ParseRoutePattern(r, rk));
-                              });
-                }},
-               {"statuses",
-                [&](const YAML::Node& v, const std::string& vk) {
-                  c.statuses = ParseStatuses(v, vk);
-                  has_statuses = true;
-                }},
-               {"kind",
-                [&](const YAML::Node& v, const std::string& vk) { c.kind = ParseKind(v, vk); }},
-           });
+  ParseMap(
+      node, key,
+      {
+          {"name",
+           [&](const YAML::Node& v, const std::string& vk) { c.name = ParseLabelName(v, vk); }},
+          {"routes",
+           [&](const YAML::Node& v, const std::string& vk) {
+             ForEachItem(v, vk, "a list of route patterns",
+                         [&](const YAML::Node& r, const std::string& rk) {
+                           c.routes.push_back(ParseRoutePattern(r, rk));
+                         });
+           }},
+          {"statuses",
+           [&](const YAML::Node& v, const std::string& vk) {
+             c.statuses = ParseStatuses(v, vk);
+             has_statuses = true;
+           }},
+          {"kind", [&](const YAML::Node& v, const std::string& vk) { c.kind = ParseKind(v, vk); }},
+      });
   if (!node.IsMap() || c.name.empty() || !has_statuses) {
     Fail(key, "must be a map with a name and statuses (got " + Describe(node) + ")");
   }
@@ -370,18 +350,14 @@ void ParseErrorCategories(const YAML::Node& node, const std::string& key,
 void ParseEcommerce(const YAML::Node& node, const std::string& prefix, EcommerceConfig& e) {
   ParseMap(node, prefix,
            {
-               {"services",
-                [&](const YAML::Node& n, const std::string& k) {
-                  ParseServiceNames(n, k, e.services);
-                }},
+               {"services", [&](const YAML::Node& n,
+                                const std::string& k) { ParseServiceNames(n, k, e.services); }},
                {"tenant",
                 [&](const YAML::Node& n, const std::string& k) { ParseTenant(n, k, e.tenant); }},
                {"funnel",
                 [&](const YAML::Node& n, const std::string& k) { ParseFunnel(n, k, e.funnel); }},
-               {"payments",
-                [&](const YAML::Node& n, const std::string& k) {
-                  ParsePayments(n, k, e.payments);
-                }},
+               {"payments", [&](const YAML::Node& n,
+                                const std::string& k) { ParsePayments(n, k, e.payments); }},
                {"error_categories",
                 [&](const YAML::Node& n, const std::string& k) {
                   ParseErrorCategories(n, k, e.error_categories);

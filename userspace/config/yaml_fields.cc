@@ -140,9 +140,7 @@ bool ParseBool(const YAML::Node& node, const std::string& key) {
 }
 
 FieldParser BoolField(bool& field) {
-  return [&field](const YAML::Node& node, const std::string& key) {
-    field = ParseBool(node, key);
-  };
+  return [&field](const YAML::Node& node, const std::string& key) { field = ParseBool(node, key); };
 }
 
 double ParseNumber(const YAML::Node& node, const std::string& key, const std::string& rule) {
@@ -165,8 +163,8 @@ void ParseBuckets(const YAML::Node& node, const std::string& key, double min, co
   }
   std::vector<double> buckets;
   ForEachItem(node, key, what, [&](const YAML::Node& n, const std::string& k) {
-    const std::string rule = std::string("must be a number ") + (min > 0 ? "> 0" : ">= 0") +
-                             " (" + unit + ")";
+    const std::string rule =
+        std::string("must be a number ") + (min > 0 ? "> 0" : ">= 0") + " (" + unit + ")";
     const double v = ParseNumber(n, k, rule);
     if (v < min || (min > 0 && v == 0)) Fail(k, rule + " (got " + Describe(n) + ")");
     if (!buckets.empty() && v <= buckets.back()) {
@@ -179,8 +177,8 @@ void ParseBuckets(const YAML::Node& node, const std::string& key, double min, co
 
 std::string ParseName(const YAML::Node& node, const std::string& key) {
   const auto fail = [&] {
-    Fail(key, "must be a name of 1 to 64 characters, no control characters (got " +
-                  Describe(node) + ")");
+    Fail(key, "must be a name of 1 to 64 characters, no control characters (got " + Describe(node) +
+                  ")");
   };
   if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 64) fail();
   for (unsigned char c : node.Scalar()) {

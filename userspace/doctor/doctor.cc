@@ -63,13 +63,15 @@ DoctorCheck CheckCaps() {
   constexpr int kSysAdmin = 21, kBpf = 39, kPerfmon = 38, kNetAdmin = 12;
   if (has(kSysAdmin) || (has(kBpf) && has(kPerfmon))) {
     c.ok = true;
-    c.detail = std::string(geteuid() == 0 ? "root" : "not root") + ", CAP_SYS_ADMIN=" +
-               (has(kSysAdmin) ? "yes" : "no") + " CAP_BPF=" + (has(kBpf) ? "yes" : "no") +
+    c.detail = std::string(geteuid() == 0 ? "root" : "not root") +
+               ", CAP_SYS_ADMIN=" + (has(kSysAdmin) ? "yes" : "no") +
+               " CAP_BPF=" + (has(kBpf) ? "yes" : "no") +
                " CAP_PERFMON=" + (has(kPerfmon) ? "yes" : "no") +
                " CAP_NET_ADMIN=" + (has(kNetAdmin) ? "yes" : "no");
   } else {
-    c.detail = "needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN to mount tracefs); "
-               "run as root or grant them to the DaemonSet";
+    c.detail =
+        "needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN to mount tracefs); "
+        "run as root or grant them to the DaemonSet";
   }
   return c;
 }
@@ -175,8 +177,7 @@ DoctorCheck CheckHook(const char* label, const char* prog_name, bool required,
   const HookStatus& h = obj.hooks().front();
   if (!h.attached) {
     c.detail = "attach failed: " + h.error;
-    if (cgroup && Cgroup2Mount().empty())
-      why_needed = "no cgroup v2 mount";
+    if (cgroup && Cgroup2Mount().empty()) why_needed = "no cgroup v2 mount";
   } else {
     c.ok = true;
     c.detail = "loads and attaches";

@@ -261,8 +261,8 @@ std::string Store::FunnelJson(uint64_t now_ns) {
   for (const auto& [k, v] : funnel_) {
     const auto& [step, tenant, success] = k;
     (success ? total.success : total.failure)[step] += v;
-    auto [it, inserted] = by_tenant.try_emplace(
-        tenant, Counts{std::vector<uint64_t>(n), std::vector<uint64_t>(n)});
+    auto [it, inserted] =
+        by_tenant.try_emplace(tenant, Counts{std::vector<uint64_t>(n), std::vector<uint64_t>(n)});
     (success ? it->second.success : it->second.failure)[step] += v;
   }
   root["funnel"] = cfg_.funnel.name;
@@ -308,8 +308,8 @@ nlohmann::json Store::PaymentsJson() const {
               {"success", p.success},
               {"failure", p.failure}};
     const uint64_t all = p.success + p.failure;
-    g["success_rate"] = all ? Json(static_cast<double>(p.success) / static_cast<double>(all))
-                            : Json(nullptr);
+    g["success_rate"] =
+        all ? Json(static_cast<double>(p.success) / static_cast<double>(all)) : Json(nullptr);
     Json reasons = Json::object();
     for (const auto& [r, c] : p.reasons) reasons[r.empty() ? "" : r] = c;
     g["failure_reasons"] = std::move(reasons);

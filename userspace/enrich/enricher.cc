@@ -71,8 +71,8 @@ std::string SanitizeTenant(std::string_view raw) {
 
 std::string TenantOf(const std::vector<config::TenantRule>& rules, const http::Request& r) {
   for (const auto& rule : rules) {
-    const std::string v = SanitizeTenant(rule.header.empty() ? PathSegment(rule, r.target)
-                                                             : r.Find(rule.header));
+    const std::string v =
+        SanitizeTenant(rule.header.empty() ? PathSegment(rule, r.target) : r.Find(rule.header));
     if (!v.empty()) return v;
   }
   return "";

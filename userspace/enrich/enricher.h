@@ -21,10 +21,10 @@
 #include "parsers/http/types.h"
 #include "userspace/capture/conn_meta.h"
 #include "userspace/config/config.h"
-#include "userspace/export/event_json.h"
-#include "userspace/exposition/registry.h"
 #include "userspace/enrich/route_templater.h"
 #include "userspace/enrich/service_resolver.h"
+#include "userspace/export/event_json.h"
+#include "userspace/exposition/registry.h"
 
 namespace redtap::enrich {
 
@@ -36,7 +36,7 @@ struct Enriched {
   /// The same transaction when its source gave it up (TransactionSink::OnTransactionOwned):
   /// the last sink (the events) may move from it; the others only read `txn`. Else null.
   http::Transaction* owned = nullptr;
-  std::string_view service;   // service.name
+  std::string_view service;  // service.name
   /// http.route ("/*" past routes.max_per_service; "/*unparsed"). Interned: it stays valid
   /// as long as the Enricher, and one service's same route is always at the same address.
   std::string_view route;
@@ -67,8 +67,7 @@ class Enricher {
   /// Services whose routes are tracked; routes of services beyond are folded into "/*".
   static constexpr size_t kMaxServices = 1024;
 
-  explicit Enricher(const config::Config& config,
-                    ExeReader exe_reader = ReadProcExe);
+  explicit Enricher(const config::Config& config, ExeReader exe_reader = ReadProcExe);
 
   /// Whether to read W3C trace context (only events and the e-commerce view use it; looking
   /// for the header costs a scan of every request's fields). On by default.

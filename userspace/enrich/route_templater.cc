@@ -31,9 +31,7 @@ bool AllDigits(std::string_view s) {
   return true;
 }
 
-int TwoDigits(std::string_view s, size_t at) {
-  return (s[at] - '0') * 10 + (s[at + 1] - '0');
-}
+int TwoDigits(std::string_view s, size_t at) { return (s[at] - '0') * 10 + (s[at + 1] - '0'); }
 
 /// 2024-01-31, optionally followed by a time ("T10:00:00Z", "T10:00:00.123+02:00").
 bool IsDate(std::string_view s) {
@@ -207,14 +205,22 @@ bool IsParamSegment(std::string_view seg) {
 
 std::string_view Placeholder(SegmentClass c) noexcept {
   switch (c) {
-    case SegmentClass::kLiteral: return "";
-    case SegmentClass::kId: return "{id}";
-    case SegmentClass::kUuid: return "{uuid}";
-    case SegmentClass::kHex: return "{hex}";
-    case SegmentClass::kToken: return "{token}";
-    case SegmentClass::kDate: return "{date}";
-    case SegmentClass::kEmail: return "{email}";
-    case SegmentClass::kCard: return "{card}";
+    case SegmentClass::kLiteral:
+      return "";
+    case SegmentClass::kId:
+      return "{id}";
+    case SegmentClass::kUuid:
+      return "{uuid}";
+    case SegmentClass::kHex:
+      return "{hex}";
+    case SegmentClass::kToken:
+      return "{token}";
+    case SegmentClass::kDate:
+      return "{date}";
+    case SegmentClass::kEmail:
+      return "{email}";
+    case SegmentClass::kCard:
+      return "{card}";
   }
   return "";
 }
@@ -278,8 +284,8 @@ RouteTemplater::RouteTemplater(const config::RoutesConfig& config)
         const size_t slash = rest.find('/');
         const std::string_view seg = rest.substr(0, slash);
         const bool last = slash == std::string_view::npos;
-        if (seg == "*" || (IsParamSegment(seg) && seg.size() > 5 &&
-                           seg.substr(seg.size() - 4) == "...}")) {
+        if (seg == "*" ||
+            (IsParamSegment(seg) && seg.size() > 5 && seg.substr(seg.size() - 4) == "...}")) {
           if (!last) valid = false;
           p.catch_all = true;
           break;

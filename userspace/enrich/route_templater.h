@@ -46,14 +46,13 @@ class RouteTemplater {
   /// "http://h/a", "*", or authority-form "host:443") for `service`. Writes into `out`
   /// (reusing its capacity). Never throws; the result is printable ASCII and holds no card
   /// number or e-mail address.
-  void Template(std::string_view service, std::string_view target, std::string* out) const
-      noexcept;
+  void Template(std::string_view service, std::string_view target, std::string* out) const noexcept;
   std::string Template(std::string_view service, std::string_view target) const;
 
  private:
   struct Pattern {
-    std::string service;  // "" = every service
-    std::string text;     // the pattern, which is the route it yields
+    std::string service;                // "" = every service
+    std::string text;                   // the pattern, which is the route it yields
     std::vector<std::string> segments;  // literal, or "" for a {param}
     std::vector<bool> is_param;
     bool catch_all = false;  // last segment was '*' or {name...}

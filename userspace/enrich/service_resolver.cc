@@ -37,7 +37,8 @@ const std::string& ServiceResolver::Exe(uint32_t pid, uint64_t now_ns) noexcept 
     if (it != cache_.end() && now_ns - it->second.read_ns < kCacheTtlNs) return it->second.exe;
     if (it == cache_.end() && cache_.size() >= cache_size_) {
       // Full: drop expired entries; if none expired, start over (bounded, rare).
-      std::erase_if(cache_, [&](const auto& kv) { return now_ns - kv.second.read_ns >= kCacheTtlNs; });
+      std::erase_if(cache_,
+                    [&](const auto& kv) { return now_ns - kv.second.read_ns >= kCacheTtlNs; });
       if (cache_.size() >= cache_size_) cache_.clear();
     }
     ++exe_reads_;
@@ -58,8 +59,7 @@ std::string_view ServiceResolver::Resolve(const ConnMeta& meta, uint64_t now_ns)
     if (no_process && (!r.process.empty() || !r.exe.empty() || r.port == 0)) continue;
     if (!r.process.empty() && r.process != meta.command) continue;
     if (r.port != 0 && no_process && meta.server().port != r.port) continue;
-    if (r.port != 0 && !no_process &&
-        (meta.role != Role::kServer || meta.local.port != r.port)) {
+    if (r.port != 0 && !no_process && (meta.role != Role::kServer || meta.local.port != r.port)) {
       continue;
     }
     if (!r.exe.empty()) {

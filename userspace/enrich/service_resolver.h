@@ -29,7 +29,8 @@ class ServiceResolver {
   /// A cached exe path is re-read after this long (pids are reused, processes exec).
   static constexpr uint64_t kCacheTtlNs = 60'000'000'000ull;
 
-  explicit ServiceResolver(std::vector<config::ServiceRule> rules, ExeReader exe_reader = ReadProcExe,
+  explicit ServiceResolver(std::vector<config::ServiceRule> rules,
+                           ExeReader exe_reader = ReadProcExe,
                            size_t cache_size = kDefaultCacheSize);
 
   /// The service name for a transaction seen on `meta` at `now_ns` (monotonic): the first

@@ -81,13 +81,27 @@ void AppendJsonString(std::string& out, std::string_view s) {
     const uint8_t c = static_cast<uint8_t>(s[j]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out.append("\\\""); break;
-        case '\\': out.append("\\\\"); break;
-        case '\b': out.append("\\b"); break;
-        case '\f': out.append("\\f"); break;
-        case '\n': out.append("\\n"); break;
-        case '\r': out.append("\\r"); break;
-        case '\t': out.append("\\t"); break;
+        case '"':
+          out.append("\\\"");
+          break;
+        case '\\':
+          out.append("\\\\");
+          break;
+        case '\b':
+          out.append("\\b");
+          break;
+        case '\f':
+          out.append("\\f");
+          break;
+        case '\n':
+          out.append("\\n");
+          break;
+        case '\r':
+          out.append("\\r");
+          break;
+        case '\t':
+          out.append("\\t");
+          break;
         default: {
           static constexpr char kHex[] = "0123456789abcdef";
           const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
@@ -138,12 +152,11 @@ void AppendJsonDouble(std::string& out, double v) {
 // "%.1f ms" / "%.3f ms" without printf.
 void AppendDurationMs(std::string& out, double ms) {
   char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), ms, std::chars_format::fixed,
-                               ms >= 1.0 ? 1 : 3);
+  const auto r =
+      std::to_chars(buf, buf + sizeof(buf), ms, std::chars_format::fixed, ms >= 1.0 ? 1 : 3);
   out.append(buf, static_cast<size_t>(r.ptr - buf));
   out.append(" ms");
 }
-
 
 EventBuilder::EventBuilder(std::string& out, int64_t unix_ns, std::string_view level,
                            std::string_view type)

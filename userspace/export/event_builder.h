@@ -20,7 +20,7 @@ namespace redtap::exporter {
 /// numbers.
 struct EventAttr {
   std::string key;
-  std::string str;      // used when !is_number
+  std::string str;  // used when !is_number
   double num = 0;
   bool is_number = false;
 };
@@ -46,11 +46,31 @@ class EventBuilder {
   void Process(std::string_view service, uint32_t pid, std::string_view command,
                bool always = false);
 
-  void Str(std::string_view k, std::string_view v) { Key(k); AppendJsonString(out_, v); End(); }
-  void Int(std::string_view k, int64_t v) { Key(k); AppendJsonInt(out_, v); End(); }
-  void Uint(std::string_view k, uint64_t v) { Key(k); AppendJsonUint(out_, v); End(); }
-  void Double(std::string_view k, double v) { Key(k); AppendJsonDouble(out_, v); End(); }
-  void Bool(std::string_view k, bool v) { Key(k); out_.append(v ? "true" : "false"); End(); }
+  void Str(std::string_view k, std::string_view v) {
+    Key(k);
+    AppendJsonString(out_, v);
+    End();
+  }
+  void Int(std::string_view k, int64_t v) {
+    Key(k);
+    AppendJsonInt(out_, v);
+    End();
+  }
+  void Uint(std::string_view k, uint64_t v) {
+    Key(k);
+    AppendJsonUint(out_, v);
+    End();
+  }
+  void Double(std::string_view k, double v) {
+    Key(k);
+    AppendJsonDouble(out_, v);
+    End();
+  }
+  void Bool(std::string_view k, bool v) {
+    Key(k);
+    out_.append(v ? "true" : "false");
+    End();
+  }
   /// A member whose value the caller appends to out() between Key and End.
   void Key(std::string_view k);
   void End();

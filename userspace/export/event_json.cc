@@ -52,9 +52,7 @@ TargetParts SplitTarget(std::string_view target) {
   return parts;
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
                             std::string_view service_name, std::string_view route,
@@ -69,8 +67,8 @@ std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
     const std::string_view method = req.method.empty() ? std::string_view("-") : req.method;
 
     std::string out;
-    out.reserve(384 + path.size() + req.target.size() + meta.command.size() +
-                service_name.size() + route.size());
+    out.reserve(384 + path.size() + req.target.size() + meta.command.size() + service_name.size() +
+                route.size());
     EventBuilder w(out, static_cast<int64_t>(req.first_byte_ts) + ktime_to_realtime_offset_ns,
                    LevelOf(t), "http");
     w.Str("kind", meta.role == Role::kClient ? "client" : "server");

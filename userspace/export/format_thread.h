@@ -76,11 +76,11 @@ class FormatThread {
     size_t n = 0;
   };
   std::mutex mu_;
-  std::condition_variable work_cv_;   // the format thread waits for batches / stop
-  std::condition_variable space_cv_;  // Commit() waits for room
-  std::deque<Batch> queue_;                  // guarded by mu_
+  std::condition_variable work_cv_;               // the format thread waits for batches / stop
+  std::condition_variable space_cv_;              // Commit() waits for room
+  std::deque<Batch> queue_;                       // guarded by mu_
   std::vector<std::vector<PendingEvent>> spare_;  // guarded by mu_: formatted batches
-  bool stop_ = false;                        // guarded by mu_
+  bool stop_ = false;                             // guarded by mu_
   std::thread thread_;
 
   // Format thread only (read by the caller after Stop).

@@ -188,7 +188,7 @@ bool SegmentHasEmail(std::string_view seg) {
   return false;
 }
 
-constexpr std::string_view kBuiltinSecrets[] = {"cvv",   "cvc",    "pin",    "password",
+constexpr std::string_view kBuiltinSecrets[] = {"cvv",   "cvc",    "pin",     "password",
                                                 "token", "secret", "api_key", "apikey"};
 
 bool EqualsNoCase(std::string_view a, std::string_view b) {
@@ -227,9 +227,7 @@ std::string Redactor::RedactPath(std::string_view path) const {
   return out;
 }
 
-std::string Redactor::RedactValue(std::string_view value) const {
-  return MaskCardNumbers(value);
-}
+std::string Redactor::RedactValue(std::string_view value) const { return MaskCardNumbers(value); }
 
 bool Redactor::IsSecretName(std::string_view name) const {
   for (std::string_view s : kBuiltinSecrets) {

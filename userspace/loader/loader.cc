@@ -24,10 +24,18 @@ namespace {
 // that do not use them.
 std::vector<HookSpec> CaptureHooks() {
   return {
-      {"read_exit", true},      {"write_exit", true},    {"readv_exit", true},
-      {"writev_exit", true},    {"recvfrom_exit", true}, {"sendto_exit", true},
-      {"recvmsg_exit", true},   {"sendmsg_exit", true},  {"sendfile_exit", false},
-      {"accept4_exit", true},   {"accept_exit", false},  {"connect_exit", true},
+      {"read_exit", true},
+      {"write_exit", true},
+      {"readv_exit", true},
+      {"writev_exit", true},
+      {"recvfrom_exit", true},
+      {"sendto_exit", true},
+      {"recvmsg_exit", true},
+      {"sendmsg_exit", true},
+      {"sendfile_exit", false},
+      {"accept4_exit", true},
+      {"accept_exit", false},
+      {"connect_exit", true},
       {"close_enter", true},
       // TLS: new processes may map a libssl not attached yet. The SSL uprobes themselves are
       // attached per library file by tls::TlsAttacher, not here.
@@ -49,8 +57,8 @@ Status ConfigureCapture(const config::Config& cfg, struct capture* s, bool probi
   s->rodata->cfg_endpoint_caps = !EndpointCapturePrefixes(cfg.ecommerce).empty();
   // The e-commerce view reads request and response bodies (amounts, decline reasons).
   s->rodata->cfg_skip_bodies = cfg.capture.skip_bodies && !cfg.ecommerce.enabled();
-  int err = bpf_map__set_max_entries(s->maps.conn_map,
-                                     probing ? 1024 : cfg.capture.max_connections);
+  int err =
+      bpf_map__set_max_entries(s->maps.conn_map, probing ? 1024 : cfg.capture.max_connections);
   if (!err)
     err = bpf_map__set_max_entries(s->maps.events_rb,
                                    probing ? (1u << 20) : cfg.capture.ring_buffer_bytes);
@@ -121,8 +129,8 @@ Status CaptureLoader::ApplyEndpointCaps(const config::Config& cfg) {
     redtap_endpoint_key key = {};
     key.prefixlen = static_cast<uint32_t>(p.size() * 8);
     std::memcpy(key.data, p.data(), p.size());
-    if (bpf_map__update_elem(skel_->maps.endpoint_cap_map, &key, sizeof(key), &shift,
-                             sizeof(shift), BPF_ANY)) {
+    if (bpf_map__update_elem(skel_->maps.endpoint_cap_map, &key, sizeof(key), &shift, sizeof(shift),
+                             BPF_ANY)) {
       return Status::Error("ecommerce: cannot add the capture prefix \"" + p +
                            "\": " + ErrnoText(errno));
     }
@@ -135,8 +143,7 @@ Status CaptureLoader::ApplyFilters(const config::Config& cfg) {
   auto put_comm = [&](const std::string& name, uint8_t v) -> Status {
     char key[REDTAP_COMM_LEN] = {};
     std::strncpy(key, name.c_str(), sizeof(key) - 1);
-    if (bpf_map__update_elem(skel_->maps.comm_filter_map, key, sizeof(key), &v, sizeof(v),
-                             BPF_ANY))
+    if (bpf_map__update_elem(skel_->maps.comm_filter_map, key, sizeof(key), &v, sizeof(v), BPF_ANY))
       return Status::Error("filter: cannot add process " + name + ": " + ErrnoText(errno));
     return Status::Ok();
   };
@@ -193,13 +200,20 @@ std::array<uint64_t, REDTAP_DROP_MAX> CaptureLoader::DropCounters() const {
 
 const char* CaptureLoader::DropReasonName(int reason) {
   switch (reason) {
-    case REDTAP_DROP_RINGBUF_FULL: return "ringbuf_full";
-    case REDTAP_DROP_CONN_TABLE_FULL: return "conn_table_full";
-    case REDTAP_DROP_TRUNCATED: return "truncated";
-    case REDTAP_DROP_READ_FAULT: return "read_fault";
-    case REDTAP_DROP_IOV_LIMIT: return "iov_limit";
-    case REDTAP_DROP_TLS_NO_FD: return "tls_no_fd";
-    case REDTAP_DROP_TLS_MISSED_READ: return "tls_missed_read";
+    case REDTAP_DROP_RINGBUF_FULL:
+      return "ringbuf_full";
+    case REDTAP_DROP_CONN_TABLE_FULL:
+      return "conn_table_full";
+    case REDTAP_DROP_TRUNCATED:
+      return "truncated";
+    case REDTAP_DROP_READ_FAULT:
+      return "read_fault";
+    case REDTAP_DROP_IOV_LIMIT:
+      return "iov_limit";
+    case REDTAP_DROP_TLS_NO_FD:
+      return "tls_no_fd";
+    case REDTAP_DROP_TLS_MISSED_READ:
+      return "tls_missed_read";
   }
   return "unknown";
 }
@@ -216,8 +230,7 @@ void CaptureLoader::SetState(uint32_t tgid, uint32_t fd, uint64_t gen, uint8_t s
                              bool only_if_http) noexcept {
   redtap_conn_key key{tgid, fd};
   redtap_conn_info info{};
-  if (bpf_map__lookup_elem(skel_->maps.conn_map, &key, sizeof(key), &info, sizeof(info), 0))
-    return;
+  if (bpf_map__lookup_elem(skel_->maps.conn_map, &key, sizeof(key), &info, sizeof(info), 0)) return;
   if (info.gen != gen || (only_if_http && info.state != REDTAP_STATE_HTTP)) return;
   info.state = state;
   bpf_map__update_elem(skel_->maps.conn_map, &key, sizeof(key), &info, sizeof(info), BPF_EXIST);

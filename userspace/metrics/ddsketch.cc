@@ -46,8 +46,8 @@ void DDSketch::AddToKey(int32_t key, uint64_t count) noexcept {
     if (new_offset > offset_) {
       // Collapse the bins below new_offset into it.
       uint64_t collapsed = 0;
-      const size_t drop = static_cast<size_t>(std::min<int64_t>(new_offset - offset_,
-                                                                static_cast<int64_t>(bins_.size())));
+      const size_t drop = static_cast<size_t>(
+          std::min<int64_t>(new_offset - offset_, static_cast<int64_t>(bins_.size())));
       for (size_t i = 0; i < drop; ++i) collapsed += bins_[i];
       bins_.erase(bins_.begin(), bins_.begin() + static_cast<std::ptrdiff_t>(drop));
       offset_ = static_cast<int32_t>(new_offset);

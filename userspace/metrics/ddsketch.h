@@ -27,8 +27,8 @@ class DDSketch {
   /// (returns false and changes nothing otherwise).
   bool Merge(const DDSketch& other) noexcept;
   /// The q-quantile (0 <= q <= 1): a value within the relative accuracy of the sample of
-  /// nearest rank ceil(q * count) (1-based) in sorted order (clamped to the exact min and max; q = 0 and
-  /// q = 1 return them). NaN when empty.
+  /// nearest rank ceil(q * count) (1-based) in sorted order (clamped to the exact min and max; q =
+  /// 0 and q = 1 return them). NaN when empty.
   double Quantile(double q) const noexcept;
   void Clear() noexcept;
 

@@ -13,8 +13,8 @@ namespace redtap::metrics {
 namespace {
 
 // OTel semconv: methods outside the standard set are reported as _OTHER.
-constexpr std::array<std::string_view, 9> kMethods = {"GET",  "HEAD",    "POST",  "PUT",  "DELETE",
-                                                      "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+constexpr std::array<std::string_view, 9> kMethods = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 constexpr uint8_t kOtherMethod = kMethods.size();
 
 uint8_t MethodIndex(std::string_view m) noexcept {
@@ -29,8 +29,8 @@ std::string_view MethodName(uint8_t i) noexcept {
 }
 
 enum Kind : uint8_t { kServer = 0, kClient = 1 };
-constexpr int kOtherStatus = 0;   // status codes outside 100..599
-constexpr int kFoldedPort = -1;   // server_port of the folded peer
+constexpr int kOtherStatus = 0;  // status codes outside 100..599
+constexpr int kFoldedPort = -1;  // server_port of the folded peer
 
 /// Non-cumulative bucket counts; counts.back() is the +Inf bucket.
 struct Histogram {
@@ -252,7 +252,7 @@ Endpoint* MetricsStore::Impl::EndpointOf(ServiceState* svc, Kind kind, uint8_t m
                (reinterpret_cast<uintptr_t>(svc) >> 4) * 0x9e3779b97f4a7c15ull ^
                (static_cast<size_t>(kind) << 8 | method) * 0x100000001b3ull ^
                static_cast<size_t>(port);
-    if (kind == kClient) h ^= std::hash<std::string_view>{}(address) * 31;
+    if (kind == kClient) h ^= std::hash<std::string_view>{}(address)*31;
     ce = &endpoint_cache[(h ^ (h >> 29)) % kEndpointCacheSize];
     if (ce->ep != nullptr && ce->svc == svc && ce->kind == kind && ce->method == method &&
         ce->port == port && ce->route == route && ce->address == address) {
@@ -312,8 +312,8 @@ void MetricsStore::Impl::RecordLocked(const enrich::Enriched& e) {
     if (address.empty()) address = meta.server().address;
     port = meta.server().port;
   }
-  Endpoint* ep = EndpointOf(GetService(e.service), kind, MethodIndex(txn.request.method),
-                            e.route, address, port);
+  Endpoint* ep = EndpointOf(GetService(e.service), kind, MethodIndex(txn.request.method), e.route,
+                            address, port);
   ++ep->requests_total;
   Slot& slot = ep->window.At(e.now_ns, [](Slot& s) {
     s.requests = 0;
@@ -404,19 +404,18 @@ void MetricsStore::Collect(exposition::Families* out) const {
   const std::vector<const Endpoint*> sorted = impl_->SortedEndpoints();
   for (Kind kind : {kServer, kClient}) {
     const std::string k = kind == kServer ? "server" : "client";
-    MetricFamily duration = Family(
-        "http_" + k + "_request_duration_seconds",
-        "Duration of HTTP " + k + " requests, first request byte to last response byte.",
-        MetricType::Histogram);
+    MetricFamily duration =
+        Family("http_" + k + "_request_duration_seconds",
+               "Duration of HTTP " + k + " requests, first request byte to last response byte.",
+               MetricType::Histogram);
     MetricFamily req_body = Family("http_" + k + "_request_body_size_bytes",
                                    "Size of HTTP " + k + " request bodies.", MetricType::Histogram);
-    MetricFamily resp_body = Family("http_" + k + "_response_body_size_bytes",
-                                    "Size of HTTP " + k + " response bodies.",
-                                    MetricType::Histogram);
-    MetricFamily failed =
-        Family("redtap_http_" + k + "_failed_requests_total",
-               "HTTP " + k + " requests whose connection closed before a response.",
-               MetricType::Counter);
+    MetricFamily resp_body =
+        Family("http_" + k + "_response_body_size_bytes", "Size of HTTP " + k + " response bodies.",
+               MetricType::Histogram);
+    MetricFamily failed = Family(
+        "redtap_http_" + k + "_failed_requests_total",
+        "HTTP " + k + " requests whose connection closed before a response.", MetricType::Counter);
     for (const Endpoint* ep : sorted) {
       if (ep->kind != kind) continue;
       exposition::Labels labels = {{"service_name", ep->service->name},
@@ -506,7 +505,8 @@ std::string MetricsStore::RenderEndpointsJson(uint64_t now_ns) const {
               : RoundTo(static_cast<double>(errors_1m) / static_cast<double>(requests_1m), 1e6);
       for (const auto& [name, q] :
            {std::pair{"p50_ms", 0.5}, std::pair{"p95_ms", 0.95}, std::pair{"p99_ms", 0.99}}) {
-        row[name] = window.count() == 0 ? Json(nullptr) : Json(RoundTo(window.Quantile(q) * 1e3, 1e3));
+        row[name] =
+            window.count() == 0 ? Json(nullptr) : Json(RoundTo(window.Quantile(q) * 1e3, 1e3));
       }
       Json codes = Json::object();
       for (const auto& s : ep->series) codes[StatusLabel(s->status)] = s->duration.count;

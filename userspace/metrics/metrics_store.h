@@ -25,10 +25,10 @@ namespace redtap::metrics {
 /// Hard bounds. What goes beyond folds into "_OTHER" label values and is counted in
 /// redtap_agent_series_folded_total{reason}.
 struct StoreLimits {
-  size_t max_services = 256;            // reason "services": service_name="_OTHER"
-  size_t max_peers_per_service = 256;   // reason "peers": server_address/port="_OTHER"
-  size_t max_endpoints = 10000;         // reason "endpoints": method _OTHER, route "/*"
-  size_t max_series = 50000;            // reason "series": status "_OTHER"
+  size_t max_services = 256;                    // reason "services": service_name="_OTHER"
+  size_t max_peers_per_service = 256;           // reason "peers": server_address/port="_OTHER"
+  size_t max_endpoints = 10000;                 // reason "endpoints": method _OTHER, route "/*"
+  size_t max_series = 50000;                    // reason "series": status "_OTHER"
   uint64_t window_slot_ns = 15'000'000'000ull;  // sub-window of the sliding windows
   size_t window_slots = 20;                     // 20 x 15 s = 5 minutes
   size_t sketch_max_bins = 512;  // per sub-window sketch: 1 % over a 28000x value range

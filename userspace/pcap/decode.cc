@@ -50,8 +50,8 @@ struct Ctx {
 };
 
 DecodeResult DecodeIpAt(Ctx& c, std::string_view d, int depth) noexcept;
-DecodeResult DecodeL4(Ctx& c, const IpAddrs& ip, uint8_t proto, std::string_view d,
-                      uint32_t wire, int depth) noexcept;
+DecodeResult DecodeL4(Ctx& c, const IpAddrs& ip, uint8_t proto, std::string_view d, uint32_t wire,
+                      int depth) noexcept;
 
 // An ethertype-dispatched payload, VLAN tags, PPPoE and LLC/SNAP peeled off.
 DecodeResult DecodeEthertype(Ctx& c, uint16_t type, std::string_view d, int depth) noexcept {
@@ -268,8 +268,8 @@ DecodeResult DecodeGre(Ctx& c, std::string_view d, uint32_t wire, int depth) noe
   }
 }
 
-DecodeResult DecodeL4(Ctx& c, const IpAddrs& ip, uint8_t proto, std::string_view d,
-                      uint32_t wire, int depth) noexcept {
+DecodeResult DecodeL4(Ctx& c, const IpAddrs& ip, uint8_t proto, std::string_view d, uint32_t wire,
+                      int depth) noexcept {
   switch (proto) {
     case kProtoTcp:
       return DecodeTcp(ip, d, wire, &c.out->tcp);
@@ -338,13 +338,13 @@ DecodeResult DecodeIpv6(Ctx& c, std::string_view d, int depth) noexcept {
   uint32_t wire = static_cast<uint32_t>(plen);
   for (int n = 0; n < 16; ++n) {
     switch (next) {
-      case 0:    // hop-by-hop options
-      case 43:   // routing
-      case 60:   // destination options
-      case 135:  // mobility
-      case 139:  // HIP
-      case 140:  // shim6
-      case 51: { // authentication header: length in 4-byte units minus 2
+      case 0:     // hop-by-hop options
+      case 43:    // routing
+      case 60:    // destination options
+      case 135:   // mobility
+      case 139:   // HIP
+      case 140:   // shim6
+      case 51: {  // authentication header: length in 4-byte units minus 2
         if (rest.size() < 2) return DecodeResult::kTruncated;
         const size_t len = next == 51 ? (static_cast<uint8_t>(rest[1]) + 2u) * 4u
                                       : (static_cast<uint8_t>(rest[1]) + 1u) * 8u;
@@ -398,16 +398,26 @@ DecodeResult DecodeIpAt(Ctx& c, std::string_view d, int depth) noexcept {
 
 const char* DecodeResultName(DecodeResult r) {
   switch (r) {
-    case DecodeResult::kTcp: return "tcp";
-    case DecodeResult::kFragment: return "fragment";
-    case DecodeResult::kNotIp: return "not_ip";
-    case DecodeResult::kNotTcp: return "not_tcp";
-    case DecodeResult::kTruncated: return "truncated";
-    case DecodeResult::kMalformed: return "malformed";
-    case DecodeResult::kUnsupportedLink: return "unsupported_link";
-    case DecodeResult::kUnsupportedTunnel: return "unsupported_tunnel";
-    case DecodeResult::kTunnelTooDeep: return "tunnel_too_deep";
-    case DecodeResult::kCount: break;
+    case DecodeResult::kTcp:
+      return "tcp";
+    case DecodeResult::kFragment:
+      return "fragment";
+    case DecodeResult::kNotIp:
+      return "not_ip";
+    case DecodeResult::kNotTcp:
+      return "not_tcp";
+    case DecodeResult::kTruncated:
+      return "truncated";
+    case DecodeResult::kMalformed:
+      return "malformed";
+    case DecodeResult::kUnsupportedLink:
+      return "unsupported_link";
+    case DecodeResult::kUnsupportedTunnel:
+      return "unsupported_tunnel";
+    case DecodeResult::kTunnelTooDeep:
+      return "tunnel_too_deep";
+    case DecodeResult::kCount:
+      break;
   }
   return "?";
 }

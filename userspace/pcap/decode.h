@@ -13,32 +13,32 @@ namespace redtap::pcap {
 
 /// Link types handled (DLT_* / LINKTYPE_* values as libpcap reports them).
 enum LinkType : int {
-  kLinkNull = 0,          // DLT_NULL: 4-byte address family in the writer's byte order
-  kLinkEthernet = 1,      // DLT_EN10MB, with any number of 802.1Q / 802.1ad / QinQ tags
-  kLinkRaw = 12,          // DLT_RAW on Linux (LINKTYPE_RAW 101 is mapped to it by libpcap)
-  kLinkRawBsd = 14,       // DLT_RAW on OpenBSD
-  kLinkRawLinktype = 101, // LINKTYPE_RAW (seen when not mapped)
-  kLinkLoop = 108,        // DLT_LOOP: 4-byte address family, network byte order
-  kLinkLinuxSll = 113,    // DLT_LINUX_SLL (Linux cooked v1)
-  kLinkArcnetLinux = 129, // DLT_ARCNET_LINUX
-  kLinkIpv4 = 228,        // LINKTYPE_IPV4
-  kLinkIpv6 = 229,        // LINKTYPE_IPV6
-  kLinkNflog = 239,       // DLT_NFLOG (Linux netfilter log, payload TLV)
-  kLinkLinuxSll2 = 276,   // DLT_LINUX_SLL2 (Linux cooked v2)
+  kLinkNull = 0,           // DLT_NULL: 4-byte address family in the writer's byte order
+  kLinkEthernet = 1,       // DLT_EN10MB, with any number of 802.1Q / 802.1ad / QinQ tags
+  kLinkRaw = 12,           // DLT_RAW on Linux (LINKTYPE_RAW 101 is mapped to it by libpcap)
+  kLinkRawBsd = 14,        // DLT_RAW on OpenBSD
+  kLinkRawLinktype = 101,  // LINKTYPE_RAW (seen when not mapped)
+  kLinkLoop = 108,         // DLT_LOOP: 4-byte address family, network byte order
+  kLinkLinuxSll = 113,     // DLT_LINUX_SLL (Linux cooked v1)
+  kLinkArcnetLinux = 129,  // DLT_ARCNET_LINUX
+  kLinkIpv4 = 228,         // LINKTYPE_IPV4
+  kLinkIpv6 = 229,         // LINKTYPE_IPV6
+  kLinkNflog = 239,        // DLT_NFLOG (Linux netfilter log, payload TLV)
+  kLinkLinuxSll2 = 276,    // DLT_LINUX_SLL2 (Linux cooked v2)
 };
 
 /// Why a packet was not turned into a TCP segment. Every value is counted by the caller.
 enum class DecodeResult : uint8_t {
-  kTcp = 0,          // `Packet::tcp` is filled
-  kFragment,         // an IP fragment: `Packet::frag` is filled, feed FragmentReassembler
-  kNotIp,            // ARP, LLDP, other ethertypes / families
-  kNotTcp,           // UDP, ICMP, ESP, ...
-  kTruncated,        // the capture ends inside a header
-  kMalformed,        // impossible header values (bad IHL, TCP offset, lengths)
-  kUnsupportedLink,  // a link type not in LinkType
+  kTcp = 0,            // `Packet::tcp` is filled
+  kFragment,           // an IP fragment: `Packet::frag` is filled, feed FragmentReassembler
+  kNotIp,              // ARP, LLDP, other ethertypes / families
+  kNotTcp,             // UDP, ICMP, ESP, ...
+  kTruncated,          // the capture ends inside a header
+  kMalformed,          // impossible header values (bad IHL, TCP offset, lengths)
+  kUnsupportedLink,    // a link type not in LinkType
   kUnsupportedTunnel,  // a tunnel we do not open: GRE version 1 (PPTP), GRE with routing,
                        // a GRE protocol type other than IPv4/IPv6/Ethernet/ERSPAN, ...
-  kTunnelTooDeep,    // more than kMaxTunnelDepth tunnel headers nested
+  kTunnelTooDeep,      // more than kMaxTunnelDepth tunnel headers nested
   kCount,
 };
 const char* DecodeResultName(DecodeResult r);
@@ -102,13 +102,13 @@ inline constexpr uint8_t kTcpAck = 0x10;
 /// One IP fragment (IPv4, or IPv6 with a Fragment extension header).
 struct IpFragment {
   IpAddrs ip;
-  uint32_t id = 0;        // IPv4 identification / IPv6 fragment identification
-  uint8_t protocol = 0;   // upper-layer protocol (IPv6: the fragment header's next header)
-  uint32_t offset = 0;    // byte offset of this fragment's data
-  bool more = false;      // more fragments follow
-  std::string_view data;  // the fragment's data (captured part)
-  bool truncated = false; // the capture cut this fragment's data
-  uint8_t depth = 0;      // tunnel headers around this fragment (for DecodeIpPayload)
+  uint32_t id = 0;         // IPv4 identification / IPv6 fragment identification
+  uint8_t protocol = 0;    // upper-layer protocol (IPv6: the fragment header's next header)
+  uint32_t offset = 0;     // byte offset of this fragment's data
+  bool more = false;       // more fragments follow
+  std::string_view data;   // the fragment's data (captured part)
+  bool truncated = false;  // the capture cut this fragment's data
+  uint8_t depth = 0;       // tunnel headers around this fragment (for DecodeIpPayload)
 };
 
 struct Packet {

@@ -97,8 +97,14 @@ bool FlowTable::IsLocal(uint8_t family, const uint8_t* addr) const noexcept {
 }
 
 void FlowTable::Unlink(Flow* f) noexcept {
-  if (f->prev) f->prev->next = f->next; else lru_head_ = f->next;
-  if (f->next) f->next->prev = f->prev; else lru_tail_ = f->prev;
+  if (f->prev)
+    f->prev->next = f->next;
+  else
+    lru_head_ = f->next;
+  if (f->next)
+    f->next->prev = f->prev;
+  else
+    lru_tail_ = f->prev;
   f->prev = f->next = nullptr;
 }
 
@@ -347,8 +353,7 @@ FlowTable::Flow* FlowTable::FlowOf(const FlowKey& key, const TcpSegment& seg, in
   const bool ack = seg.flags & kTcpAck;
   auto it = flows_.find(key);
   Flow* f = it == flows_.end() ? nullptr : it->second.get();
-  if (f && syn && !ack && f->stream[side].started() &&
-      f->stream[side].next_seq() != seg.seq + 1) {
+  if (f && syn && !ack && f->stream[side].started() && f->stream[side].next_seq() != seg.seq + 1) {
     // A new connection on the same 4-tuple.
     ++stats_.port_reuse;
     Retire(f, ts, &stats_.flows_closed);
@@ -398,8 +403,7 @@ void FlowTable::OnSegment(const TcpSegment& seg, uint64_t ts) noexcept {
   }
   if (ack && !syn) f->stream[1 - side].OnPeerAck(seg.ack, ts, &f->side[1 - side]);
   if (!syn && (seg.payload_wire_len > 0 || fin)) {
-    f->stream[side].OnSegment(seg.seq, seg.payload, seg.payload_wire_len, fin, ts,
-                              &f->side[side]);
+    f->stream[side].OnSegment(seg.seq, seg.payload, seg.payload_wire_len, fin, ts, &f->side[side]);
   }
   Account(f);
   while (buffered_total_ > limits_.max_buffered_total && f->buffered > 0) {

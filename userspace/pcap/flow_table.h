@@ -24,11 +24,11 @@
 namespace redtap::pcap {
 
 struct FlowLimits {
-  size_t max_flows = 16384;                    // LRU beyond this
-  uint64_t idle_timeout_ns = 300'000'000'000;  // packet time without traffic
-  size_t max_buffered_per_direction = 1 << 20; // out-of-order bytes per direction
-  size_t max_buffered_total = 256u << 20;      // out-of-order bytes over all flows
-  size_t max_scan_bytes = 1 << 20;             // bytes searched for a first message start
+  size_t max_flows = 16384;                     // LRU beyond this
+  uint64_t idle_timeout_ns = 300'000'000'000;   // packet time without traffic
+  size_t max_buffered_per_direction = 1 << 20;  // out-of-order bytes per direction
+  size_t max_buffered_total = 256u << 20;       // out-of-order bytes over all flows
+  size_t max_scan_bytes = 1 << 20;              // bytes searched for a first message start
   /// Sets http.lenient_request_line and http.allow_http09 (pcap mode: on by default).
   bool lenient_http = true;
   /// Sets http.response_fields: keep every response header field in the transactions
@@ -39,7 +39,7 @@ struct FlowLimits {
 };
 
 struct FlowStats {
-  uint64_t segments = 0;            // TCP segments seen
+  uint64_t segments = 0;  // TCP segments seen
   uint64_t flows_created = 0;
   uint64_t flows_closed = 0;        // FIN both ways or RST
   uint64_t flows_evicted_lru = 0;   // max_flows reached
@@ -53,8 +53,8 @@ struct FlowStats {
   uint64_t tunnels = 0;             // CONNECT tunnels whose content is parsed again
   uint64_t transactions = 0;
   uint64_t unanswered = 0;
-  StreamStats tcp;                  // summed over closed and live flows
-  http::ConnStats parser;           // summed over closed and live flows
+  StreamStats tcp;         // summed over closed and live flows
+  http::ConnStats parser;  // summed over closed and live flows
 };
 
 class FlowTable {
@@ -86,8 +86,8 @@ class FlowTable {
     uint8_t b[16];
     uint16_t pa, pb;
     bool operator==(const FlowKey& o) const {
-      return family == o.family && pa == o.pa && pb == o.pb &&
-             std::memcmp(a, o.a, 16) == 0 && std::memcmp(b, o.b, 16) == 0;
+      return family == o.family && pa == o.pa && pb == o.pb && std::memcmp(a, o.a, 16) == 0 &&
+             std::memcmp(b, o.b, 16) == 0;
     }
   };
   struct FlowKeyHash {
@@ -106,11 +106,11 @@ class FlowTable {
     TcpStream stream[2];
     Side side[2];
     http::HttpConnection http;
-    int client = -1;          // index of the client side; -1 until known
-    bool scan[2] = {true, true};  // looking for a message start in that side's bytes
+    int client = -1;               // index of the client side; -1 until known
+    bool scan[2] = {true, true};   // looking for a message start in that side's bytes
     bool syn[2] = {false, false};  // that side's stream started with a SYN we saw
     bool first[2] = {true, true};  // no byte of that side delivered yet
-    bool dead = false;        // not HTTP (or upgraded): ignore its bytes
+    bool dead = false;             // not HTTP (or upgraded): ignore its bytes
     bool rst = false;
     bool connect_ok = false;  // the last transaction was a successful CONNECT
     uint64_t scanned = 0;     // bytes searched before the role was known
@@ -120,13 +120,13 @@ class FlowTable {
     uint64_t unparsed_len = 0;
     uint64_t unparsed_ts = 0;
     uint64_t last_ts = 0;
-    size_t buffered = 0;      // this flow's share of buffered_total_
+    size_t buffered = 0;  // this flow's share of buffered_total_
     ConnMeta meta;
-    Flow* prev = nullptr;     // LRU: prev = more recent
+    Flow* prev = nullptr;  // LRU: prev = more recent
     Flow* next = nullptr;
-    Flow(const FlowLimits& l) : stream{TcpStream(l.max_buffered_per_direction),
-                                       TcpStream(l.max_buffered_per_direction)},
-                                http(l.http) {}
+    Flow(const FlowLimits& l)
+        : stream{TcpStream(l.max_buffered_per_direction), TcpStream(l.max_buffered_per_direction)},
+          http(l.http) {}
   };
 
   void Data(Flow* f, int side, std::string_view data, uint64_t wire_len, uint64_t ts) noexcept;

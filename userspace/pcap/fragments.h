@@ -14,9 +14,9 @@
 namespace redtap::pcap {
 
 struct FragmentStats {
-  uint64_t fragments = 0;      // fragments received
-  uint64_t reassembled = 0;    // datagrams completed
-  uint64_t dropped_sets = 0;   // datagrams abandoned (timeout, table full, truncated, bad)
+  uint64_t fragments = 0;     // fragments received
+  uint64_t reassembled = 0;   // datagrams completed
+  uint64_t dropped_sets = 0;  // datagrams abandoned (timeout, table full, truncated, bad)
 };
 
 class FragmentReassembler {

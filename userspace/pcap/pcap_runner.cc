@@ -69,7 +69,8 @@ Status ApplyFilter(pcap_t* p, const std::string& filter) {
 
 Result<pcap_t*> OpenFile(const std::string& path, bool* nano) {
   char err[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
+  pcap_t* p =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
   if (!p) return Status::Error(path + ": " + err);
   *nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
   return p;
@@ -286,18 +287,16 @@ void LogStats(const PcapStats& s, double secs, std::pair<uint64_t, uint64_t> eve
       "vxlan {} gre {} erspan {} ip-in-ip {}; fragments {} reassembled {} dropped {}; "
       "kernel drops {}",
       s.packets, secs, f.transactions, f.unanswered,
-      secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0,
-      events_written, events_dropped, f.flows_created,
-      f.midstream_flows, f.flows_closed, f.flows_flushed, f.flows_evicted_lru,
-      f.flows_evicted_idle, f.flows_not_http, f.tcp.out_of_order, f.tcp.retransmits,
-      f.tcp.overlaps, f.tcp.holes, f.tcp.hole_bytes, f.tcp.forced_skips, f.memory_skips,
-      f.parser.parse_errors, f.parser.gaps, f.parser.orphan_responses,
-      f.parser.truncated_heads, dec(DecodeResult::kNotIp), dec(DecodeResult::kNotTcp),
-      dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
+      secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0, events_written, events_dropped,
+      f.flows_created, f.midstream_flows, f.flows_closed, f.flows_flushed, f.flows_evicted_lru,
+      f.flows_evicted_idle, f.flows_not_http, f.tcp.out_of_order, f.tcp.retransmits, f.tcp.overlaps,
+      f.tcp.holes, f.tcp.hole_bytes, f.tcp.forced_skips, f.memory_skips, f.parser.parse_errors,
+      f.parser.gaps, f.parser.orphan_responses, f.parser.truncated_heads, dec(DecodeResult::kNotIp),
+      dec(DecodeResult::kNotTcp), dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
       dec(DecodeResult::kUnsupportedLink), dec(DecodeResult::kUnsupportedTunnel),
-      dec(DecodeResult::kTunnelTooDeep), s.tunnels[0], s.tunnels[1], s.tunnels[2],
-      s.tunnels[3], s.tunnels[4], s.fragments.fragments, s.fragments.reassembled,
-      s.fragments.dropped_sets, s.kernel_drops);
+      dec(DecodeResult::kTunnelTooDeep), s.tunnels[0], s.tunnels[1], s.tunnels[2], s.tunnels[3],
+      s.tunnels[4], s.fragments.fragments, s.fragments.reassembled, s.fragments.dropped_sets,
+      s.kernel_drops);
 }
 
 int RunPcap(const PcapOptions& opt, const config::Config& cfg, const PcapOutputs& out) {
@@ -351,15 +350,14 @@ int RunPcap(const PcapOptions& opt, const config::Config& cfg, const PcapOutputs
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    spdlog::info("capturing on {}{}{}", opt.iface, opt.filter.empty() ? "" : ", filter: ",
-                 opt.filter);
+    spdlog::info("capturing on {}{}{}", opt.iface,
+                 opt.filter.empty() ? "" : ", filter: ", opt.filter);
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const int rc = mapped ? LoopMapped(mapped.get(), opt.file, &proc)
-                       : Loop(p, nano, &proc, live, out.flush);
+  const int rc =
+      mapped ? LoopMapped(mapped.get(), opt.file, &proc) : Loop(p, nano, &proc, live, out.flush);
   proc.Finish();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   PcapStats s = proc.stats();
   if (live) {
     struct pcap_stat ps;

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "userspace/capture/tracker.h"
@@ -25,14 +25,14 @@ namespace redtap::pcap {
 enum class FileReader : uint8_t { kAuto, kLibpcap };
 
 struct PcapOptions {
-  std::string file;        // capture file (pcap or pcapng; "-" = stdin). Exclusive with iface
-  std::string iface;       // live capture on this interface ("any" works on Linux)
-  std::string filter;      // BPF filter expression (file and live), "" = everything
-  bool summary = false;    // print the per-endpoint table when done (stdout, or stderr
-                           // when events go to stdout)
+  std::string file;          // capture file (pcap or pcapng; "-" = stdin). Exclusive with iface
+  std::string iface;         // live capture on this interface ("any" works on Linux)
+  std::string filter;        // BPF filter expression (file and live), "" = everything
+  bool summary = false;      // print the per-endpoint table when done (stdout, or stderr
+                             // when events go to stdout)
   size_t summary_rows = 50;  // rows of the table (by count), 0 = all
-  int snaplen = 262144;    // live capture only
-  bool quiet = false;      // no statistics line at the end
+  int snaplen = 262144;      // live capture only
+  bool quiet = false;        // no statistics line at the end
   /// Outer UDP destination ports decoded as VXLAN (at most DecodeOptions::kMaxVxlanPorts;
   /// {0} or empty = no VXLAN).
   std::vector<uint16_t> vxlan_ports = {kVxlanPort};
@@ -45,12 +45,12 @@ Result<DecodeOptions> DecodeOptionsFrom(const PcapOptions& opt);
 /// Counters of one run (decode + reassembly + HTTP).
 struct PcapStats {
   uint64_t packets = 0;
-  uint64_t bytes = 0;                    // captured bytes
+  uint64_t bytes = 0;  // captured bytes
   uint64_t decode[static_cast<int>(DecodeResult::kCount)] = {};
-  uint64_t tunnels[kEncapKinds] = {};    // packets that came through each tunnel (Encap bit)
+  uint64_t tunnels[kEncapKinds] = {};  // packets that came through each tunnel (Encap bit)
   FragmentStats fragments;
   FlowStats flows;
-  uint64_t kernel_drops = 0;             // live: pcap_stats ps_drop + ps_ifdrop
+  uint64_t kernel_drops = 0;  // live: pcap_stats ps_drop + ps_ifdrop
 };
 
 /// Decode → fragments → flows → HTTP, one packet at a time. No I/O: the runner and the

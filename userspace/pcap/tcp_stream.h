@@ -25,14 +25,14 @@ class StreamOutput {
 };
 
 struct StreamStats {
-  uint64_t segments = 0;         // segments with payload
-  uint64_t out_of_order = 0;     // segments buffered because they came early
-  uint64_t retransmits = 0;      // segments entirely seen before (dropped)
-  uint64_t overlaps = 0;         // segments partly seen before (trimmed)
-  uint64_t holes = 0;            // ranges never captured, skipped
+  uint64_t segments = 0;      // segments with payload
+  uint64_t out_of_order = 0;  // segments buffered because they came early
+  uint64_t retransmits = 0;   // segments entirely seen before (dropped)
+  uint64_t overlaps = 0;      // segments partly seen before (trimmed)
+  uint64_t holes = 0;         // ranges never captured, skipped
   uint64_t hole_bytes = 0;
-  uint64_t forced_skips = 0;     // holes skipped because the buffer bound was reached
-  uint64_t jumps = 0;            // sequence jumps (4-tuple reuse without a captured SYN)
+  uint64_t forced_skips = 0;  // holes skipped because the buffer bound was reached
+  uint64_t jumps = 0;         // sequence jumps (4-tuple reuse without a captured SYN)
 };
 
 class TcpStream {
@@ -42,8 +42,8 @@ class TcpStream {
   /// The SYN of this direction: data starts at `seq + 1`.
   void OnSyn(uint32_t seq) noexcept;
   /// One segment of this direction (`fin`: it carries a FIN after its payload).
-  void OnSegment(uint32_t seq, std::string_view data, uint32_t wire_len, bool fin,
-                 uint64_t ts_ns, StreamOutput* out) noexcept;
+  void OnSegment(uint32_t seq, std::string_view data, uint32_t wire_len, bool fin, uint64_t ts_ns,
+                 StreamOutput* out) noexcept;
   /// The other direction acknowledged everything before `ack`: bytes before it that were
   /// never captured will not come any more (the receiver has them), so skip them now.
   void OnPeerAck(uint32_t ack, uint64_t ts_ns, StreamOutput* out) noexcept;
@@ -69,8 +69,8 @@ class TcpStream {
     std::string data;
   };
   // Delivers [seq, seq+wire) trimmed to start at next_ (caller checked it reaches past it).
-  void Deliver(uint32_t seq, std::string_view data, uint32_t wire_len, bool fin,
-               uint64_t ts_ns, StreamOutput* out) noexcept;
+  void Deliver(uint32_t seq, std::string_view data, uint32_t wire_len, bool fin, uint64_t ts_ns,
+               StreamOutput* out) noexcept;
   void Drain(StreamOutput* out) noexcept;
   void SkipTo(uint32_t seq, uint64_t ts_ns, StreamOutput* out) noexcept;
 

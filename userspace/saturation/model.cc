@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
-#include <cstdio>
 #include <sstream>
 
 namespace redtap::saturation {
@@ -36,9 +36,12 @@ std::vector<std::string> Split(std::string_view line) {
 
 const char* DirName(Direction d) {
   switch (d) {
-    case Direction::kListen: return "listen";
-    case Direction::kInbound: return "inbound";
-    case Direction::kOutbound: return "outbound";
+    case Direction::kListen:
+      return "listen";
+    case Direction::kInbound:
+      return "inbound";
+    case Direction::kOutbound:
+      return "outbound";
   }
   return "unknown";
 }
@@ -75,7 +78,8 @@ RawCounters Delta(const RawCounters& cur, const RawCounters& last) {
   d.bytes_out = D(cur.bytes_out, last.bytes_out);
   d.rtt_count = D(cur.rtt_count, last.rtt_count);
   d.rtt_sum_us = D(cur.rtt_sum_us, last.rtt_sum_us);
-  for (int i = 0; i < kRttBuckets; i++) d.rtt_buckets[i] = D(cur.rtt_buckets[i], last.rtt_buckets[i]);
+  for (int i = 0; i < kRttBuckets; i++)
+    d.rtt_buckets[i] = D(cur.rtt_buckets[i], last.rtt_buckets[i]);
   return d;
 }
 
@@ -90,7 +94,8 @@ SeriesId SeriesOf(const RawKey& k, std::string service) {
 // service_name, [server_port] (inbound series only).
 exposition::Labels BaseLabels(const SeriesId& id) {
   exposition::Labels l{{"service_name", id.service}};
-  if (id.dir == Direction::kInbound && id.port) l.push_back({"server_port", std::to_string(id.port)});
+  if (id.dir == Direction::kInbound && id.port)
+    l.push_back({"server_port", std::to_string(id.port)});
   return l;
 }
 
@@ -111,7 +116,7 @@ void AddGauge(MetricFamily& f, exposition::Labels labels, double v) {
 }  // namespace
 
 const char* FailReasonName(int reason) {
-  static const char* kNames[kFailReasons] = {"refused", "reset",   "timeout",
+  static const char* kNames[kFailReasons] = {"refused",     "reset",   "timeout",
                                              "unreachable", "aborted", "other"};
   return reason >= 0 && reason < kFailReasons ? kNames[reason] : "other";
 }
@@ -135,10 +140,9 @@ std::map<std::string, uint64_t> ParseNetstat(std::string_view text) {
     std::string prefix = names[0].substr(0, names[0].size() - 1);
     bool numeric = true;
     for (size_t j = 1; j < values.size() && numeric; j++)
-      numeric = !values[j].empty() &&
-                std::all_of(values[j].begin(), values[j].end(), [](char c) {
-                  return (c >= '0' && c <= '9') || c == '-';
-                });
+      numeric = !values[j].empty() && std::all_of(values[j].begin(), values[j].end(), [](char c) {
+        return (c >= '0' && c <= '9') || c == '-';
+      });
     if (!numeric) continue;  // a header line followed by another header
     for (size_t j = 1; j < names.size(); j++) {
       errno = 0;
@@ -210,15 +214,15 @@ std::vector<MetricFamily> Model::Families() const {
                        MetricType::Gauge);
   auto opened = Family("redtap_tcp_connections_opened_total",
                        "TCP connections established since the agent started", MetricType::Counter);
-  auto closed = Family("redtap_tcp_connections_closed_total",
-                       "Established TCP connections closed since the agent started",
-                       MetricType::Counter);
+  auto closed =
+      Family("redtap_tcp_connections_closed_total",
+             "Established TCP connections closed since the agent started", MetricType::Counter);
   auto failures = Family("redtap_tcp_connect_failures_total",
                          "Outbound connects that failed, by reason", MetricType::Counter);
-  auto resets = Family("redtap_tcp_resets_total", "TCP resets sent and received",
-                       MetricType::Counter);
-  auto retrans = Family("redtap_tcp_retransmits_total", "TCP segments retransmitted",
-                        MetricType::Counter);
+  auto resets =
+      Family("redtap_tcp_resets_total", "TCP resets sent and received", MetricType::Counter);
+  auto retrans =
+      Family("redtap_tcp_retransmits_total", "TCP segments retransmitted", MetricType::Counter);
   auto rtt = Family("redtap_tcp_rtt_seconds",
                     "Smoothed RTT of TCP connections, sampled in the kernel at most once per "
                     "socket per millisecond of received traffic",
@@ -240,8 +244,7 @@ std::vector<MetricFamily> Model::Families() const {
     g.drops += l.drops;
   }
   for (const auto& [k, g] : groups) {
-    exposition::Labels labels{{"service_name", k.first},
-                                            {"server_port", std::to_string(k.second)}};
+    exposition::Labels labels{{"service_name", k.first}, {"server_port", std::to_string(k.second)}};
     AddGauge(backlog, labels, g.backlog);
     AddGauge(backlog_max, labels, g.backlog_max);
     auto l = labels;
@@ -292,8 +295,8 @@ std::vector<MetricFamily> Model::Families() const {
     }
   }
   std::vector<MetricFamily> out;
-  for (auto* f : {&backlog, &backlog_max, &overflows, &drops, &active, &opened, &closed,
-                  &failures, &resets, &retrans, &rtt, &bytes}) {
+  for (auto* f : {&backlog, &backlog_max, &overflows, &drops, &active, &opened, &closed, &failures,
+                  &resets, &retrans, &rtt, &bytes}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;

@@ -26,13 +26,13 @@ namespace redtap::saturation {
 /// Default: the process command name (comm).
 using Resolver = std::function<std::string(uint32_t pid, const std::string& comm, uint16_t port)>;
 
-inline constexpr int kFailReasons = 6;   // enum redtap_tcp_fail_reason
-inline constexpr int kRttBounds = 16;    // REDTAP_TCP_RTT_BOUNDS
+inline constexpr int kFailReasons = 6;  // enum redtap_tcp_fail_reason
+inline constexpr int kRttBounds = 16;   // REDTAP_TCP_RTT_BOUNDS
 inline constexpr int kRttBuckets = kRttBounds + 1;
 /// Upper bounds of the RTT histogram in microseconds (REDTAP_TCP_RTT_BOUNDS_US).
 inline constexpr std::array<uint32_t, kRttBounds> kRttBoundsUs = {
-    25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000};
+    25,    50,    100,   250,    500,    1000,   2500,    5000,
+    10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
 const char* FailReasonName(int reason);
 
 enum class Direction : uint8_t { kListen = 0, kInbound = 1, kOutbound = 2 };
@@ -96,7 +96,6 @@ struct NetnsCounters {
 /// "TcpExt.ListenOverflows" -> value. Malformed pairs are skipped.
 std::map<std::string, uint64_t> ParseNetstat(std::string_view text);
 
-
 /// One aggregated series: a service, a connection direction, and the listening port for
 /// inbound connections (0: none, or outbound).
 struct SeriesId {
@@ -115,8 +114,8 @@ class Model {
   /// the name is not known yet: that key is then left for a later sample (its counts are not
   /// lost, they go to the right service once it is named).
   void Update(const std::vector<std::pair<RawKey, RawCounters>>& counters,
-              const std::vector<std::pair<RawKey, RawLive>>& live,
-              std::vector<Listener> listeners, std::map<uint32_t, NetnsCounters> netns,
+              const std::vector<std::pair<RawKey, RawLive>>& live, std::vector<Listener> listeners,
+              std::map<uint32_t, NetnsCounters> netns,
               const std::function<std::string(const RawKey&)>& service_of);
   /// The kernel key was deleted (its counts stay in the series).
   void Forget(const RawKey& key) { last_.erase(key); }
@@ -133,8 +132,8 @@ class Model {
 
  private:
   struct Series {
-    RawCounters acc;       // folded deltas
-    RawLive live;          // this pass
+    RawCounters acc;  // folded deltas
+    RawLive live;     // this pass
   };
   std::map<RawKey, RawCounters> last_;
   std::map<SeriesId, Series> series_;
@@ -170,19 +169,19 @@ class RateLimiter {
 struct TcpEvent {
   int64_t unix_ns = 0;
   std::string level = "WARN";
-  std::string event;    // listen_queue_full | connect_failed | reset
+  std::string event;  // listen_queue_full | connect_failed | reset
   std::string message;
   std::string service;
-  uint32_t pid = 0;     // 0: omitted
+  uint32_t pid = 0;  // 0: omitted
   std::string comm;
   std::string server_address;
   uint16_t server_port = 0;
   std::string client_address;
   uint16_t client_port = 0;
-  std::string reason;   // connect_failed: refused|reset|timeout|unreachable|aborted|other
-  std::string direction;  // reset: sent|received
+  std::string reason;           // connect_failed: refused|reset|timeout|unreachable|aborted|other
+  std::string direction;        // reset: sent|received
   exporter::EventExtras extra;  // after the standard fields (tcp.listen.*, error.code)
-  uint64_t suppressed = 0;  // events of the same kind and service held back before this one
+  uint64_t suppressed = 0;      // events of the same kind and service held back before this one
 };
 
 /// One NDJSON line (no trailing newline), built like every event (exporter::EventBuilder).

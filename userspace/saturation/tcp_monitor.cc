@@ -45,7 +45,8 @@ std::vector<HookSpec> TcpHooks() {
   };
 }
 
-constexpr int64_t kGcIntervalNs = 300'000'000'000;  // leaks are rare; a walk of 20k entries costs ~50 ms
+constexpr int64_t kGcIntervalNs =
+    300'000'000'000;                         // leaks are rare; a walk of 20k entries costs ~50 ms
 constexpr uint64_t kSockUnseenPasses = 300;  // > the longest connect (127 s by default)
 
 int64_t Now(clockid_t id) {
@@ -74,7 +75,9 @@ redtap_tcp_key ToKernelKey(const RawKey& r) {
   return k;
 }
 
-bool ProcessAlive(uint32_t pid) { return pid && (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH); }
+bool ProcessAlive(uint32_t pid) {
+  return pid && (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH);
+}
 
 uint32_t NetnsOf(const std::string& pid) {
   struct stat st {};
@@ -86,20 +89,28 @@ uint32_t NetnsOf(const std::string& pid) {
 
 const char* TcpMonitor::DropReasonName(int reason) {
   switch (reason) {
-    case REDTAP_TCP_DROP_SOCK_MAP_FULL: return "sock_map_full";
-    case REDTAP_TCP_DROP_AGG_MAP_FULL: return "agg_map_full";
-    case REDTAP_TCP_DROP_LIVE_MAP_FULL: return "live_map_full";
-    case REDTAP_TCP_DROP_LISTEN_MAP_FULL: return "listen_map_full";
-    case REDTAP_TCP_DROP_RINGBUF_FULL: return "ringbuf_full";
-    case REDTAP_TCP_DROP_EVENT_RATE: return "event_rate_limited";
-    case REDTAP_TCP_DROP_SEQ_OVERFLOW: return "iterator_overflow";
+    case REDTAP_TCP_DROP_SOCK_MAP_FULL:
+      return "sock_map_full";
+    case REDTAP_TCP_DROP_AGG_MAP_FULL:
+      return "agg_map_full";
+    case REDTAP_TCP_DROP_LIVE_MAP_FULL:
+      return "live_map_full";
+    case REDTAP_TCP_DROP_LISTEN_MAP_FULL:
+      return "listen_map_full";
+    case REDTAP_TCP_DROP_RINGBUF_FULL:
+      return "ringbuf_full";
+    case REDTAP_TCP_DROP_EVENT_RATE:
+      return "event_rate_limited";
+    case REDTAP_TCP_DROP_SEQ_OVERFLOW:
+      return "iterator_overflow";
   }
   return "unknown";
 }
 
 TcpMonitor::TcpMonitor(const Options& o)
     : opt_(o),
-      limiter_(o.event_burst, std::chrono::duration_cast<std::chrono::nanoseconds>(o.event_period).count()) {
+      limiter_(o.event_burst,
+               std::chrono::duration_cast<std::chrono::nanoseconds>(o.event_period).count()) {
   if (!opt_.resolver) {
     opt_.resolver = [](uint32_t, const std::string& comm, uint16_t) { return comm; };
   }
@@ -137,8 +148,7 @@ Status TcpMonitor::Load() {
   auto loaded = Skeleton<struct tcp>::Load(
       [this](struct tcp* s, bool probing) -> Status {
         s->rodata->cfg_events_per_sec = opt_.kernel_events_per_sec;
-        int err = bpf_map__set_max_entries(s->maps.tcp_sock_map,
-                                           probing ? 1024 : opt_.max_sockets);
+        int err = bpf_map__set_max_entries(s->maps.tcp_sock_map, probing ? 1024 : opt_.max_sockets);
         if (err) return Status::Error("cannot size tcp_sock_map: " + ErrnoText(err));
         return Status::Ok();
       },
@@ -315,7 +325,8 @@ void TcpMonitor::ScanNamespaces() {
     while (struct dirent* e = readdir(d)) {
       if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
       uint32_t ns = NetnsOf(e->d_name);
-      if (ns && !found.count(ns)) found[ns] = static_cast<uint32_t>(strtoul(e->d_name, nullptr, 10));
+      if (ns && !found.count(ns))
+        found[ns] = static_cast<uint32_t>(strtoul(e->d_name, nullptr, 10));
     }
     closedir(d);
   }
@@ -539,9 +550,8 @@ void TcpMonitor::ListenerEvents(const std::vector<Listener>& listeners) {
   for (const auto& l : listeners) {
     drops[l.sk] = l.drops;
     auto prev = listener_drops_.find(l.sk);
-    uint64_t dropped = prev != listener_drops_.end() && l.drops > prev->second
-                           ? l.drops - prev->second
-                           : 0;
+    uint64_t dropped =
+        prev != listener_drops_.end() && l.drops > prev->second ? l.drops - prev->second : 0;
     bool full = l.backlog_max > 0 && l.backlog >= l.backlog_max;
     if (!full && !dropped) continue;
     TcpEvent ev;
@@ -692,8 +702,8 @@ void TcpMonitor::HandleRingEvent(const void* data, size_t size) {
       ev.event = "connect_failed";
       ev.reason = FailReasonName(e.reason);
       ev.extra.push_back({"error.code", "", static_cast<double>(e.err), true});
-      ev.message = "connect from " + ev.service + " to " + remote + ":" +
-                   std::to_string(e.rport) + " failed: " + ev.reason;
+      ev.message = "connect from " + ev.service + " to " + remote + ":" + std::to_string(e.rport) +
+                   " failed: " + ev.reason;
       limit = "connect_failed/" + ev.service;
       break;
     }
@@ -704,8 +714,8 @@ void TcpMonitor::HandleRingEvent(const void* data, size_t size) {
       ev.event = "reset";
       ev.direction = sent ? "sent" : "received";
       ev.message = std::string("TCP reset ") + (sent ? "sent to " : "received from ") + remote +
-                   ":" + std::to_string(e.rport) + " on " + local + ":" +
-                   std::to_string(e.lport) + " (" + ev.service + ")";
+                   ":" + std::to_string(e.rport) + " on " + local + ":" + std::to_string(e.lport) +
+                   " (" + ev.service + ")";
       limit = "reset/" + ev.direction + "/" + ev.service;
       break;
     }
@@ -729,12 +739,11 @@ void TcpMonitor::HandleRingEvent(const void* data, size_t size) {
 void TcpMonitor::Collect(exposition::Families* out) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& f : model_.Families()) out->push_back(std::move(f));
-  out->push_back(exposition::SingleCounter(
-      "redtap_tcp_monitor_sampler_cpu_seconds_total",
-      "CPU time the TCP sampler spent sampling (iterator, maps, /proc)",
-      static_cast<double>(stats_.sample_cpu_ns) / 1e9));
-  out->push_back(exposition::SingleCounter("redtap_tcp_monitor_samples_total",
-                                           "TCP sampler passes",
+  out->push_back(
+      exposition::SingleCounter("redtap_tcp_monitor_sampler_cpu_seconds_total",
+                                "CPU time the TCP sampler spent sampling (iterator, maps, /proc)",
+                                static_cast<double>(stats_.sample_cpu_ns) / 1e9));
+  out->push_back(exposition::SingleCounter("redtap_tcp_monitor_samples_total", "TCP sampler passes",
                                            static_cast<double>(stats_.samples)));
   exposition::Reasons drops;
   for (int r = 0; r < REDTAP_TCP_DROP_MAX; r++) {
@@ -742,10 +751,10 @@ void TcpMonitor::Collect(exposition::Families* out) const {
   }
   out->push_back(exposition::ReasonCounter("redtap_tcp_monitor_kernel_drops_total",
                                            "Losses in the TCP programs, by reason", drops));
-  out->push_back(exposition::SingleCounter(
-      "redtap_tcp_monitor_events_suppressed_total",
-      "type:tcp events held back by the per-service rate limit",
-      static_cast<double>(stats_.events_suppressed)));
+  out->push_back(
+      exposition::SingleCounter("redtap_tcp_monitor_events_suppressed_total",
+                                "type:tcp events held back by the per-service rate limit",
+                                static_cast<double>(stats_.events_suppressed)));
 }
 
 nlohmann::json TcpMonitor::ListenersJson() const {

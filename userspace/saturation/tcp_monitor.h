@@ -62,16 +62,16 @@ struct Options {
 /// Cost and health of the sampler.
 struct SamplerStats {
   uint64_t samples = 0;
-  uint64_t sample_cpu_ns = 0;      // thread CPU time spent sampling (iterator + maps + /proc)
+  uint64_t sample_cpu_ns = 0;  // thread CPU time spent sampling (iterator + maps + /proc)
   uint64_t last_sample_cpu_ns = 0;
   uint64_t last_sample_wall_ns = 0;
   uint64_t owner_scans = 0;
-  uint64_t namespaces = 0;         // network namespaces sampled in the last pass
-  uint64_t full_passes = 0;        // passes that walked connections too
+  uint64_t namespaces = 0;   // network namespaces sampled in the last pass
+  uint64_t full_passes = 0;  // passes that walked connections too
   uint64_t last_full_pass_cpu_ns = 0;
-  uint64_t full_interval_ms = 0;   // current period of connection walks
+  uint64_t full_interval_ms = 0;  // current period of connection walks
   uint64_t events_emitted = 0;
-  uint64_t events_suppressed = 0;  // by the userspace rate limit
+  uint64_t events_suppressed = 0;          // by the userspace rate limit
   std::array<uint64_t, 7> kernel_drops{};  // enum redtap_tcp_drop_reason
 };
 
@@ -137,8 +137,8 @@ class TcpMonitor {
   void HandleRingEvent(const void* data, size_t size);
 
   Options opt_;
-  std::unique_ptr<BpfObject> object_;  // a Skeleton<struct tcp>
-  struct tcp* skel_ = nullptr;         // owned by object_
+  std::unique_ptr<BpfObject> object_;     // a Skeleton<struct tcp>
+  struct tcp* skel_ = nullptr;            // owned by object_
   struct bpf_link* iter_link_ = nullptr;  // owned by object_
   struct ring_buffer* rb_ = nullptr;
   int ncpu_ = 1;
@@ -164,7 +164,7 @@ class TcpMonitor {
   std::map<uint32_t, uint32_t> netns_pid_;
   int64_t last_netns_scan_ns_ = 0;
   int self_ns_fd_ = -1;
-  int64_t next_full_ns_ = 0;                         // next pass that walks connections
+  int64_t next_full_ns_ = 0;                           // next pass that walks connections
   std::vector<std::pair<RawKey, RawLive>> last_live_;  // live sums of the last full pass
   int64_t last_owner_scan_ns_ = 0;
   int64_t last_gc_ns_ = 0;

@@ -12,7 +12,7 @@
 namespace redtap::tls {
 
 Result<std::map<std::string, uint64_t>> FindFunctionOffsets(const std::string& path,
-                                                           const std::vector<std::string>& names) {
+                                                            const std::vector<std::string>& names) {
   if (elf_version(EV_CURRENT) == EV_NONE) return Status::Error("libelf: version mismatch");
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::Error(path + ": " + strerror(errno));
@@ -27,16 +27,14 @@ Result<std::map<std::string, uint64_t>> FindFunctionOffsets(const std::string& p
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf, scn)) != nullptr && out.size() < wanted.size()) {
     GElf_Shdr sh;
-    if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB))
-      continue;
+    if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB)) continue;
     Elf_Data* data = elf_getdata(scn, nullptr);
     if (!data || sh.sh_entsize == 0) continue;
     size_t n = sh.sh_size / sh.sh_entsize;
     for (size_t i = 0; i < n; i++) {
       GElf_Sym sym;
       if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
-      if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_value == 0 ||
-          sym.st_shndx == SHN_UNDEF)
+      if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_value == 0 || sym.st_shndx == SHN_UNDEF)
         continue;
       const char* raw = elf_strptr(elf, sh.sh_link, sym.st_name);
       if (!raw) continue;

@@ -15,6 +15,6 @@ namespace redtap::tls {
 /// ("SSL_write@@OPENSSL_3.0.0") match their base name. Returns name -> file offset for the
 /// defined functions found (missing names are simply absent).
 Result<std::map<std::string, uint64_t>> FindFunctionOffsets(const std::string& path,
-                                                           const std::vector<std::string>& names);
+                                                            const std::vector<std::string>& names);
 
 }  // namespace redtap::tls

@@ -39,9 +39,12 @@ constexpr ProbeSpec kProbes[] = {
 
 // Where distributions keep the system OpenSSL (merged /usr makes some of these the same file).
 constexpr const char* kSystemGlobs[] = {
-    "/usr/lib/x86_64-linux-gnu/libssl.so*", "/usr/lib/aarch64-linux-gnu/libssl.so*",
-    "/lib/x86_64-linux-gnu/libssl.so*",     "/usr/lib64/libssl.so*",
-    "/usr/lib/libssl.so*",                  "/lib64/libssl.so*",
+    "/usr/lib/x86_64-linux-gnu/libssl.so*",
+    "/usr/lib/aarch64-linux-gnu/libssl.so*",
+    "/lib/x86_64-linux-gnu/libssl.so*",
+    "/usr/lib64/libssl.so*",
+    "/usr/lib/libssl.so*",
+    "/lib64/libssl.so*",
 };
 
 bool IsLibssl(const std::string& path) {
@@ -155,16 +158,17 @@ void TlsAttacher::ScanPid(pid_t pid, std::set<FileKey>* in_use) {
     if (IsLibssl(path)) paths.insert(path);
   }
   // Paths are as the process sees them: go through its root (containers), unless it is ours.
-  struct stat r1{}, r2{};
-  bool same_root = stat(root.c_str(), &r1) == 0 && stat("/", &r2) == 0 &&
-                   r1.st_dev == r2.st_dev && r1.st_ino == r2.st_ino;
+  struct stat r1 {
+  }, r2{};
+  bool same_root = stat(root.c_str(), &r1) == 0 && stat("/", &r2) == 0 && r1.st_dev == r2.st_dev &&
+                   r1.st_ino == r2.st_ino;
   for (const auto& p : paths) Consider(same_root ? p : root + p, false, in_use);
   // An executable that carries OpenSSL itself (node, statically linked servers).
   Consider("/proc/" + std::to_string(pid) + "/exe", false, in_use);
 }
 
 void TlsAttacher::Consider(const std::string& path, bool system, std::set<FileKey>* in_use) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
   FileKey key{st.st_dev, st.st_ino};
   if (in_use) in_use->insert(key);
@@ -184,7 +188,8 @@ void TlsAttacher::Consider(const std::string& path, bool system, std::set<FileKe
     // Through the process's root (containers), unless it is ours: then the plain path, which
     // stays valid after the process exits.
     std::string proc_root = path.substr(0, path.size() - 4) + "/root";
-    struct stat r1{}, r2{};
+    struct stat r1 {
+    }, r2{};
     bool same_root = stat(proc_root.c_str(), &r1) == 0 && stat("/", &r2) == 0 &&
                      r1.st_dev == r2.st_dev && r1.st_ino == r2.st_ino;
     target = same_root ? exe : proc_root + exe;
@@ -208,8 +213,7 @@ bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool s
     if (it == offsets->end()) continue;
     struct bpf_program* prog = loader_->FindProgram(p.prog);
     struct bpf_link* link =
-        prog ? bpf_program__attach_uprobe(prog, p.retprobe, -1, path.c_str(), it->second)
-             : nullptr;
+        prog ? bpf_program__attach_uprobe(prog, p.retprobe, -1, path.c_str(), it->second) : nullptr;
     if (!link) {
       if (p.required) {
         failure = std::string(p.prog) + " on " + p.symbol + ": " + ErrnoText(errno);

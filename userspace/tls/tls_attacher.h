@@ -26,12 +26,12 @@ class CaptureLoader;
 namespace tls {
 
 struct TlsStats {
-  uint64_t files_attached = 0;    // library/executable files with probes now
-  uint64_t files_detached = 0;    // files no process maps any more: probes removed
-  uint64_t attach_failures = 0;   // files whose probes could not be attached
-  uint64_t probes_attached = 0;   // uprobes + uretprobes live
+  uint64_t files_attached = 0;   // library/executable files with probes now
+  uint64_t files_detached = 0;   // files no process maps any more: probes removed
+  uint64_t attach_failures = 0;  // files whose probes could not be attached
+  uint64_t probes_attached = 0;  // uprobes + uretprobes live
   uint64_t exec_events = 0;
-  uint64_t exec_dropped = 0;      // exec events not queued (queue full)
+  uint64_t exec_dropped = 0;  // exec events not queued (queue full)
   uint64_t scans = 0;
 };
 

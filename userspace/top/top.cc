@@ -92,16 +92,16 @@ std::string RenderTopTable(const nlohmann::json& endpoints, const nlohmann::json
   std::string out;
   char line[1024];
   std::snprintf(line, sizeof(line), "%-18s %-6s %-7s %-*s %9s %7s %9s %9s %9s %9s %10s %9s\n",
-                "SERVICE", "KIND", "METHOD", route_w, "ROUTE", "RPS(1m)", "ERR%", "P50ms",
-                "P95ms", "P99ms", "4xx", "REQUESTS", "BACKLOG");
+                "SERVICE", "KIND", "METHOD", route_w, "ROUTE", "RPS(1m)", "ERR%", "P50ms", "P95ms",
+                "P99ms", "4xx", "REQUESTS", "BACKLOG");
   out += color ? "\033[1m" + std::string(line) + "\033[0m" : line;
   int n = 0;
   for (const auto* e : rows) {
     if (max_rows > 0 && n >= max_rows) break;
     std::string route = Str(*e, "route");
     if (Str(*e, "kind") == "client" && e->contains("server_address"))
-      route = Str(*e, "server_address") + ":" + std::to_string((int)Num(*e, "server_port")) +
-              " " + route;
+      route = Str(*e, "server_address") + ":" + std::to_string((int)Num(*e, "server_port")) + " " +
+              route;
     double err = Num(*e, "error_rate_1m");
     std::string queue = "-";
     bool queue_full = false;
@@ -115,11 +115,10 @@ std::string RenderTopTable(const nlohmann::json& endpoints, const nlohmann::json
     std::snprintf(line, sizeof(line),
                   "%-18s %-6s %-7s %-*s %9.1f %6.1f%% %9s %9s %9s %9.0f %10.0f %9s\n",
                   Fit(Str(*e, "service"), 18).c_str(), Str(*e, "kind").c_str(),
-                  Fit(Str(*e, "method"), 7).c_str(), route_w,
-                  Fit(route, route_w).c_str(), std::max(0.0, Num(*e, "rps_1m")),
-                  std::max(0.0, err) * 100, Ms(Num(*e, "p50_ms")).c_str(),
-                  Ms(Num(*e, "p95_ms")).c_str(), Ms(Num(*e, "p99_ms")).c_str(),
-                  std::max(0.0, Num(*e, "client_errors_total")),
+                  Fit(Str(*e, "method"), 7).c_str(), route_w, Fit(route, route_w).c_str(),
+                  std::max(0.0, Num(*e, "rps_1m")), std::max(0.0, err) * 100,
+                  Ms(Num(*e, "p50_ms")).c_str(), Ms(Num(*e, "p95_ms")).c_str(),
+                  Ms(Num(*e, "p99_ms")).c_str(), std::max(0.0, Num(*e, "client_errors_total")),
                   std::max(0.0, Num(*e, "requests_total")), queue.c_str());
     bool bad = err > 0 || Num(*e, "errors_total") > 0 || queue_full;
     out += (color && bad) ? "\033[31m" + std::string(line) + "\033[0m" : line;
@@ -142,8 +141,8 @@ std::string RenderFunnel(const nlohmann::json& funnel) {
   }
   out += "\n";
   char line[256];
-  std::snprintf(line, sizeof(line), "  %-16s %10s %10s %10s %11s\n", "STEP", "ATTEMPTS",
-                "SUCCESS", "FAILED", "CONVERSION");
+  std::snprintf(line, sizeof(line), "  %-16s %10s %10s %10s %11s\n", "STEP", "ATTEMPTS", "SUCCESS",
+                "FAILED", "CONVERSION");
   out += line;
   for (const auto& st : funnel["steps"]) {
     double conv = Num(st, "conversion");
@@ -177,9 +176,9 @@ int RunTop(const TopOptions& opt) {
     auto res = cli.Get("/api/v1/endpoints");
     std::string body;
     if (!res) {
-      body = "redtap top: cannot reach the agent at http://" + opt.http +
-             "/api/v1/endpoints (" + httplib::to_string(res.error()) +
-             "): is `redtap run` running with --http " + opt.http + "?\n";
+      body = "redtap top: cannot reach the agent at http://" + opt.http + "/api/v1/endpoints (" +
+             httplib::to_string(res.error()) + "): is `redtap run` running with --http " +
+             opt.http + "?\n";
       if (opt.once) {
         std::fputs(body.c_str(), stderr);
         return 1;
@@ -209,8 +208,9 @@ int RunTop(const TopOptions& opt) {
       std::time_t now = std::time(nullptr);
       char ts[64];
       std::strftime(ts, sizeof(ts), "%H:%M:%S", std::localtime(&now));
-      std::printf("\033[H\033[2Jredtap top — %s — sort: %s (r: rate, e: errors, p: p99, q: quit)\n%s",
-                  ts, sort.c_str(), body.c_str());
+      std::printf(
+          "\033[H\033[2Jredtap top — %s — sort: %s (r: rate, e: errors, p: p99, q: quit)\n%s", ts,
+          sort.c_str(), body.c_str());
     } else {
       std::fputs(body.c_str(), stdout);
       if (!opt.once) std::fputs("\n", stdout);
@@ -225,10 +225,14 @@ int RunTop(const TopOptions& opt) {
       if (term.active && poll(&p, 1, 100) > 0) {
         char c = 0;
         if (read(STDIN_FILENO, &c, 1) == 1) {
-          if (c == 'q') g_stop = true;
-          else if (c == 'r') sort = "rate";
-          else if (c == 'e') sort = "errors";
-          else if (c == 'p') sort = "p99";
+          if (c == 'q')
+            g_stop = true;
+          else if (c == 'r')
+            sort = "rate";
+          else if (c == 'e')
+            sort = "errors";
+          else if (c == 'p')
+            sort = "p99";
           break;
         }
       } else if (!term.active) {

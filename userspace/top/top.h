@@ -13,8 +13,8 @@ struct TopOptions {
   std::string http = "127.0.0.1:9464";  // the agent's --http address
   std::string sort = "rate";            // rate | errors | p99
   double interval_s = 1.0;
-  bool once = false;                    // print one table and exit
-  int limit = 0;                        // rows shown (0 = fit the terminal, or all when not a tty)
+  bool once = false;  // print one table and exit
+  int limit = 0;      // rows shown (0 = fit the terminal, or all when not a tty)
 };
 
 /// Renders the endpoints array as a table (no ANSI codes when `color` is false). `listeners`

@@ -25,9 +25,9 @@ int Sniff(const std::string& s) {
 }
 
 TEST(Sniff, Requests) {
-  for (const char* m : {"GET / HTTP/1.1", "POST /api", "PUT /x", "DELETE /x", "HEAD /",
-                        "OPTIONS * HTTP/1.1", "PATCH /a", "CONNECT h:443 HTTP/1.1",
-                        "PROPFIND /dav", "M-SEARCH * HTTP/1.1", "TRACE /"}) {
+  for (const char* m :
+       {"GET / HTTP/1.1", "POST /api", "PUT /x", "DELETE /x", "HEAD /", "OPTIONS * HTTP/1.1",
+        "PATCH /a", "CONNECT h:443 HTTP/1.1", "PROPFIND /dav", "M-SEARCH * HTTP/1.1", "TRACE /"}) {
     EXPECT_EQ(Sniff(m), REDTAP_SNIFF_REQUEST) << m;
   }
 }

@@ -143,8 +143,9 @@ TEST_F(TrackerTest, UpgradeMutesAfterEmitting101) {
   Feed(g.Open(1000));
   Feed(g.Data(2000, REDTAP_DIR_INGRESS,
               "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
-  Feed(g.Data(3000, REDTAP_DIR_EGRESS,
-              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
+  Feed(g.Data(
+      3000, REDTAP_DIR_EGRESS,
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"));
   ASSERT_EQ(sink.seen.size(), 1u);
   EXPECT_EQ(sink.seen[0].txn.response.status_code, 101);
   EXPECT_EQ(kernel.muted, std::vector<uint32_t>{5});

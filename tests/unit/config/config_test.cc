@@ -494,9 +494,7 @@ std::string EcommerceErrorOf(const std::string& yaml) {
   return r.ok() ? "" : r.error();
 }
 
-TEST(EcommerceConfigTest, DefaultIsOff) {
-  EXPECT_FALSE(DefaultConfig().ecommerce.enabled());
-}
+TEST(EcommerceConfigTest, DefaultIsOff) { EXPECT_FALSE(DefaultConfig().ecommerce.enabled()); }
 
 TEST(EcommerceConfigTest, ShopExampleParses) {
   Result<Config> r = LoadConfigFile(REDTAP_SOURCE_DIR "/config/examples/shop.yaml");
@@ -556,8 +554,7 @@ TEST(EcommerceConfigTest, ErrorsNameTheirKey) {
        "ecommerce.payments.fields.reason"},
       {"ecommerce: {payments: {fields: {reason: response..code}}}",
        "ecommerce.payments.fields.reason"},
-      {"ecommerce: {payments: {endpoints: [{method: POST}]}}",
-       "ecommerce.payments.endpoints[0]"},
+      {"ecommerce: {payments: {endpoints: [{method: POST}]}}", "ecommerce.payments.endpoints[0]"},
       {"ecommerce: {error_categories: [{name: a}]}", "ecommerce.error_categories[0]"},
       {"ecommerce: {error_categories: [{name: a, statuses: [6xx]}]}",
        "ecommerce.error_categories[0].statuses[0]"},

@@ -69,8 +69,8 @@ class View {
       : enricher_(cfg, [](uint32_t) { return std::string(); }), view_(cfg) {}
   bool enabled() const { return view_.enabled(); }
   size_t BodyBytesToKeep(const http::Request& r) const { return view_.BodyBytesToKeep(r); }
-  void Record(const http::Transaction& t, ConnMeta meta, const std::string& service,
-              uint64_t now, exporter::EventExtras* extras) {
+  void Record(const http::Transaction& t, ConnMeta meta, const std::string& service, uint64_t now,
+              exporter::EventExtras* extras) {
     meta.command = service;
     enrich::Enriched& e = enricher_.Enrich(t, meta, now);
     view_.Consume(e);
@@ -101,16 +101,16 @@ TEST(EcommerceTest, FunnelStepsTenantsAndConversion) {
   ASSERT_TRUE(v.enabled());
   const auto server = Meta(Role::kServer);
   for (int i = 0; i < 4; ++i) {
-    v.Record(Builder("POST", "/api/cart/add", i < 3 ? 200 : 409).H("X-Tenant-Id", "acme").t,
-             server, "shop", 1, nullptr);
+    v.Record(Builder("POST", "/api/cart/add", i < 3 ? 200 : 409).H("X-Tenant-Id", "acme").t, server,
+             "shop", 1, nullptr);
   }
   v.Record(Builder("POST", "/api/checkout", 200).H("X-Tenant-Id", "acme").t, server, "shop", 1,
            nullptr);
   v.Record(Builder("POST", "/api/checkout", 302).H("X-Tenant-Id", "acme").t, server, "shop", 1,
            nullptr);
   exporter::EventExtras ex;
-  v.Record(Builder("GET", "/api/orders/12345/confirmation", 200).H("X-Tenant-Id", "acme").t,
-           server, "shop", 1, &ex);
+  v.Record(Builder("GET", "/api/orders/12345/confirmation", 200).H("X-Tenant-Id", "acme").t, server,
+           "shop", 1, &ex);
   EXPECT_EQ(Find(ex, "ecommerce.step"), "confirmation");
   EXPECT_EQ(Find(ex, "tenant.id"), "acme");
   // Other services (nginx in front) and wrong methods do not count.
@@ -123,14 +123,16 @@ TEST(EcommerceTest, FunnelStepsTenantsAndConversion) {
   EXPECT_EQ(Find(ex, "ecommerce.step"), "<none>");  // routes match the whole path
 
   const std::string prom = v.RenderPrometheus(1);
-  EXPECT_TRUE(Has(prom, "redtap_ecommerce_funnel_step_total{funnel=\"checkout\",step=\"cart\","
-                        "tenant=\"acme\",outcome=\"success\"} 3\n"))
+  EXPECT_TRUE(Has(prom,
+                  "redtap_ecommerce_funnel_step_total{funnel=\"checkout\",step=\"cart\","
+                  "tenant=\"acme\",outcome=\"success\"} 3\n"))
       << prom;
   EXPECT_TRUE(Has(prom, "step=\"cart\",tenant=\"acme\",outcome=\"failure\"} 1\n"));
   EXPECT_TRUE(Has(prom, "step=\"checkout\",tenant=\"acme\",outcome=\"success\"} 2\n"));
-  EXPECT_TRUE(Has(prom, "redtap_ecommerce_errors_total{category=\"inventory\",kind=\"server\","
-                        "service_name=\"shop\",http_route=\"/api/cart/add\","
-                        "http_response_status_code=\"409\"} 1\n"))
+  EXPECT_TRUE(Has(prom,
+                  "redtap_ecommerce_errors_total{category=\"inventory\",kind=\"server\","
+                  "service_name=\"shop\",http_route=\"/api/cart/add\","
+                  "http_response_status_code=\"409\"} 1\n"))
       << prom;
 
   Json j = Json::parse(v.RenderFunnelJson(1));
@@ -169,12 +171,12 @@ TEST(EcommerceTest, PaymentsSelfGatewayAndStandalone) {
   EXPECT_EQ(Find(ex, "ecommerce.gateway"), "stripe");
   EXPECT_EQ(Find(ex, "ecommerce.reason"), "insufficient_funds");
   ex.clear();
-  v.Record(Builder("POST", "/api/payment/process", 402, 3000, 4000)
-               .H("X-Tenant-Id", "acme")
-               .Body(R"({"amount": 99.0, "currency": "USD"})",
-                     R"({"error": {"code": "card_declined"}})")
-               .t,
-           server, "shop", 3, &ex);
+  v.Record(
+      Builder("POST", "/api/payment/process", 402, 3000, 4000)
+          .H("X-Tenant-Id", "acme")
+          .Body(R"({"amount": 99.0, "currency": "USD"})", R"({"error": {"code": "card_declined"}})")
+          .t,
+      server, "shop", 3, &ex);
   EXPECT_EQ(Find(ex, "ecommerce.gateway"), "stripe");
   EXPECT_EQ(Find(ex, "ecommerce.reason"), "card_declined");
   EXPECT_EQ(Find(ex, "error.category"), "payment");
@@ -188,20 +190,25 @@ TEST(EcommerceTest, PaymentsSelfGatewayAndStandalone) {
   std::string prom = v.RenderPrometheus(7000);
   EXPECT_FALSE(Has(prom, "gateway=\"paypal\"")) << prom;
   prom = v.RenderPrometheus(7000 + kGatewayHoldNs);
-  EXPECT_TRUE(Has(prom, "redtap_ecommerce_payment_attempts_total{gateway=\"self\",outcome="
-                        "\"success\",reason=\"\",tenant=\"\"} 1\n"))
+  EXPECT_TRUE(Has(prom,
+                  "redtap_ecommerce_payment_attempts_total{gateway=\"self\",outcome="
+                  "\"success\",reason=\"\",tenant=\"\"} 1\n"))
       << prom;
-  EXPECT_TRUE(Has(prom, "redtap_ecommerce_payment_attempts_total{gateway=\"stripe\",outcome="
-                        "\"failure\",reason=\"card_declined\",tenant=\"acme\"} 1\n"))
+  EXPECT_TRUE(Has(prom,
+                  "redtap_ecommerce_payment_attempts_total{gateway=\"stripe\",outcome="
+                  "\"failure\",reason=\"card_declined\",tenant=\"acme\"} 1\n"))
       << prom;
   EXPECT_TRUE(Has(prom, "{gateway=\"paypal\",outcome=\"success\",reason=\"\",tenant=\"\"} 1\n"));
-  EXPECT_TRUE(Has(prom, "redtap_ecommerce_payment_amount_total{gateway=\"stripe\",outcome="
-                        "\"failure\",currency=\"USD\"} 99\n"))
+  EXPECT_TRUE(Has(prom,
+                  "redtap_ecommerce_payment_amount_total{gateway=\"stripe\",outcome="
+                  "\"failure\",currency=\"USD\"} 99\n"))
       << prom;
-  EXPECT_TRUE(Has(prom, "redtap_ecommerce_payment_amounts_bucket{gateway=\"stripe\",outcome="
-                        "\"failure\",currency=\"USD\",le=\"100\"} 1\n"));
-  EXPECT_TRUE(Has(prom, "redtap_ecommerce_payment_amounts_count{gateway=\"self\",outcome="
-                        "\"success\",currency=\"EUR\"} 1\n"));
+  EXPECT_TRUE(Has(prom,
+                  "redtap_ecommerce_payment_amounts_bucket{gateway=\"stripe\",outcome="
+                  "\"failure\",currency=\"USD\",le=\"100\"} 1\n"));
+  EXPECT_TRUE(Has(prom,
+                  "redtap_ecommerce_payment_amounts_count{gateway=\"self\",outcome="
+                  "\"success\",currency=\"EUR\"} 1\n"));
   EXPECT_FALSE(Has(prom, "4111111111111111"));
   Json j = Json::parse(v.RenderFunnelJson(8000 + kGatewayHoldNs));
   bool found = false;
@@ -249,8 +256,7 @@ TEST(EcommerceTest, ErrorsCountedOnceWithTheirKind) {
     ++n;
   }
   EXPECT_EQ(n, 2u) << prom;
-  EXPECT_TRUE(Has(prom, "{category=\"inventory\",kind=\"server\",service_name=\"shop\","))
-      << prom;
+  EXPECT_TRUE(Has(prom, "{category=\"inventory\",kind=\"server\",service_name=\"shop\",")) << prom;
   EXPECT_TRUE(Has(prom, "{category=\"integration\",kind=\"client\",service_name=\"shop\","))
       << prom;
 }

@@ -57,8 +57,8 @@ TEST(Enricher, RoutesAreBoundedPerService) {
   const ConnMeta m = Meta("web");
   int folded = 0;
   for (int i = 0; i < 30; ++i) {
-    const http::Transaction t = Txn("/page" + std::string(1, static_cast<char>('a' + i % 26)) +
-                                    std::to_string(i / 26));
+    const http::Transaction t =
+        Txn("/page" + std::string(1, static_cast<char>('a' + i % 26)) + std::to_string(i / 26));
     if (en.Enrich(t, m, 1).route == "/*") ++folded;
   }
   EXPECT_EQ(folded, 20);
@@ -109,9 +109,10 @@ TEST(TraceContext, Parse) {
   EXPECT_FALSE(ParseTraceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01", &t, &s));
   EXPECT_FALSE(ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", &t, &s));
   EXPECT_FALSE(ParseTraceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &t, &s));
-  EXPECT_FALSE(ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", &t, &s));
-  EXPECT_TRUE(ParseTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", &t,
-                               &s));
+  EXPECT_FALSE(
+      ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", &t, &s));
+  EXPECT_TRUE(
+      ParseTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", &t, &s));
 }
 
 TEST(Tenant, Sanitize) {

@@ -47,7 +47,8 @@ const Example kExamples[] = {
     {"/static/app.3f2a9c1b7d.js", "/static/app.{hex}.js"},
     {"/reset/Zx8Kq2Lm9Pw4Rt7Yb3Nc", "/reset/{token}"},
     {"/s/aGVsbG8gd29ybGQgMTIzNDU2", "/s/{token}"},
-    {"/jwt/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    {"/jwt/"
+     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
      "/jwt/{token}.{token}.{token}"},
     {"/reports/2024-01-31", "/reports/{date}"},
     {"/reports/2024-01-31T10:00:00Z/pdf", "/reports/{date}/pdf"},

@@ -61,7 +61,8 @@ TEST(ServiceResolverTest, NoExeRuleNeverReadsProc) {
 }
 
 TEST(ServiceResolverTest, CacheIsBounded) {
-  ServiceResolver r({{"x", "", "/nope", 0}}, [](uint32_t) { return std::string("/bin/a"); }, 64);
+  ServiceResolver r(
+      {{"x", "", "/nope", 0}}, [](uint32_t) { return std::string("/bin/a"); }, 64);
   for (uint32_t pid = 0; pid < 10000; ++pid) {
     EXPECT_EQ(r.Resolve(Meta(pid, "a", Role::kServer, 80), pid), "a");
     ASSERT_LE(r.cache_entries(), 64u);

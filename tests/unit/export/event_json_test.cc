@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "userspace/common/format.h"
 #include "userspace/export/event_json.h"
+#include "userspace/common/format.h"
 
 #include <gtest/gtest.h>
 
@@ -260,7 +260,8 @@ TEST(EventJsonTest, EmptyTransactionDoesNotThrow) {
 TEST(EventJsonTest, Rfc3339) {
   EXPECT_EQ(redtap::FormatRfc3339Micros(0), "1970-01-01T00:00:00.000000Z");
   EXPECT_EQ(redtap::FormatRfc3339Micros(kWallNs + 999'999'999), "2026-11-25T18:46:51.999999Z");
-  EXPECT_EQ(redtap::FormatRfc3339Micros(951782400LL * 1'000'000'000), "2000-02-29T00:00:00.000000Z");
+  EXPECT_EQ(redtap::FormatRfc3339Micros(951782400LL * 1'000'000'000),
+            "2000-02-29T00:00:00.000000Z");
   EXPECT_EQ(redtap::FormatRfc3339Micros(-1000), "1969-12-31T23:59:59.999999Z");
 }
 
@@ -281,11 +282,33 @@ TEST(EventJsonTest, StringsMatchNlohmannByteForByte) {
     x ^= x << 17;
     return x;
   };
-  static const std::string kPieces[] = {"a", "\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9",
-                                        "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3", "\xe2\x82",
-                                        "\xf0\x9f\x98", "\x80", "\xbf", "\xc0\xaf", "\xe0\x80\x80",
-                                        "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf5", "\xff", "/",
-                                        "\t", "\r", "\b", "\f", "\x00"};
+  static const std::string kPieces[] = {"a",
+                                        "\"",
+                                        "\\",
+                                        "\n",
+                                        "\x01",
+                                        "\x1f",
+                                        "\x7f",
+                                        "\xc3\xa9",
+                                        "\xe2\x82\xac",
+                                        "\xf0\x9f\x98\x80",
+                                        "\xc3",
+                                        "\xe2\x82",
+                                        "\xf0\x9f\x98",
+                                        "\x80",
+                                        "\xbf",
+                                        "\xc0\xaf",
+                                        "\xe0\x80\x80",
+                                        "\xed\xa0\x80",
+                                        "\xf4\x90\x80\x80",
+                                        "\xf5",
+                                        "\xff",
+                                        "/",
+                                        "\t",
+                                        "\r",
+                                        "\b",
+                                        "\f",
+                                        "\x00"};
   const std::string marker_before = "\"process.command\":";
   const std::string marker_after = ",\"http.request.method\":";
   for (int iter = 0; iter < 20000; ++iter) {
@@ -314,8 +337,8 @@ TEST(EventJsonTest, StringsMatchNlohmannByteForByte) {
 // Every event re-dumps to itself: keys in order, numbers and strings printed as nlohmann does.
 TEST(EventJsonTest, RoundTripsThroughNlohmann) {
   http::Transaction t = ServerTransaction();
-  for (uint64_t d : {0ull, 1ull, 999ull, 1000ull, 1500ull, 999'999ull, 1'000'000ull,
-                     12'345'678ull, 3'600'000'000'000ull}) {
+  for (uint64_t d : {0ull, 1ull, 999ull, 1000ull, 1500ull, 999'999ull, 1'000'000ull, 12'345'678ull,
+                     3'600'000'000'000ull}) {
     t.response.last_byte_ts = t.request.first_byte_ts + d;
     for (const Role role : {Role::kServer, Role::kClient}) {
       ConnMeta m = ServerMeta();
@@ -339,9 +362,8 @@ TEST(EventJsonTest, ExtraWithAStandardKeyReplacesItInPlace) {
                               {"x.n", "", 1, true},
                               {"x.n", "", 2.5, true},
                               {"process.pid", "", 7, true}};
-  const std::string event =
-      FormatHttpEvent(ServerTransaction(), ServerMeta(), "shop", "/api/cart/{id}", kOffset,
-                      DefaultRedactor(), &extras);
+  const std::string event = FormatHttpEvent(ServerTransaction(), ServerMeta(), "shop",
+                                            "/api/cart/{id}", kOffset, DefaultRedactor(), &extras);
   nlohmann::ordered_json want =
       nlohmann::ordered_json::parse(Format(ServerTransaction(), ServerMeta()));
   want["service.name"] = "checkout";

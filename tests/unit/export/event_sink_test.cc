@@ -5,11 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include "userspace/export/event_json.h"
 #include "userspace/pipeline/pipeline.h"
@@ -53,7 +53,8 @@ TEST(EventSink, ThreadedWritesTheSameLinesInOrderWithBackPressure) {
   const size_t n = FormatThread::kBatch * FormatThread::kMaxQueued * 3 + 17;
   {
     EventSink sink(cfg, writer.get(), {/*threaded=*/true, /*wall_clock=*/true});
-    pipeline::Pipeline p(cfg, [](uint32_t) { return std::string(); }, [] { return 1ull; });
+    pipeline::Pipeline p(
+        cfg, [](uint32_t) { return std::string(); }, [] { return 1ull; });
     p.AddSink(&expect);
     p.SetLastSink(&sink);
     for (size_t i = 0; i < n; ++i) {

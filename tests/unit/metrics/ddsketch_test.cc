@@ -61,8 +61,8 @@ TEST(DDSketchTest, AccuracyOnDistributions) {
       sketch.Add(v);
     }
     const double err = MaxRelativeError(sketch, values);
-    std::printf("[ DDSketch ] %-36s max relative error %.5f %% over %zu bins\n", d.name,
-                err * 100, sketch.bin_count());
+    std::printf("[ DDSketch ] %-36s max relative error %.5f %% over %zu bins\n", d.name, err * 100,
+                sketch.bin_count());
     EXPECT_LE(err, 0.01) << d.name;
     EXPECT_EQ(sketch.count(), 100000u);
     overall = std::max(overall, err);
@@ -135,7 +135,7 @@ TEST(WindowedSketchTest, ExpiresWithFakeTime) {
   constexpr uint64_t kSec = 1'000'000'000ull;
   WindowedSketch w(15 * kSec, 20);
   const uint64_t t0 = 1000 * kSec;
-  for (int i = 0; i < 100; ++i) w.Add(t0, 0.010);          // 10 ms at t0
+  for (int i = 0; i < 100; ++i) w.Add(t0, 0.010);            // 10 ms at t0
   for (int i = 0; i < 100; ++i) w.Add(t0 + 90 * kSec, 1.0);  // 1 s, 90 s later
   // 5-minute window at t0 + 90 s: both.
   DDSketch five = w.Window(t0 + 90 * kSec, 300 * kSec);

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -101,8 +101,8 @@ void ExpectGolden(const std::string& name, const std::string& actual) {
     std::ofstream(path) << actual;
     GTEST_SKIP() << "rewrote " << path;
   }
-  EXPECT_EQ(actual, ReadFile(path)) << "golden " << path
-                                    << " differs (REDTAP_UPDATE_GOLDEN=1 to rewrite)";
+  EXPECT_EQ(actual, ReadFile(path))
+      << "golden " << path << " differs (REDTAP_UPDATE_GOLDEN=1 to rewrite)";
 }
 
 config::Config GoldenConfig() {
@@ -119,10 +119,8 @@ void RecordGoldenInput(Fed& store) {
   store.Record(Txn("GET", "/api/products/42?ref=mail", 200, 12 * kMs, 0, 512), shop, kT0);
   store.Record(Txn("GET", "/api/products/7", 200, 30 * kMs, 0, 2048), shop, kT0 + 1 * kSec);
   store.Record(Txn("GET", "/api/products/8", 404, 2 * kMs, 0, 10), shop, kT0 + 2 * kSec);
-  store.Record(Txn("POST", "/api/orders/1234/items", 201, 80 * kMs, 300, 20), shop,
-               kT0 + 3 * kSec);
-  store.Record(Txn("POST", "/api/orders/99/items", 503, 1500 * kMs, 300, 0), shop,
-               kT0 + 4 * kSec);
+  store.Record(Txn("POST", "/api/orders/1234/items", 201, 80 * kMs, 300, 20), shop, kT0 + 3 * kSec);
+  store.Record(Txn("POST", "/api/orders/99/items", 503, 1500 * kMs, 300, 0), shop, kT0 + 4 * kSec);
   store.Record(Txn("POST", "/api/checkout", 0, 0, 100), shop, kT0 + 5 * kSec);  // no response
   store.Record(Txn("PROPFIND", "/users/alice@example.com", 999, 5 * kMs), shop, kT0 + 6 * kSec);
   store.Record(Txn("GET", "/health", 200, 1 * kMs), Server("nginx", 8080), kT0 + 7 * kSec);
@@ -130,7 +128,6 @@ void RecordGoldenInput(Fed& store) {
   store.Record(Txn("POST", "/v1/charges", 200, 250 * kMs, 700, 900), pay, kT0 + 8 * kSec);
   store.Record(Txn("POST", "/v1/charges", 0, 0, 700), pay, kT0 + 9 * kSec);
 }
-
 
 /// The golden exposition minus the store's memory gauge (its value depends on the
 /// allocator), which is checked on its own.
@@ -170,8 +167,8 @@ TEST(MetricsStoreTest, JsonFieldsAndFakeTimeWindows) {
   // One request per second for 120 s: 10 ms, with a 500 every 10th and a 404 every 20th.
   for (int i = 0; i < 120; ++i) {
     const int status = i % 10 == 9 ? 500 : (i % 20 == 4 ? 404 : 200);
-    store.Record(Txn("GET", "/api/items/" + std::to_string(i), status,
-                     (i < 60 ? 10 : 40) * kMs), web, kT0 + i * kSec);
+    store.Record(Txn("GET", "/api/items/" + std::to_string(i), status, (i < 60 ? 10 : 40) * kMs),
+                 web, kT0 + i * kSec);
   }
   auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 120 * kSec));
   ASSERT_EQ(rows.size(), 1u);
@@ -207,7 +204,8 @@ TEST(MetricsStoreTest, JsonFieldsAndFakeTimeWindows) {
 
 TEST(MetricsStoreTest, RateEarlyAfterStartUsesElapsedTime) {
   Fed store(config::Config{});
-  for (int i = 0; i < 20; ++i) store.Record(Txn("GET", "/a", 200, kMs), Server("w"), kT0 + i * (kSec / 2));
+  for (int i = 0; i < 20; ++i)
+    store.Record(Txn("GET", "/a", 200, kMs), Server("w"), kT0 + i * (kSec / 2));
   auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 10 * kSec));
   EXPECT_DOUBLE_EQ(rows[0]["rps_1m"].get<double>(), 2.0);
 }
@@ -232,8 +230,8 @@ TEST(MetricsStoreTest, CardinalityGuard100kRandomUrls) {
   const auto stats = store.GetStats();
   std::printf("[ guard ] 100k unique URLs: %zu endpoints, %zu series, ~%zu KiB (%zu KiB at 10k)\n",
               stats.endpoints, stats.series, stats.approx_bytes / 1024, bytes_at_10k / 1024);
-  EXPECT_EQ(stats.endpoints, 501u);          // 500 routes + "/*"
-  EXPECT_EQ(stats.series, 500u + 3);  // one status per kept route, 3 on "/*"
+  EXPECT_EQ(stats.endpoints, 501u);                // 500 routes + "/*"
+  EXPECT_EQ(stats.series, 500u + 3);               // one status per kept route, 3 on "/*"
   EXPECT_EQ(stats.routes_folded, 100000u - 500u);  // exact: every later URL was new
   EXPECT_EQ(stats.transactions, 100000u);
   EXPECT_LT(stats.approx_bytes, 32u << 20);
@@ -273,8 +271,7 @@ TEST(MetricsStoreTest, RepeatedRequestsCountExactlyThroughTheCache) {
   EXPECT_EQ(stats.transactions, 60u);
   EXPECT_EQ(stats.routes_folded, 10u);
   const std::string text = store.RenderPrometheus();
-  EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"peers\"} 10"),
-            std::string::npos)
+  EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"peers\"} 10"), std::string::npos)
       << text;
   auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 10 * kSec));
   std::map<std::string, uint64_t> totals;
@@ -299,31 +296,38 @@ TEST(MetricsStoreTest, MethodsStatusesAndOtherBoundsFold) {
   limits.max_endpoints = 6;
   limits.max_series = 8;
   Fed store(config::Config{}, limits);
-  store.Record(Txn("get", "/a", 200, kMs), Server("s1"), kT0);       // lower case: not standard
+  store.Record(Txn("get", "/a", 200, kMs), Server("s1"), kT0);  // lower case: not standard
   store.Record(Txn("BREW", "/a", 418, kMs), Server("s1"), kT0);
   store.Record(Txn("GET", "/a", 99, kMs), Server("s1"), kT0);
   store.Record(Txn("GET", "/a", 600, kMs), Server("s1"), kT0);
   store.Record(Txn("GET", "/a", 200, kMs), Server("s2"), kT0);
-  store.Record(Txn("GET", "/a", 200, kMs), Server("s3"), kT0);        // 3rd service: folded
-  for (int port = 1; port <= 3; ++port) {                              // 3rd peer: folded
-    store.Record(Txn("GET", "/b", 200, kMs), Client("s1", "10.1.1.1", static_cast<uint16_t>(port)), kT0);
+  store.Record(Txn("GET", "/a", 200, kMs), Server("s3"), kT0);  // 3rd service: folded
+  for (int port = 1; port <= 3; ++port) {                       // 3rd peer: folded
+    store.Record(Txn("GET", "/b", 200, kMs), Client("s1", "10.1.1.1", static_cast<uint16_t>(port)),
+                 kT0);
   }
   const auto stats = store.GetStats();
   EXPECT_EQ(stats.services, 3u);  // s1, s2, _OTHER
   const std::string text = store.RenderPrometheus();
-  EXPECT_NE(text.find("http_request_method=\"_OTHER\",http_route=\"/a\",http_response_status_code=\"418\""),
-            std::string::npos) << text;
-  EXPECT_NE(text.find("service_name=\"s1\",http_request_method=\"GET\",http_route=\"/a\",http_response_status_code=\"_OTHER\""),
+  EXPECT_NE(
+      text.find(
+          "http_request_method=\"_OTHER\",http_route=\"/a\",http_response_status_code=\"418\""),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("service_name=\"s1\",http_request_method=\"GET\",http_route=\"/"
+                      "a\",http_response_status_code=\"_OTHER\""),
             std::string::npos);
   EXPECT_NE(text.find("service_name=\"_OTHER\""), std::string::npos);
   EXPECT_NE(text.find("server_address=\"_OTHER\",server_port=\"_OTHER\""), std::string::npos);
-  EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"services\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"services\"} 1"),
+            std::string::npos);
   EXPECT_NE(text.find("redtap_agent_series_folded_total{reason=\"peers\"} 1"), std::string::npos);
 
   // Endpoint and series caps: everything new folds, nothing grows past the caps (+ the
   // per-service overflow endpoints).
   for (int i = 0; i < 1000; ++i) {
-    store.Record(Txn("POST", "/r" + std::to_string(i) + "x", 200 + i % 100, kMs), Server("s2"), kT0);
+    store.Record(Txn("POST", "/r" + std::to_string(i) + "x", 200 + i % 100, kMs), Server("s2"),
+                 kT0);
   }
   const auto after = store.GetStats();
   EXPECT_LE(after.endpoints, limits.max_endpoints + 2 * 3);

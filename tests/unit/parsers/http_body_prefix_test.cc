@@ -29,7 +29,7 @@ class PathPolicy : public http::BodyCapturePolicy {
 };
 
 std::vector<Transaction> RunScript(const http::BodyCapturePolicy* policy, const std::string& req,
-                             const std::string& resp, size_t split = 0) {
+                                   const std::string& resp, size_t split = 0) {
   http::Limits l;
   l.body_policy = policy;
   HttpConnection c(l);

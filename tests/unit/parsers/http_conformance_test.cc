@@ -49,9 +49,9 @@ bool ReadFile(const fs::path& p, std::string* out) {
 }
 
 // Fails the current test (fatally) unless the corpus file is there.
-#define LOAD_CORPUS_FILE(path, out)                                                         \
-  ASSERT_TRUE(fs::exists(kParserCorpus))                                                    \
-      << "conformance corpus missing: " << kParserCorpus                                     \
+#define LOAD_CORPUS_FILE(path, out)                                                       \
+  ASSERT_TRUE(fs::exists(kParserCorpus))                                                  \
+      << "conformance corpus missing: " << kParserCorpus                                  \
       << " (expected shared/corpora next to the repository; it is always present in CI)"; \
   ASSERT_TRUE(ReadFile(path, out)) << "cannot read " << (path)
 
@@ -299,7 +299,7 @@ struct LlhttpLog {
   bool upgrade = false;  // "Pause on CONNECT/Upgrade": llhttp's upgrade signal, not an error
   std::string reason;
   size_t upgrade_off = 0;  // where llhttp stopped for the upgrade
-  int major = 1;         // from "headers complete ... v=M/m"
+  int major = 1;           // from "headers complete ... v=M/m"
 };
 
 LlhttpLog ParseLlhttpLog(const std::string& log) {
@@ -340,11 +340,16 @@ LlhttpLog ParseLlhttpLog(const std::string& log) {
       const size_t q = ev.find("=\"", rb);
       if (q == std::string::npos) continue;
       const std::string value = UnquoteSpan(std::string_view(ev).substr(q + 2, ev.size() - q - 3));
-      if (kind == "method") m.method += value;
-      else if (kind == "url") m.url += value;
-      else if (kind == "protocol") m.protocol += value;
-      else if (kind == "version") m.version += value;
-      else if (kind == "status") m.status_text += value;
+      if (kind == "method")
+        m.method += value;
+      else if (kind == "url")
+        m.url += value;
+      else if (kind == "protocol")
+        m.protocol += value;
+      else if (kind == "version")
+        m.version += value;
+      else if (kind == "status")
+        m.status_text += value;
       else if (kind == "header_field") {
         if (last_span_kind != "header_field") m.headers.emplace_back();
         m.headers.back().first += value;
@@ -383,8 +388,7 @@ bool SameHeaders(const std::vector<http::Header>& ours,
 }
 
 // Returns "" on agreement, else what differs.
-std::string CompareLlhttp(const LlhttpCase& c, bool is_request, bool skip_body,
-                          bool finish) {
+std::string CompareLlhttp(const LlhttpCase& c, bool is_request, bool skip_body, bool finish) {
   const LlhttpLog want = ParseLlhttpLog(c.log);
   HttpConnection conn;
   std::vector<Transaction> out;
@@ -442,8 +446,7 @@ std::string CompareLlhttp(const LlhttpCase& c, bool is_request, bool skip_body,
   // Responses still incomplete at Close() are reported without a response: count heads.
   const size_t got_heads = is_request ? got.size() : final_heads;
   if (got_heads != heads.size()) {
-    return "messages: want " + std::to_string(heads.size()) + ", got " +
-           std::to_string(got_heads);
+    return "messages: want " + std::to_string(heads.size()) + ", got " + std::to_string(got_heads);
   }
   if (!is_request && want.upgrade != upgraded) return "upgrade";
   if (!is_request && got_info != informational) return "informational count";
@@ -463,8 +466,7 @@ std::string CompareLlhttp(const LlhttpCase& c, bool is_request, bool skip_body,
       if (t.request.body_size != m.body) return "body " + std::to_string(t.request.body_size);
     } else {
       if (t.response.status_code != m.status) return "status";
-      if (t.response.reason != m.status_text &&
-          t.response.reason != Latin1Bytes(m.status_text)) {
+      if (t.response.reason != m.status_text && t.response.reason != Latin1Bytes(m.status_text)) {
         return "reason '" + t.response.reason + "'";
       }
       if (t.response.version_minor != minor) return "version";
@@ -532,11 +534,11 @@ TEST(Conformance, Llhttp) {
       //  - UTF-8 / obs-text in the request-target is kept as sent;
       //  - Transfer-Encoding with Content-Length: chunked wins (RFC 9112 §6.3 rule 3)
       //    instead of an error.
-      if (log.error && (log.reason.find("Missing expected CR") != std::string::npos ||
-                        log.reason.find("Data after `Connection: close`") != std::string::npos ||
-                        log.reason.find("Invalid char in url path") != std::string::npos ||
-                        log.reason.find("can't be present with Content-Length") !=
-                            std::string::npos)) {
+      if (log.error &&
+          (log.reason.find("Missing expected CR") != std::string::npos ||
+           log.reason.find("Data after `Connection: close`") != std::string::npos ||
+           log.reason.find("Invalid char in url path") != std::string::npos ||
+           log.reason.find("can't be present with Content-Length") != std::string::npos)) {
         tally.Skip("deliberately lenient (see comment)");
         continue;
       }
@@ -687,9 +689,8 @@ std::string ComparePicoHeaders(const std::vector<http::Header>& ours, const Json
       theirs.back().second += " " + value;
       continue;
     }
-    theirs.emplace_back(h.Has("name") ? std::optional<std::string>(PicoBytes(h["name"]))
-                                      : std::nullopt,
-                        value);
+    theirs.emplace_back(
+        h.Has("name") ? std::optional<std::string>(PicoBytes(h["name"])) : std::nullopt, value);
   }
   const bool count_known = expect.Has("num_headers") && expect["headers"].size() > 0 &&
                            !expect["headers"][0]["name"].is_null();
@@ -717,8 +718,8 @@ std::string ComparePicoParse(const Json& c) {
   const Direction dir = is_request ? Direction::kRequest : Direction::kResponse;
   conn.Feed(dir, raw, raw.size(), 2, &out);
   bool error = HasError(conn);
-  const bool in_head = !conn.Idle(dir) && conn.stats().requests + conn.stats().responses <
-                                              (is_request ? 1u : 2u);
+  const bool in_head =
+      !conn.Idle(dir) && conn.stats().requests + conn.stats().responses < (is_request ? 1u : 2u);
   if (want == -1 && !error && in_head) {
     // picohttpparser rejects a bad byte before the head is complete; we check the whole
     // head: complete it, then expect the error.
@@ -822,9 +823,8 @@ std::vector<Chunk> ParseLibhtpStream(const std::string& t) {
     bool gap;
   };
   std::vector<Marker> marks;
-  for (size_t i = 0; i + 3 <= t.size(); i = t.find('\n', i) == std::string::npos
-                                               ? t.size()
-                                               : t.find('\n', i) + 1) {
+  for (size_t i = 0; i + 3 <= t.size();
+       i = t.find('\n', i) == std::string::npos ? t.size() : t.find('\n', i) + 1) {
     const std::string_view m = std::string_view(t).substr(i, 3);
     size_t after = i + 3;
     if (after < t.size() && t[after] == '\r') ++after;
@@ -853,8 +853,8 @@ std::vector<Chunk> ParseLibhtpStream(const std::string& t) {
 }
 
 // Request lines without a version (HTTP/0.9 or a bare word): out of scope.
-const std::set<std::string> kLibhtpHttp09 = {
-    "24-http09-explicit.t", "42-unknown-method_only.t", "92-http_0_9-method_only.t"};
+const std::set<std::string> kLibhtpHttp09 = {"24-http09-explicit.t", "42-unknown-method_only.t",
+                                             "92-http_0_9-method_only.t"};
 
 // libhtp is an IDS parser that turns almost anything into a transaction. We deliberately
 // differ on these streams:

@@ -39,8 +39,7 @@ std::vector<Case> Cases() {
         Resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"
              "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nbb"
              "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")},
-       {"GET /1 -> 200 req=0 resp=1", "GET /2 -> 404 req=0 resp=2",
-        "GET /3 -> 500 req=0 resp=0"}},
+       {"GET /1 -> 200 req=0 resp=1", "GET /2 -> 404 req=0 resp=2", "GET /3 -> 500 req=0 resp=0"}},
       {"post content-length",
        {Req("POST /f HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world"),
         Resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")},
@@ -58,8 +57,9 @@ std::vector<Case> Cases() {
         Resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")},
        {"POST /c -> 200 req=11 resp=0"}},
       {"chunked response, upper-case hex, leading zeros",
-       {Req(kGet), Resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "000A\r\n0123456789\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n"),
+       {Req(kGet),
+        Resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "000A\r\n0123456789\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n"),
         Req(kGet), Resp(k200)},
        {"GET / -> 200 req=0 resp=36", "GET / -> 200 req=0 resp=5"}},
       {"transfer-encoding list ending in chunked",
@@ -67,8 +67,9 @@ std::vector<Case> Cases() {
                         "3\r\nabc\r\n0\r\n\r\n")},
        {"GET / -> 200 req=0 resp=3"}},
       {"chunked wins over content-length",
-       {Req(kGet), Resp("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
-                        "Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"),
+       {Req(kGet),
+        Resp("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"),
         Req(kGet), Resp(k200)},
        {"GET / -> 200 req=0 resp=2", "GET / -> 200 req=0 resp=5"}},
       {"response read to EOF",
@@ -87,11 +88,10 @@ std::vector<Case> Cases() {
         Resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")},
        {"HEAD / -> 200 req=0 resp=0"}},
       {"204 and 304 have no body",
-       {Req(kGet + kGet + kGet),
-        Resp("HTTP/1.1 204 No Content\r\n\r\n"
-             "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n" + k200)},
-       {"GET / -> 204 req=0 resp=0", "GET / -> 304 req=0 resp=0",
-        "GET / -> 200 req=0 resp=5"}},
+       {Req(kGet + kGet + kGet), Resp("HTTP/1.1 204 No Content\r\n\r\n"
+                                      "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n" +
+                                      k200)},
+       {"GET / -> 204 req=0 resp=0", "GET / -> 304 req=0 resp=0", "GET / -> 200 req=0 resp=5"}},
       {"expect 100-continue",
        {Req("PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
         Resp("HTTP/1.1 100 Continue\r\n\r\n"), Req("data"),
@@ -99,8 +99,7 @@ std::vector<Case> Cases() {
        {"PUT /u -> 200 req=4 resp=0 info=1"}},
       {"several 1xx before the final response",
        {Req(kGet),
-        Resp("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\n" +
-             k200)},
+        Resp("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\n" + k200)},
        {"GET / -> 200 req=0 resp=5 info=2"}},
       {"101 switching protocols upgrades",
        {Req("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
@@ -115,8 +114,8 @@ std::vector<Case> Cases() {
        ConnState::kUpgraded},
       {"CONNECT refused continues as HTTP",
        {Req("CONNECT h:443 HTTP/1.1\r\n\r\n"),
-        Resp("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"),
-        Req(kGet), Resp(k200)},
+        Resp("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"), Req(kGet),
+        Resp(k200)},
        {"CONNECT h:443 -> 407 req=0 resp=0", "GET / -> 200 req=0 resp=5"}},
       {"CONNECT refused: request bytes sent meanwhile are replayed as HTTP",
        {Req("CONNECT h:80 HTTP/1.1\r\n\r\nHEAD / HTTP/1.0\r\n\r\n"),
@@ -153,8 +152,7 @@ std::vector<Case> Cases() {
        {Req("\r\n" + kGet + "\r\n\r\n" + kGet), Resp(k200 + "\r\n" + k200)},
        {"GET / -> 200 req=0 resp=5", "GET / -> 200 req=0 resp=5"}},
       {"bare LF line endings",
-       {Req("GET /lf HTTP/1.1\nHost: a\n\n"),
-        Resp("HTTP/1.1 200 OK\nContent-Length: 2\n\nok")},
+       {Req("GET /lf HTTP/1.1\nHost: a\n\n"), Resp("HTTP/1.1 200 OK\nContent-Length: 2\n\nok")},
        {"GET /lf -> 200 req=0 resp=2"}},
       {"obs-fold is tolerated",
        {Req("GET / HTTP/1.1\r\nX-Long: a\r\n  b\r\n\tc\r\nHost: h\r\n\r\n"), Resp(k200)},
@@ -182,9 +180,8 @@ std::vector<Case> Cases() {
        {"GET / -> none req=0"}},
       // Status lines clients accept although RFC 9112 does not.
       {"lower-case HTTP-name in a status line",
-       {Req(kGet + kGet),
-        Resp("http/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-             "Http/1.0 304 Not Modified\r\n\r\n")},
+       {Req(kGet + kGet), Resp("http/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                               "Http/1.0 304 Not Modified\r\n\r\n")},
        {"GET / -> 200 req=0 resp=2", "GET / -> 304 req=0 resp=0"}},
       {"bare CR in a response header value is read as SP (RFC 9112 §2.2)",
        {Req(kGet),
@@ -216,10 +213,8 @@ std::vector<Case> Cases() {
        {"GET / -> 200 req=0 resp=5"},
        ConnState::kInvalid,
        1},
-      {"HTTP/0.9 request is invalid",
-       {Req("GET /\r\n\r\n")}, {}, ConnState::kActive, 1},
-      {"HTTP/2 version is invalid",
-       {Req("GET / HTTP/2.0\r\n\r\n")}, {}, ConnState::kActive, 1},
+      {"HTTP/0.9 request is invalid", {Req("GET /\r\n\r\n")}, {}, ConnState::kActive, 1},
+      {"HTTP/2 version is invalid", {Req("GET / HTTP/2.0\r\n\r\n")}, {}, ConnState::kActive, 1},
       // An invalid Content-Length in a request: the request stands, with no body trusted.
       {"invalid content-length",
        {Req("POST / HTTP/1.1\r\nContent-Length: 12a\r\n\r\n")},
@@ -237,7 +232,10 @@ std::vector<Case> Cases() {
        ConnState::kActive,
        1},
       {"whitespace before the colon",
-       {Req("GET / HTTP/1.1\r\nHost : a\r\n\r\n")}, {}, ConnState::kActive, 1},
+       {Req("GET / HTTP/1.1\r\nHost : a\r\n\r\n")},
+       {},
+       ConnState::kActive,
+       1},
       {"request transfer-encoding not ending in chunked",
        {Req("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n")},
        {"POST / -> none req=0"},
@@ -260,11 +258,20 @@ std::vector<Case> Cases() {
        ConnState::kActive,
        1},
       {"bare CR in a header value",
-       {Req("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n")}, {}, ConnState::kActive, 1},
+       {Req("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n")},
+       {},
+       ConnState::kActive,
+       1},
       {"NUL in the request target",
-       {Req(std::string("GET /a\0b HTTP/1.1\r\n\r\n", 22))}, {}, ConnState::kActive, 1},
+       {Req(std::string("GET /a\0b HTTP/1.1\r\n\r\n", 22))},
+       {},
+       ConnState::kActive,
+       1},
       {"lower-case HTTP-name in a request line is invalid",
-       {Req("GET / http/1.1\r\n\r\n")}, {}, ConnState::kActive, 1},
+       {Req("GET / http/1.1\r\n\r\n")},
+       {},
+       ConnState::kActive,
+       1},
       // A malformed response head: the server answered something, so its request is
       // reported without a response (not dropped); the next response pairs normally.
       {"status code with two digits",
@@ -329,8 +336,8 @@ TEST(HttpConnectionTable, Rfc9112Cases) {
 TEST(HttpConnection, HeadersAndFields) {
   const RunResult r =
       RunScript({Req("POST /p?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Pad:   spaced value \t\r\n"
-               "Expect: 100-Continue\r\nX-Fold: a\r\n b\r\nContent-Length: 0\r\n\r\n"),
-           Resp("HTTP/1.0 404 Not Found\r\nServer: t\r\nContent-Length: 3\r\n\r\nabc")});
+                     "Expect: 100-Continue\r\nX-Fold: a\r\n b\r\nContent-Length: 0\r\n\r\n"),
+                 Resp("HTTP/1.0 404 Not Found\r\nServer: t\r\nContent-Length: 3\r\n\r\nabc")});
   ASSERT_EQ(r.txns.size(), 1u);
   const Transaction& t = r.txns[0];
   EXPECT_EQ(t.request.method, "POST");
@@ -579,9 +586,9 @@ TEST(HttpConnection, CloseMidBodyReportsTheResponse) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].has_response);
   EXPECT_EQ(out[0].response.status_code, 200);
-  EXPECT_EQ(out[0].response.body_size, 6u);       // what was seen
+  EXPECT_EQ(out[0].response.body_size, 6u);  // what was seen
   EXPECT_EQ(out[0].response.first_byte_ts, 2u);
-  EXPECT_EQ(out[0].response.last_byte_ts, 3u);    // last data, not the close
+  EXPECT_EQ(out[0].response.last_byte_ts, 3u);  // last data, not the close
   EXPECT_EQ(out[0].DurationNs(), 2u);
   EXPECT_EQ(c.stats().responses, 1u);
   EXPECT_EQ(c.stats().parse_errors, 0u);
@@ -603,9 +610,9 @@ TEST(HttpConnection, MalformedResponseHeadReportsItsRequest) {
 }
 
 TEST(HttpConnection, BareCrInResponseHead) {
-  const RunResult r = RunScript(
-      {Req(kGet), Resp("HTTP/1.1 200 ok\r\nContent-Encoding:\r gzip\r\nX: a\rb\r\n"
-                       "Content-Length: 2\r\n\r\nok")});
+  const RunResult r =
+      RunScript({Req(kGet), Resp("HTTP/1.1 200 ok\r\nContent-Encoding:\r gzip\r\nX: a\rb\r\n"
+                                 "Content-Length: 2\r\n\r\nok")});
   ASSERT_EQ(r.txns.size(), 1u);
   const http::Response& resp = r.txns[0].response;
   EXPECT_EQ(resp.Find("content-encoding"), "gzip");
@@ -668,7 +675,7 @@ struct LenientCase {
   std::vector<Chunk> chunks;
   std::vector<std::string> lenient;  // Summary() with the flags on
   ConnState lenient_state;
-  std::vector<std::string> strict;   // Summary() with the default Limits
+  std::vector<std::string> strict;  // Summary() with the default Limits
   ConnState strict_state;
 };
 
@@ -695,8 +702,7 @@ std::vector<LenientCase> LenientCases() {
        {"_OTHER /*unparsed -> 200 req=0 resp=5"},
        ConnState::kActive},
       {"colon-less header line and its fold are skipped, framing still read",
-       {Req("POST /p HTTP/1.1\r\nnot a field\r\n folded\r\nContent-Length: 2\r\n\r\nab"),
-        Resp(ok)},
+       {Req("POST /p HTTP/1.1\r\nnot a field\r\n folded\r\nContent-Length: 2\r\n\r\nab"), Resp(ok)},
        {"POST /p -> 200 req=2 resp=5"},
        ConnState::kActive,
        {"_OTHER /*unparsed -> 200 req=0 resp=5"},
@@ -775,7 +781,8 @@ TEST(LooksLike, LenientRequestStart) {
   EXPECT_FALSE(http::LooksLikeLenientRequestStart("HELO host\r\n"));
   EXPECT_FALSE(http::LooksLikeLenientRequestStart("MAIL FROM:<a@b>\r\n"));
   EXPECT_FALSE(http::LooksLikeLenientRequestStart("T /zeek.html\n"));  // method too short
-  EXPECT_FALSE(http::LooksLikeLenientRequestStart(std::string_view("\xdd\x00 GET /txt HTTP/1.1\r\n", 22)));
+  EXPECT_FALSE(
+      http::LooksLikeLenientRequestStart(std::string_view("\xdd\x00 GET /txt HTTP/1.1\r\n", 22)));
   // The strict inference used by the live agent is unchanged.
   EXPECT_FALSE(http::LooksLikeRequestStart("GET /zeek.html\n"));
 }

@@ -45,8 +45,8 @@ TEST(HttpHostile, RandomBytes) {
     for (int k = 0; k < 20; ++k) {
       const Direction dir = rng() % 2 ? Direction::kRequest : Direction::kResponse;
       std::string data = RandomBytes(&rng, rng() % 300, printable);
-      if (rng() % 4 == 0) data = (dir == Direction::kRequest ? "GET / HTTP/1.1\r\n"
-                                                             : "HTTP/1.1 200 OK\r\n") + data;
+      if (rng() % 4 == 0)
+        data = (dir == Direction::kRequest ? "GET / HTTP/1.1\r\n" : "HTTP/1.1 200 OK\r\n") + data;
       const uint64_t wire = data.size() + (rng() % 8 == 0 ? rng() % 100000 : 0);
       c.Feed(dir, data, wire, static_cast<uint64_t>(k), &out);
       if (rng() % 16 == 0) c.Gap(dir);
@@ -149,8 +149,8 @@ TEST(HttpHostile, ManyPipelinedRequests) {
   const Limits limits;
   HttpConnection c(limits);
   std::vector<Transaction> out;
-  std::string req = "GET /" + std::string(2000, 'p') + " HTTP/1.1\r\nX-H: " +
-                    std::string(2000, 'v') + "\r\n\r\n";
+  std::string req =
+      "GET /" + std::string(2000, 'p') + " HTTP/1.1\r\nX-H: " + std::string(2000, 'v') + "\r\n\r\n";
   for (int i = 0; i < 1000; ++i) {
     c.Feed(Direction::kRequest, req, req.size(), 1, &out);
     ASSERT_LE(c.MemoryBytes(), MemoryBound(limits));

@@ -21,14 +21,12 @@ struct Chunk {
 };
 
 inline Chunk Req(std::string data) { return Chunk{http::Direction::kRequest, std::move(data)}; }
-inline Chunk Resp(std::string data) {
-  return Chunk{http::Direction::kResponse, std::move(data)};
-}
+inline Chunk Resp(std::string data) { return Chunk{http::Direction::kResponse, std::move(data)}; }
 
 /// Short form used by the tables: "GET / -> 200 req=0 resp=5 info=0" or "GET / -> none".
 inline std::string Summary(const http::Transaction& t) {
-  std::string s = t.request.placeholder ? "<placeholder>" : t.request.method + " " +
-                                                                t.request.target;
+  std::string s =
+      t.request.placeholder ? "<placeholder>" : t.request.method + " " + t.request.target;
   s += " -> ";
   s += t.has_response ? std::to_string(t.response.status_code) : "none";
   s += " req=" + std::to_string(t.request.body_size);
@@ -53,16 +51,16 @@ inline std::string Dump(const http::Transaction& t) {
        " expect=" + std::to_string(q.expect_continue) + " " + DumpHeaders(q.headers);
   if (t.has_response) {
     s += " | resp v1." + std::to_string(r.version_minor) + " '" + r.reason +
-         "' head=" + std::to_string(r.head_size) + " ts=" + std::to_string(r.first_byte_ts) +
-         ".." + std::to_string(r.last_byte_ts) + " " + DumpHeaders(r.headers);
+         "' head=" + std::to_string(r.head_size) + " ts=" + std::to_string(r.first_byte_ts) + ".." +
+         std::to_string(r.last_byte_ts) + " " + DumpHeaders(r.headers);
   }
   return s;
 }
 
 inline std::string DumpStats(const http::ConnStats& st) {
-  return "requests=" + std::to_string(st.requests) + " responses=" +
-         std::to_string(st.responses) + " parse_errors=" + std::to_string(st.parse_errors) +
-         " gaps=" + std::to_string(st.gaps) + " truncated=" + std::to_string(st.truncated_heads) +
+  return "requests=" + std::to_string(st.requests) + " responses=" + std::to_string(st.responses) +
+         " parse_errors=" + std::to_string(st.parse_errors) + " gaps=" + std::to_string(st.gaps) +
+         " truncated=" + std::to_string(st.truncated_heads) +
          " orphan=" + std::to_string(st.orphan_responses) +
          " overflow=" + std::to_string(st.pending_overflow) +
          " too_large=" + std::to_string(st.head_too_large) +
@@ -94,7 +92,7 @@ struct RunResult {
 
 /// Feeds `chunks` (chunk i at ts = (i + 1) * 1000) then closes the connection at ts 999999.
 inline RunResult RunScript(const std::vector<Chunk>& chunks, bool close = true,
-                     http::Limits limits = {}) {
+                           http::Limits limits = {}) {
   http::HttpConnection conn(limits);
   RunResult r;
   uint64_t ts = 0;
@@ -114,7 +112,7 @@ inline RunResult RunScript(const std::vector<Chunk>& chunks, bool close = true,
 /// Same, but chunk `index` is fed as two Feed calls split at `offset` (same timestamp, so
 /// results must be identical to the unsplit run).
 inline RunResult RunScriptSplit(const std::vector<Chunk>& chunks, size_t index, size_t offset,
-                          bool close = true, http::Limits limits = {}) {
+                                bool close = true, http::Limits limits = {}) {
   http::HttpConnection conn(limits);
   RunResult r;
   uint64_t ts = 0;

@@ -20,7 +20,8 @@ using http::HttpConnection;
 using http::ParseError;
 using http::Transaction;
 
-const std::string k400 = "HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbad";
+const std::string k400 =
+    "HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbad";
 const std::string k200 = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
 uint64_t Reason(const http::ConnStats& s, ParseError e) {
@@ -66,8 +67,7 @@ TEST(HttpUnparsed, MangledRequestLineAndSmuggledHeaderBlock) {
 
 TEST(HttpUnparsed, StatusCodesOfBadRequestsAreKept) {
   for (int code : {400, 405, 408, 413, 414, 429, 431}) {
-    const std::string resp =
-        "HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 0\r\n\r\n";
+    const std::string resp = "HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 0\r\n\r\n";
     const RunResult r = RunScript({Req("\x16garbage\r\n\r\n"), Resp(resp)});
     ASSERT_EQ(r.txns.size(), 1u) << code;
     EXPECT_EQ(r.txns[0].response.status_code, code);
@@ -119,8 +119,7 @@ TEST(HttpUnparsed, FeedUnparsedPairsWithTheFirstAnswer) {
 TEST(HttpUnparsed, InvalidContentLengthTrustsNoBodyAndShowsTheSmuggledRequest) {
   // RFC 9112 §6.3 rule 5: the server answers 400 and closes. What follows is parsed as the
   // next request (as Zeek does), so a request hidden in the "body" is visible.
-  for (const char* cl : {"-5", "18446744073709551616", "9223372036854775808", "12a", "5, 6",
-                         ""}) {
+  for (const char* cl : {"-5", "18446744073709551616", "9223372036854775808", "12a", "5, 6", ""}) {
     const std::string req = std::string("POST /a HTTP/1.1\r\nContent-Length: ") + cl +
                             "\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n";
     const std::vector<Chunk> chunks = {Req(req), Resp(k400)};
@@ -130,34 +129,37 @@ TEST(HttpUnparsed, InvalidContentLengthTrustsNoBodyAndShowsTheSmuggledRequest) {
     EXPECT_EQ(r.stats.requests, 2u) << cl;
   }
   // Two Content-Length lines that disagree.
-  const RunResult r = RunScript({Req("POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n"
-                               "\r\n"),
-                           Resp(k400)});
+  const RunResult r =
+      RunScript({Req("POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n"
+                     "\r\n"),
+                 Resp(k400)});
   EXPECT_EQ(Reason(r.stats, ParseError::kInvalidContentLength), 1u);
   ASSERT_EQ(r.txns.size(), 1u);
   EXPECT_EQ(r.txns[0].request.body_size, 0u);
   // In a response an invalid Content-Length still fails the head (the client discards it).
-  const RunResult s = RunScript({Req("GET / HTTP/1.1\r\n\r\n"),
-                           Resp("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")});
+  const RunResult s = RunScript(
+      {Req("GET / HTTP/1.1\r\n\r\n"), Resp("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")});
   EXPECT_EQ(Reason(s.stats, ParseError::kBadResponseHead), 1u);
 }
 
 TEST(HttpUnparsed, SmugglingSuspectsAreCounted) {
   // CL.TE: Transfer-Encoding wins (RFC 9112 §6.3 rule 3), counted as a suspect.
-  const RunResult clte = RunScript({Req("POST /a HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: "
-                                  "chunked\r\n\r\n0\r\n\r\n"),
-                              Resp(k200)});
+  const RunResult clte =
+      RunScript({Req("POST /a HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n0\r\n\r\n"),
+                 Resp(k200)});
   EXPECT_EQ(Reason(clte.stats, ParseError::kSmugglingSuspect), 1u);
   ASSERT_EQ(clte.txns.size(), 1u);
   EXPECT_EQ(Summary(clte.txns[0]), "POST /a -> 200 req=0 resp=2");
   // A final coding other than chunked cannot be delimited: the server answers 400.
-  const RunResult gzip = RunScript({Req("POST /b HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
-                              Resp(k400)});
+  const RunResult gzip =
+      RunScript({Req("POST /b HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), Resp(k400)});
   EXPECT_EQ(Reason(gzip.stats, ParseError::kSmugglingSuspect), 1u);
   ASSERT_EQ(gzip.txns.size(), 1u);
   EXPECT_EQ(gzip.txns[0].response.status_code, 400);
   // An honest request counts nothing.
-  const RunResult ok = RunScript({Req("POST /c HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"), Resp(k200)});
+  const RunResult ok =
+      RunScript({Req("POST /c HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"), Resp(k200)});
   EXPECT_EQ(ok.stats.parse_errors, 0u);
 }
 
@@ -179,9 +181,8 @@ TEST(HttpUnparsed, ExpectContinueRefusedBeforeTheBody) {
   EXPECT_EQ(RunScript(sent).stats.expect_skipped_bodies, 0u);
 
   // After a 100 Continue the body must follow.
-  const std::vector<Chunk> continued = {
-      Req(expect), Resp("HTTP/1.1 100 Continue\r\n\r\n"), Req(std::string(1000, 'y')),
-      Resp(k200)};
+  const std::vector<Chunk> continued = {Req(expect), Resp("HTTP/1.1 100 Continue\r\n\r\n"),
+                                        Req(std::string(1000, 'y')), Resp(k200)};
   ExpectEverySplit(continued, {"PUT /up -> 200 req=1000 resp=2 info=1"});
 
   // A 2xx answer does not release the client from sending the body.

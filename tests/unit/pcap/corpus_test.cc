@@ -40,12 +40,12 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Record {
-  std::string method;       // "" = any
-  std::string uri;          // "" = any
-  bool uri_prefix = false;  // uri is a prefix (nDPI truncates)
+  std::string method;                 // "" = any
+  std::string uri;                    // "" = any
+  bool uri_prefix = false;            // uri is a prefix (nDPI truncates)
   std::vector<std::string> uri_alts;  // other acceptable spellings of uri
-  int status = -1;          // -1 = any, 0 = no response
-  bool uri_empty = false;   // the peer logged an empty URI (Zeek "(empty)"): ours must be ""
+  int status = -1;                    // -1 = any, 0 = no response
+  bool uri_empty = false;  // the peer logged an empty URI (Zeek "(empty)"): ours must be ""
 };
 
 struct Ours {
@@ -56,7 +56,8 @@ struct Ours {
 class Collect : public TransactionSink {
  public:
   void OnTransaction(const http::Transaction& t, const ConnMeta&) noexcept override {
-    got.push_back({t.request.method, t.request.target, t.has_response ? t.response.status_code : 0});
+    got.push_back(
+        {t.request.method, t.request.target, t.has_response ? t.response.status_code : 0});
   }
   std::vector<Ours> got;
 };
@@ -116,8 +117,10 @@ std::vector<Record> ZeekRecords(const fs::path& p) {
     Record r;
     auto m = get("method"), u = get("uri"), s = get("status_code");
     if (m && *m != "-") r.method = *m;
-    if (u && *u == "(empty)") r.uri_empty = true;  // Zeek's spelling of an empty string
-    else if (u && *u != "-") r.uri = *u;
+    if (u && *u == "(empty)")
+      r.uri_empty = true;  // Zeek's spelling of an empty string
+    else if (u && *u != "-")
+      r.uri = *u;
     if (s) r.status = *s == "-" ? 0 : std::atoi(s->c_str());
     // Zeek escapes non-printable bytes as \xNN in logs.
     out.push_back(r);
@@ -212,7 +215,12 @@ std::vector<Record> TcpdumpRecords(const fs::path& p) {
   for (const std::string& l : Lines(ReadAll(p))) {
     std::smatch m;
     if (std::regex_search(l, m, kReq)) {
-      { Record r; r.method = m[1].str(); r.uri = m[2].str(); reqs.push_back(r); }
+      {
+        Record r;
+        r.method = m[1].str();
+        r.uri = m[2].str();
+        reqs.push_back(r);
+      }
     } else if (std::regex_search(l, m, kResp)) {
       statuses.push_back(std::stoi(m[1].str()));
     }
@@ -302,9 +310,10 @@ size_t Agree(std::vector<Record> expected, const std::vector<Ours>& ours, std::s
     }
     if (!found && diff) {
       *diff += "    missing: " + (r.method.empty() ? "*" : r.method) + " " +
-               (r.uri_empty ? "(empty)" : r.uri.empty() ? "*" : r.uri.substr(0, 80)) + " " +
-               std::to_string(r.status) +
-               "\n";
+               (r.uri_empty     ? "(empty)"
+                : r.uri.empty() ? "*"
+                                : r.uri.substr(0, 80)) +
+               " " + std::to_string(r.status) + "\n";
     }
   }
   for (size_t i = 0; i < ours.size() && diff; ++i) {
@@ -414,10 +423,11 @@ TEST(PcapCorpus, AgreesWithPeerBaselines) {
       ++n_caps;
     }
     char line[256];
-    std::snprintf(line, sizeof(line), "%s: %zu captures, %zu/%zu agree (%.1f %%), %zu extra\n",
-                  src.dir.c_str(), n_caps, agree, expected_n,
-                  expected_n ? 100.0 * static_cast<double>(agree) / static_cast<double>(expected_n) : 100.0,
-                  extra);
+    std::snprintf(
+        line, sizeof(line), "%s: %zu captures, %zu/%zu agree (%.1f %%), %zu extra\n",
+        src.dir.c_str(), n_caps, agree, expected_n,
+        expected_n ? 100.0 * static_cast<double>(agree) / static_cast<double>(expected_n) : 100.0,
+        extra);
     report += line;
     total_agree += agree;
     total_expected += expected_n;
@@ -428,13 +438,14 @@ TEST(PcapCorpus, AgreesWithPeerBaselines) {
                                           static_cast<double>(total_expected)
                                     : 100.0;
   std::printf("%s", report.c_str());
-  std::printf("pcap corpus: %zu/%zu transactions agree (%.2f %%) over %zu captures; %zu extra "
-              "transactions of ours\n",
-              total_agree, total_expected, pct, captures, total_extra);
+  std::printf(
+      "pcap corpus: %zu/%zu transactions agree (%.2f %%) over %zu captures; %zu extra "
+      "transactions of ours\n",
+      total_agree, total_expected, pct, captures, total_extra);
   const size_t without_known = total_expected - known_missing;
-  const double pct_known = without_known ? 100.0 * static_cast<double>(total_agree) /
-                                               static_cast<double>(without_known)
-                                         : 100.0;
+  const double pct_known =
+      without_known ? 100.0 * static_cast<double>(total_agree) / static_cast<double>(without_known)
+                    : 100.0;
   std::printf("pcap corpus without the documented differences: %zu/%zu agree (%.2f %%)\n",
               total_agree, without_known, pct_known);
   // Floors just under what is achieved (raise them when the parser learns more).

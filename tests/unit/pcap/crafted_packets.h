@@ -3,8 +3,8 @@
 // order), checksums left at 0 (nothing here verifies them), and a pcap file writer.
 #pragma once
 
-#include <cstdint>
 #include <unistd.h>
+#include <cstdint>
 
 #include <cstdio>
 #include <cstdlib>
@@ -70,8 +70,7 @@ inline std::string Eth(const std::string& l3, uint16_t type = 0x0800) {
 }
 
 inline std::string Udp(uint16_t sp, uint16_t dp, const std::string& payload) {
-  return Be16(sp) + Be16(dp) + Be16(static_cast<uint16_t>(8 + payload.size())) + Be16(0) +
-         payload;
+  return Be16(sp) + Be16(dp) + Be16(static_cast<uint16_t>(8 + payload.size())) + Be16(0) + payload;
 }
 
 /// GTPv1-U G-PDU header; `opt` = the 4 optional bytes (seq, N-PDU, next extension) +
@@ -86,8 +85,7 @@ inline std::string Gtp(const std::string& inner, uint8_t flags = 0x30,
 }
 
 /// VXLAN header (I flag set unless `flags` says otherwise) + the inner Ethernet frame.
-inline std::string Vxlan(const std::string& inner_frame, uint32_t vni = 42,
-                         uint8_t flags = 0x08) {
+inline std::string Vxlan(const std::string& inner_frame, uint32_t vni = 42, uint8_t flags = 0x08) {
   std::string h;
   h += static_cast<char>(flags);
   h += std::string(3, '\0');
@@ -131,8 +129,8 @@ inline std::string PcapFile(int link_type,
 /// process id; returns its path ("" on failure).
 inline std::string WriteTempFile(const std::string& bytes, const char* name) {
   const char* dir = std::getenv("TMPDIR");
-  std::string path = std::string(dir && *dir ? dir : "/tmp") + "/" + std::to_string(getpid()) +
-                     "-" + name;
+  std::string path =
+      std::string(dir && *dir ? dir : "/tmp") + "/" + std::to_string(getpid()) + "-" + name;
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return "";
   const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();

@@ -87,11 +87,13 @@ TEST(Decode, TruncatedAndGarbageNeverCrash) {
   Packet p;
   for (size_t n = 0; n < frame.size(); ++n) {
     const DecodeResult r = DecodeFrame(kLinkEthernet, frame.substr(0, n), &p);
-    if (r == DecodeResult::kTcp) { EXPECT_LE(p.tcp.payload.size(), p.tcp.payload_wire_len); }
+    if (r == DecodeResult::kTcp) {
+      EXPECT_LE(p.tcp.payload.size(), p.tcp.payload_wire_len);
+    }
   }
   std::mt19937 rng(1);
-  const int links[] = {kLinkEthernet, kLinkRaw, kLinkLinuxSll, kLinkLinuxSll2, kLinkNull,
-                       kLinkNflog, kLinkArcnetLinux};
+  const int links[] = {kLinkEthernet, kLinkRaw,   kLinkLinuxSll,   kLinkLinuxSll2,
+                       kLinkNull,     kLinkNflog, kLinkArcnetLinux};
   for (int i = 0; i < 20000; ++i) {
     std::string g(rng() % 120, '\0');
     for (char& c : g) c = static_cast<char>(rng());
@@ -101,8 +103,8 @@ TEST(Decode, TruncatedAndGarbageNeverCrash) {
 }
 
 TEST(Decode, GtpUTunnel) {
-  const std::string inner = Ipv4(Tcp(40000, 80, 1, 1, kTcpAck | kTcpPsh, Payload()), 6,
-                                 0xc0a80001, 0xc0a80002);
+  const std::string inner =
+      Ipv4(Tcp(40000, 80, 1, 1, kTcpAck | kTcpPsh, Payload()), 6, 0xc0a80001, 0xc0a80002);
   // Plain G-PDU, outer IPv4 / UDP 2152.
   ExpectTcp(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner)), 17)));
   Packet p;
@@ -111,8 +113,8 @@ TEST(Decode, GtpUTunnel) {
   EXPECT_EQ(p.tcp.ip.src[0], 0xc0);  // the inner addresses, not the tunnel's
   EXPECT_EQ(p.tcp.ip.dst[3], 0x02);
   // Sequence number flag with a PDU session container extension (1 x 4 bytes), then none.
-  const std::string ext = Be16(7) + std::string{'\x00', '\x85'} +
-                          std::string{'\x01', '\x10', '\x05', '\x00'};
+  const std::string ext =
+      Be16(7) + std::string{'\x00', '\x85'} + std::string{'\x01', '\x10', '\x05', '\x00'};
   ExpectTcp(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner, 0x36, ext)), 17)));
   // Outer IPv6, inner IPv6.
   const std::string inner6 = Ipv6(Tcp(40000, 80, 1, 1, kTcpAck, Payload()), 6);
@@ -142,11 +144,11 @@ TEST(Decode, GtpUTunnel) {
       EXPECT_LE(p.tcp.payload.size(), p.tcp.payload_wire_len);
     }
   }
-  const std::string bad_ext = Be16(7) + std::string{'\x00', '\x85'} +
-                              std::string{'\x00', '\x10', '\x05', '\x00'};
-  EXPECT_EQ(DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner, 0x36, bad_ext)), 17)),
-                        &p),
-            DecodeResult::kMalformed);
+  const std::string bad_ext =
+      Be16(7) + std::string{'\x00', '\x85'} + std::string{'\x00', '\x10', '\x05', '\x00'};
+  EXPECT_EQ(
+      DecodeFrame(kLinkEthernet, Eth(Ipv4(Udp(2152, 2152, Gtp(inner, 0x36, bad_ext)), 17)), &p),
+      DecodeResult::kMalformed);
 }
 
 TEST(Decode, SnapLengthCut) {
@@ -164,7 +166,8 @@ TEST(Fragments, Ipv4OutOfOrderReassembly) {
   std::string_view dg;
   uint8_t proto = 0;
   // Second half first.
-  ASSERT_EQ(DecodeIp(Ipv4(b, 6, 1, 2, 9, static_cast<uint16_t>(32 / 8)), &p), DecodeResult::kFragment);
+  ASSERT_EQ(DecodeIp(Ipv4(b, 6, 1, 2, 9, static_cast<uint16_t>(32 / 8)), &p),
+            DecodeResult::kFragment);
   EXPECT_FALSE(r.Add(p.frag, 1, &dg, &proto));
   ASSERT_EQ(DecodeIp(Ipv4(a, 6, 1, 2, 9, 0x2000), &p), DecodeResult::kFragment);
   ASSERT_TRUE(r.Add(p.frag, 2, &dg, &proto));
@@ -234,8 +237,8 @@ TEST(TcpStream, InOrderOutOfOrderRetransmitOverlap) {
   s.OnSegment(1000, "abc", 3, false, 1, &r);
   s.OnSegment(1006, "ghi", 3, false, 2, &r);  // early
   EXPECT_EQ(r.bytes, "abc");
-  s.OnSegment(1000, "abc", 3, false, 3, &r);  // retransmission
-  s.OnSegment(1002, "cdef", 4, false, 4, &r); // overlap: 'c' again, then "def" fills the hole
+  s.OnSegment(1000, "abc", 3, false, 3, &r);   // retransmission
+  s.OnSegment(1002, "cdef", 4, false, 4, &r);  // overlap: 'c' again, then "def" fills the hole
   EXPECT_EQ(r.bytes, "abcdefghi");
   EXPECT_EQ(s.stats().retransmits, 1u);
   EXPECT_GE(s.stats().overlaps, 1u);
@@ -269,7 +272,8 @@ TEST(TcpStream, BufferBoundForcesSkip) {
   TcpStream s(1024);
   Rec r;
   s.OnSegment(0, "a", 1, false, 1, &r);
-  for (uint32_t i = 0; i < 40; ++i) s.OnSegment(100 + i * 100, std::string(100, 'x'), 100, false, 2, &r);
+  for (uint32_t i = 0; i < 40; ++i)
+    s.OnSegment(100 + i * 100, std::string(100, 'x'), 100, false, 2, &r);
   EXPECT_LE(s.buffered_bytes(), 1024u);
   EXPECT_GT(s.stats().forced_skips, 0u);
 }
@@ -412,7 +416,7 @@ TEST(FlowTable, GapSkipsToNextMessage) {
   c += kReq1.size();
   t.OnSegment(Seg(false, s, c, P, kResp), 20);
   s += kResp.size();
-  c += kReq2.size();  // lost
+  c += kReq2.size();                               // lost
   t.OnSegment(Seg(false, s, c, P, kResp404), 30);  // its response (acks the lost bytes)
   s += kResp404.size();
   t.OnSegment(Seg(true, c, s, P, r3), 40);

@@ -33,10 +33,9 @@ struct Got {
 struct Collect : TransactionSink {
   std::vector<Got> got;
   void OnTransaction(const http::Transaction& t, const ConnMeta& m) noexcept override {
-    got.push_back({t.request.method, t.request.target,
-                   t.has_response ? t.response.status_code : 0, t.request.first_byte_ts,
-                   t.response.last_byte_ts, m.client().address + ":" +
-                                                std::to_string(m.client().port)});
+    got.push_back({t.request.method, t.request.target, t.has_response ? t.response.status_code : 0,
+                   t.request.first_byte_ts, t.response.last_byte_ts,
+                   m.client().address + ":" + std::to_string(m.client().port)});
   }
 };
 
@@ -61,8 +60,8 @@ void ExpectSameRuns(const std::string& path) {
   EXPECT_EQ(mapped.stats.packets, libpcap.stats.packets);
   EXPECT_EQ(mapped.stats.bytes, libpcap.stats.bytes);
   for (int i = 0; i < static_cast<int>(DecodeResult::kCount); ++i) {
-    EXPECT_EQ(mapped.stats.decode[i], libpcap.stats.decode[i]) << DecodeResultName(
-        static_cast<DecodeResult>(i));
+    EXPECT_EQ(mapped.stats.decode[i], libpcap.stats.decode[i])
+        << DecodeResultName(static_cast<DecodeResult>(i));
   }
   EXPECT_EQ(mapped.stats.flows.transactions, libpcap.stats.flows.transactions);
   EXPECT_EQ(mapped.stats.flows.segments, libpcap.stats.flows.segments);
@@ -75,12 +74,12 @@ std::vector<std::pair<uint64_t, std::string>> Frames() {
   const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   std::vector<std::pair<uint64_t, std::string>> f;
   const uint32_t c = 0x0a000001, s = 0x0a000002;
-  f.emplace_back(1'700'000'000'000'001, Eth(Ipv4(Tcp(40000, 80, 1, 1, kTcpAck | kTcpPsh, req), 6,
-                                                 c, s)));
-  f.emplace_back(1'700'000'000'000'900,
-                 Eth(Ipv4(Tcp(80, 40000, 1, 1 + static_cast<uint32_t>(req.size()),
-                              kTcpAck | kTcpPsh, resp),
-                          6, s, c)));
+  f.emplace_back(1'700'000'000'000'001,
+                 Eth(Ipv4(Tcp(40000, 80, 1, 1, kTcpAck | kTcpPsh, req), 6, c, s)));
+  f.emplace_back(
+      1'700'000'000'000'900,
+      Eth(Ipv4(Tcp(80, 40000, 1, 1 + static_cast<uint32_t>(req.size()), kTcpAck | kTcpPsh, resp), 6,
+               s, c)));
   return f;
 }
 
@@ -121,9 +120,10 @@ std::string Nanos(const std::string& le) {
 
 TEST(MappedPcapFile, ByteOrdersAndResolutions) {
   const std::string le = PcapFile(kLinkEthernet, Frames());
-  for (const auto& [name, bytes] : std::vector<std::pair<const char*, std::string>>{
-           {"mapped-le.pcap", le}, {"mapped-be.pcap", Swapped(le)}, {"mapped-ns.pcap",
-                                                                    Nanos(le)}}) {
+  for (const auto& [name, bytes] :
+       std::vector<std::pair<const char*, std::string>>{{"mapped-le.pcap", le},
+                                                        {"mapped-be.pcap", Swapped(le)},
+                                                        {"mapped-ns.pcap", Nanos(le)}}) {
     const std::string path = WriteTempFile(bytes, name);
     ASSERT_NE(MappedPcapFile::Open(path), nullptr) << name;
     ExpectSameRuns(path);

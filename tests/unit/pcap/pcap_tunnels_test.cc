@@ -63,13 +63,12 @@ DecodeResult Decode(const std::string& frame, const DecodeOptions& opt = {}) {
 TEST(Tunnels, VxlanIpv4AndIpv6Outer) {
   ExpectInner(Eth(Ipv4(Udp(51234, 4789, Vxlan(Eth(InnerTcp(false)))), 17)), kEncapVxlan);
   ExpectInner(Eth(Ipv4(Udp(51234, 4789, Vxlan(Eth(InnerTcp(true), 0x86dd))), 17)), kEncapVxlan);
-  ExpectInner(Eth(Ipv6(Udp(51234, 4789, Vxlan(Eth(InnerTcp(false)))), 17), 0x86dd),
-              kEncapVxlan);
+  ExpectInner(Eth(Ipv6(Udp(51234, 4789, Vxlan(Eth(InnerTcp(false)))), 17), 0x86dd), kEncapVxlan);
   // An 802.1Q tag on the inner frame.
-  ExpectInner(Eth(Ipv4(Udp(51234, 4789,
-                           Vxlan(Eth(Be16(0x0064) + Be16(0x0800) + InnerTcp(false), 0x8100))),
-                       17)),
-              kEncapVxlan);
+  ExpectInner(
+      Eth(Ipv4(Udp(51234, 4789, Vxlan(Eth(Be16(0x0064) + Be16(0x0800) + InnerTcp(false), 0x8100))),
+               17)),
+      kEncapVxlan);
   // Only the destination port selects VXLAN (the source port is a flow hash).
   EXPECT_EQ(Decode(Eth(Ipv4(Udp(4789, 51234, Vxlan(Eth(InnerTcp(false)))), 17))),
             DecodeResult::kNotTcp);
@@ -189,8 +188,8 @@ TEST(Tunnels, Erspan) {
   const std::string t2 = Be16(0x1000 | 10) + Be16(0x0005) + Be32(0);
   ExpectInner(Eth(Ipv4(Gre(0x88be, t2 + frame, kGreSeq), 47)), kEncapGre | kEncapErspan);
   // Type III: 12-byte header (version 2), + 8 bytes of platform data when O is set.
-  const std::string t3 = Be16(0x2000 | 10) + Be16(0x0005) + Be32(0x11223344) + Be16(0) +
-                         std::string{'\0', '\0'};
+  const std::string t3 =
+      Be16(0x2000 | 10) + Be16(0x0005) + Be32(0x11223344) + Be16(0) + std::string{'\0', '\0'};
   ExpectInner(Eth(Ipv4(Gre(0x22eb, t3 + frame, kGreSeq), 47)), kEncapGre | kEncapErspan);
   std::string t3o = t3;
   t3o[11] = 0x01;
@@ -203,8 +202,7 @@ TEST(Tunnels, Erspan) {
             DecodeResult::kUnsupportedTunnel);
   EXPECT_EQ(Decode(Eth(Ipv4(Gre(0x88be, t3 + frame, kGreSeq), 47))),
             DecodeResult::kUnsupportedTunnel);
-  EXPECT_EQ(Decode(Eth(Ipv4(Gre(0x22eb, t3.substr(0, 6), kGreSeq), 47))),
-            DecodeResult::kTruncated);
+  EXPECT_EQ(Decode(Eth(Ipv4(Gre(0x22eb, t3.substr(0, 6), kGreSeq), 47))), DecodeResult::kTruncated);
 }
 
 TEST(Tunnels, IpInIp) {
@@ -274,8 +272,8 @@ std::vector<std::pair<uint64_t, std::string>> Exchange(const Wrap& wrap, bool v6
   const std::string req = "GET /tunnel HTTP/1.1\r\nHost: t\r\n\r\n";
   const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   auto ip = [&](bool up, uint32_t seq, uint32_t ack, uint8_t flags, const std::string& data) {
-    const std::string tcp = up ? Tcp(40000, 80, seq, ack, flags, data)
-                               : Tcp(80, 40000, seq, ack, flags, data);
+    const std::string tcp =
+        up ? Tcp(40000, 80, seq, ack, flags, data) : Tcp(80, 40000, seq, ack, flags, data);
     if (v6) return Ipv6(tcp, 6, up ? 1 : 2, up ? 2 : 1);
     return Ipv4(tcp, 6, up ? kClient4 : kServer4, up ? kServer4 : kClient4);
   };
@@ -367,8 +365,8 @@ TEST(TunnelExchanges, HttpInGreWithKeyAndSequence) {
 
 TEST(TunnelExchanges, HttpIpv6InGre) {
   const Wrap gre = [](const std::string& ip, bool up) {
-    return std::vector{Eth(Ipv4(Gre(0x86dd, ip, kGreChecksum), 47, up ? kVtepA : kVtepB,
-                                up ? kVtepB : kVtepA))};
+    return std::vector{
+        Eth(Ipv4(Gre(0x86dd, ip, kGreChecksum), 47, up ? kVtepA : kVtepB, up ? kVtepB : kVtepA))};
   };
   const FileRun run = RunFile(Exchange(gre, /*v6=*/true), "redtap-gre-ipv6.pcap");
   ExpectOneTransaction(run, Bit(kEncapGre));

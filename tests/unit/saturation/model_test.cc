@@ -5,12 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <prometheus/text_serializer.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <prometheus/text_serializer.h>
 
 #include "userspace/saturation/model.h"
 #include "userspace/saturation/proc_owner.h"
@@ -184,14 +184,14 @@ TEST(ModelTest, FamiliesCarryServiceAndPortLabels) {
   out.connect_failures[0] = 4;  // refused
   out.connect_failures[2] = 1;  // timeout
   m.Update({{Inbound(1, 8080), in}, {Outbound(42, "worker"), out}},
-           {{Inbound(1, 8080), RawLive{6}}}, {l1, l2}, {{1, NetnsCounters{9, 11}}},
-           Names);
+           {{Inbound(1, 8080), RawLive{6}}}, {l1, l2}, {{1, NetnsCounters{9, 11}}}, Names);
   std::string text = Serialize(m);
   EXPECT_NE(text.find("redtap_tcp_listen_backlog{service_name=\"shop\",server_port=\"8080\"} 7"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("redtap_tcp_listen_backlog_max{service_name=\"shop\",server_port=\"8080\"} 8"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("redtap_tcp_listen_backlog_max{service_name=\"shop\",server_port=\"8080\"} 8"),
+      std::string::npos);
   EXPECT_NE(text.find("redtap_tcp_listen_drops_total{service_name=\"shop\",server_port=\"8080\","
                       "scope=\"listener\"} 7"),
             std::string::npos);
@@ -205,10 +205,12 @@ TEST(ModelTest, FamiliesCarryServiceAndPortLabels) {
   EXPECT_NE(text.find("redtap_tcp_connections_opened_total{service_name=\"shop\","
                       "server_port=\"8080\",direction=\"inbound\"} 7"),
             std::string::npos);
-  EXPECT_NE(text.find("redtap_tcp_connect_failures_total{service_name=\"worker\",reason=\"refused\"} 4"),
-            std::string::npos);
-  EXPECT_NE(text.find("redtap_tcp_connect_failures_total{service_name=\"worker\",reason=\"timeout\"} 1"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("redtap_tcp_connect_failures_total{service_name=\"worker\",reason=\"refused\"} 4"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("redtap_tcp_connect_failures_total{service_name=\"worker\",reason=\"timeout\"} 1"),
+      std::string::npos);
   EXPECT_EQ(text.find("reason=\"reset\""), std::string::npos);  // zero reasons are not exported
   EXPECT_NE(text.find("redtap_tcp_resets_total{service_name=\"shop\",server_port=\"8080\","
                       "direction=\"sent\"} 1"),
@@ -257,8 +259,9 @@ TEST(ModelTest, SeriesWithTheSameLabelsAreOneSample) {
   EXPECT_NE(text.find("redtap_tcp_resets_total{service_name=\"unknown\",direction=\"sent\"} 4\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("redtap_tcp_resets_total{service_name=\"unknown\",direction=\"received\"} 5\n"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("redtap_tcp_resets_total{service_name=\"unknown\",direction=\"received\"} 5\n"),
+      std::string::npos);
   EXPECT_NE(text.find("redtap_tcp_retransmits_total{service_name=\"unknown\"} 2\n"),
             std::string::npos);
   EXPECT_NE(text.find("redtap_tcp_bytes_total{service_name=\"unknown\",direction=\"in\"} 7\n"),
@@ -302,7 +305,7 @@ TEST(RateLimiterTest, BoundsItsKeys) {
   RateLimiter rl(1, 1'000'000'000, /*max_keys=*/2);
   EXPECT_TRUE(rl.Allow("a", 0));
   EXPECT_TRUE(rl.Allow("b", 0));
-  EXPECT_FALSE(rl.Allow("c", 1));  // full, nothing idle yet
+  EXPECT_FALSE(rl.Allow("c", 1));              // full, nothing idle yet
   EXPECT_TRUE(rl.Allow("c", 10'000'000'000));  // a and b idle: forgotten
 }
 
