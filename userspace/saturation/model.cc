@@ -192,47 +192,55 @@ std::optional<RawLive> Model::SeriesLive(const SeriesId& id) const {
   return it->second.live;
 }
 
-std::vector<MetricFamily> Model::Families() const {
-  auto backlog = Family("redtap_tcp_listen_backlog",
-                        "Connections in the accept queue of a service's listening sockets "
-                        "(established, not yet accept()ed), sampled every second",
-                        MetricType::Gauge);
-  auto backlog_max = Family("redtap_tcp_listen_backlog_max",
-                            "Accept queue limit of a service's listening sockets "
-                            "(min(listen() backlog, net.core.somaxconn))",
-                            MetricType::Gauge);
-  auto overflows = Family("redtap_tcp_listen_overflows_total",
-                          "TcpExt ListenOverflows of a network namespace: connections dropped "
-                          "because an accept queue was full",
-                          MetricType::Counter);
-  auto drops = Family("redtap_tcp_listen_drops_total",
-                      "Listen drops (overflows included): per listener (scope=listener, "
-                      "sk_drops) and per network namespace (scope=netns, TcpExt ListenDrops)",
-                      MetricType::Counter);
-  auto active = Family("redtap_tcp_connections_active",
-                       "TCP connections in ESTABLISHED or CLOSE_WAIT, sampled every second",
-                       MetricType::Gauge);
-  auto opened = Family("redtap_tcp_connections_opened_total",
-                       "TCP connections established since the agent started", MetricType::Counter);
-  auto closed =
+// Every redtap_tcp_* family, filled by the listeners and the series.
+struct TcpFamilies {
+  MetricFamily backlog = Family("redtap_tcp_listen_backlog",
+                                "Connections in the accept queue of a service's listening sockets "
+                                "(established, not yet accept()ed), sampled every second",
+                                MetricType::Gauge);
+  MetricFamily backlog_max = Family("redtap_tcp_listen_backlog_max",
+                                    "Accept queue limit of a service's listening sockets "
+                                    "(min(listen() backlog, net.core.somaxconn))",
+                                    MetricType::Gauge);
+  MetricFamily overflows =
+      Family("redtap_tcp_listen_overflows_total",
+             "TcpExt ListenOverflows of a network namespace: connections dropped "
+             "because an accept queue was full",
+             MetricType::Counter);
+  MetricFamily drops =
+      Family("redtap_tcp_listen_drops_total",
+             "Listen drops (overflows included): per listener (scope=listener, "
+             "sk_drops) and per network namespace (scope=netns, TcpExt ListenDrops)",
+             MetricType::Counter);
+  MetricFamily active = Family("redtap_tcp_connections_active",
+                               "TCP connections in ESTABLISHED or CLOSE_WAIT, sampled every second",
+                               MetricType::Gauge);
+  MetricFamily opened =
+      Family("redtap_tcp_connections_opened_total",
+             "TCP connections established since the agent started", MetricType::Counter);
+  MetricFamily closed =
       Family("redtap_tcp_connections_closed_total",
              "Established TCP connections closed since the agent started", MetricType::Counter);
-  auto failures = Family("redtap_tcp_connect_failures_total",
-                         "Outbound connects that failed, by reason", MetricType::Counter);
-  auto resets =
+  MetricFamily failures = Family("redtap_tcp_connect_failures_total",
+                                 "Outbound connects that failed, by reason", MetricType::Counter);
+  MetricFamily resets =
       Family("redtap_tcp_resets_total", "TCP resets sent and received", MetricType::Counter);
-  auto retrans =
+  MetricFamily retrans =
       Family("redtap_tcp_retransmits_total", "TCP segments retransmitted", MetricType::Counter);
-  auto rtt = Family("redtap_tcp_rtt_seconds",
-                    "Smoothed RTT of TCP connections, sampled in the kernel at most once per "
-                    "socket per millisecond of received traffic",
-                    MetricType::Histogram);
-  auto bytes = Family("redtap_tcp_bytes_total",
-                      "Bytes received (in) and acknowledged by the peer (out) on TCP "
-                      "connections, counted since the agent first saw each connection",
-                      MetricType::Counter);
+  MetricFamily rtt =
+      Family("redtap_tcp_rtt_seconds",
+             "Smoothed RTT of TCP connections, sampled in the kernel at most once per "
+             "socket per millisecond of received traffic",
+             MetricType::Histogram);
+  MetricFamily bytes = Family("redtap_tcp_bytes_total",
+                              "Bytes received (in) and acknowledged by the peer (out) on TCP "
+                              "connections, counted since the agent first saw each connection",
+                              MetricType::Counter);
+};
 
-  // Listeners grouped by service and port (SO_REUSEPORT groups, IPv4 + IPv6, namespaces).
+// Listeners grouped by service and port (SO_REUSEPORT groups, IPv4 + IPv6, namespaces), and
+// the namespace-wide listen counters.
+void Model::AddListeners(TcpFamilies* f) const {
   struct Group {
     uint64_t backlog = 0, backlog_max = 0, drops = 0;
   };
@@ -245,18 +253,20 @@ std::vector<MetricFamily> Model::Families() const {
   }
   for (const auto& [k, g] : groups) {
     exposition::Labels labels{{"service_name", k.first}, {"server_port", std::to_string(k.second)}};
-    AddGauge(backlog, labels, g.backlog);
-    AddGauge(backlog_max, labels, g.backlog_max);
+    AddGauge(f->backlog, labels, g.backlog);
+    AddGauge(f->backlog_max, labels, g.backlog_max);
     auto l = labels;
     l.push_back({"scope", "listener"});
-    AddCounter(drops, l, g.drops);
+    AddCounter(f->drops, l, g.drops);
   }
   for (const auto& [ns, c] : netns_) {
     exposition::Labels labels{{"netns", std::to_string(ns)}, {"scope", "netns"}};
-    AddCounter(overflows, labels, c.listen_overflows);
-    AddCounter(drops, labels, c.listen_drops);
+    AddCounter(f->overflows, labels, c.listen_overflows);
+    AddCounter(f->drops, labels, c.listen_drops);
   }
+}
 
+void Model::AddSeries(TcpFamilies* f) const {
   // The families without an inbound/outbound label (failures, resets, retransmits, bytes,
   // RTT) are labelled by service and server port only: an inbound series without a port (RSTs
   // sent where nothing listens, named "unknown") has the labels of the service's outbound
@@ -266,9 +276,9 @@ std::vector<MetricFamily> Model::Families() const {
   for (const auto& [id, s] : series_) {
     const auto base = BaseLabels(id);
     const char* dir = DirName(id.dir);
-    AddGauge(active, With(base, "direction", dir), s.live.active);
-    AddCounter(opened, With(base, "direction", dir), s.acc.opened);
-    AddCounter(closed, With(base, "direction", dir), s.acc.closed);
+    AddGauge(f->active, With(base, "direction", dir), s.live.active);
+    AddCounter(f->opened, With(base, "direction", dir), s.acc.opened);
+    AddCounter(f->closed, With(base, "direction", dir), s.acc.closed);
     Add(by_labels[{id.service, id.dir == Direction::kInbound ? id.port : uint16_t{0}}], s.acc);
   }
   for (const auto& [service_port, acc] : by_labels) {
@@ -277,27 +287,33 @@ std::vector<MetricFamily> Model::Families() const {
         BaseLabels({service, port ? Direction::kInbound : Direction::kOutbound, port});
     for (int r = 0; r < kFailReasons; r++) {
       if (acc.connect_failures[r])
-        AddCounter(failures, With(base, "reason", FailReasonName(r)), acc.connect_failures[r]);
+        AddCounter(f->failures, With(base, "reason", FailReasonName(r)), acc.connect_failures[r]);
     }
     if (acc.resets_sent || acc.resets_received) {
-      AddCounter(resets, With(base, "direction", "sent"), acc.resets_sent);
-      AddCounter(resets, With(base, "direction", "received"), acc.resets_received);
+      AddCounter(f->resets, With(base, "direction", "sent"), acc.resets_sent);
+      AddCounter(f->resets, With(base, "direction", "received"), acc.resets_received);
     }
-    AddCounter(retrans, base, acc.retransmits);
-    AddCounter(bytes, With(base, "direction", "in"), acc.bytes_in);
-    AddCounter(bytes, With(base, "direction", "out"), acc.bytes_out);
+    AddCounter(f->retrans, base, acc.retransmits);
+    AddCounter(f->bytes, With(base, "direction", "in"), acc.bytes_in);
+    AddCounter(f->bytes, With(base, "direction", "out"), acc.bytes_out);
     if (acc.rtt_count) {
       std::vector<double> bounds(kRttBounds);
       for (int i = 0; i < kRttBounds; i++) bounds[i] = kRttBoundsUs[i] / 1e6;
       const std::vector<uint64_t> counts(acc.rtt_buckets.begin(), acc.rtt_buckets.end());
-      rtt.metric.push_back(
+      f->rtt.metric.push_back(
           exposition::Histogram(base, bounds, counts, acc.rtt_sum_us / 1e6, acc.rtt_count));
     }
   }
+}
+
+std::vector<MetricFamily> Model::Families() const {
+  TcpFamilies f;
+  AddListeners(&f);
+  AddSeries(&f);
   std::vector<MetricFamily> out;
-  for (auto* f : {&backlog, &backlog_max, &overflows, &drops, &active, &opened, &closed, &failures,
-                  &resets, &retrans, &rtt, &bytes}) {
-    if (!f->metric.empty()) out.push_back(std::move(*f));
+  for (auto* m : {&f.backlog, &f.backlog_max, &f.overflows, &f.drops, &f.active, &f.opened,
+                  &f.closed, &f.failures, &f.resets, &f.retrans, &f.rtt, &f.bytes}) {
+    if (!m->metric.empty()) out.push_back(std::move(*m));
   }
   return out;
 }

@@ -131,6 +131,8 @@ class Model {
   std::optional<RawLive> SeriesLive(const SeriesId& id) const;
 
  private:
+  void AddListeners(struct TcpFamilies* f) const;
+  void AddSeries(struct TcpFamilies* f) const;
   struct Series {
     RawCounters acc;  // folded deltas
     RawLive live;     // this pass

@@ -27,7 +27,6 @@
 
 namespace redtap::saturation {
 
-
 std::string TcpMonitor::Resolve(uint32_t pid, const std::string& comm, uint16_t port) {
   auto k = std::make_tuple(pid, comm, port);
   auto it = resolved_.find(k);

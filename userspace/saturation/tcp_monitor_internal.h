@@ -18,7 +18,7 @@
 namespace redtap::saturation {
 
 inline constexpr int64_t kGcIntervalNs =
-    300'000'000'000;                         // leaks are rare; a walk of 20k entries costs ~50 ms
+    300'000'000'000;  // leaks are rare; a walk of 20k entries costs ~50 ms
 inline constexpr uint64_t kSockUnseenPasses = 300;  // > the longest connect (127 s by default)
 
 inline int64_t Now(clockid_t id) {

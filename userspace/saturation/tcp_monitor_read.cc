@@ -27,7 +27,6 @@
 
 namespace redtap::saturation {
 
-
 void TcpMonitor::ReadCounters(std::vector<std::pair<RawKey, RawCounters>>* out) {
   int fd = bpf_map__fd(skel_->maps.tcp_agg_map);
   std::vector<redtap_tcp_counters> vals(ncpu_);
