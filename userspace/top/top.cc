@@ -156,6 +156,66 @@ std::string RenderFunnel(const nlohmann::json& funnel) {
   return out;
 }
 
+namespace {
+
+// One screen from the agent's API: the endpoints table, the fullest listeners, the funnel.
+// False (and `*body` says why) when the agent cannot be read.
+bool FetchScreen(httplib::Client& cli, const TopOptions& opt, const std::string& sort, bool tty,
+                 std::string* body) {
+  auto res = cli.Get("/api/v1/endpoints");
+  if (!res) {
+    *body = "redtap top: cannot reach the agent at http://" + opt.http + "/api/v1/endpoints (" +
+            httplib::to_string(res.error()) + "): is `redtap run` running with --http " + opt.http +
+            "?\n";
+    return false;
+  }
+  if (res->status != 200) {
+    *body = "redtap top: agent answered HTTP " + std::to_string(res->status) + "\n";
+    return false;
+  }
+  auto j = nlohmann::json::parse(res->body, nullptr, false);
+  nlohmann::json listeners;
+  if (auto lr = cli.Get("/api/v1/listeners"); lr && lr->status == 200)
+    listeners = nlohmann::json::parse(lr->body, nullptr, false);
+  int width = 160, rows = opt.limit;
+  winsize ws{};
+  if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+    width = ws.ws_col;
+    if (rows == 0) rows = std::max(1, ws.ws_row - 4);
+  }
+  *body = RenderTopTable(j, listeners, sort, tty, width, rows);
+  if (auto fr = cli.Get("/api/v1/funnel"); fr && fr->status == 200)
+    *body += RenderFunnel(nlohmann::json::parse(fr->body, nullptr, false));
+  return true;
+}
+
+// Waits for the next refresh, reacting to keys when interactive (q, r, e, p).
+void WaitForRefresh(const TopOptions& opt, const RawTerminal& term, std::string* sort) {
+  auto until = std::chrono::steady_clock::now() +
+               std::chrono::milliseconds(static_cast<int>(opt.interval_s * 1000));
+  while (!g_stop && std::chrono::steady_clock::now() < until) {
+    pollfd p{STDIN_FILENO, POLLIN, 0};
+    if (term.active && poll(&p, 1, 100) > 0) {
+      char c = 0;
+      if (read(STDIN_FILENO, &c, 1) == 1) {
+        if (c == 'q')
+          g_stop = true;
+        else if (c == 'r')
+          *sort = "rate";
+        else if (c == 'e')
+          *sort = "errors";
+        else if (c == 'p')
+          *sort = "p99";
+        break;
+      }
+    } else if (!term.active) {
+      usleep(100 * 1000);
+    }
+  }
+}
+
+}  // namespace
+
 int RunTop(const TopOptions& opt) {
   std::string host;
   int port = 0;
@@ -173,36 +233,10 @@ int RunTop(const TopOptions& opt) {
   cli.set_read_timeout(5);
   std::string sort = opt.sort;
   while (!g_stop) {
-    auto res = cli.Get("/api/v1/endpoints");
     std::string body;
-    if (!res) {
-      body = "redtap top: cannot reach the agent at http://" + opt.http + "/api/v1/endpoints (" +
-             httplib::to_string(res.error()) + "): is `redtap run` running with --http " +
-             opt.http + "?\n";
-      if (opt.once) {
-        std::fputs(body.c_str(), stderr);
-        return 1;
-      }
-    } else if (res->status != 200) {
-      body = "redtap top: agent answered HTTP " + std::to_string(res->status) + "\n";
-      if (opt.once) {
-        std::fputs(body.c_str(), stderr);
-        return 1;
-      }
-    } else {
-      auto j = nlohmann::json::parse(res->body, nullptr, false);
-      nlohmann::json listeners;
-      if (auto lr = cli.Get("/api/v1/listeners"); lr && lr->status == 200)
-        listeners = nlohmann::json::parse(lr->body, nullptr, false);
-      int width = 160, rows = opt.limit;
-      winsize ws{};
-      if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
-        width = ws.ws_col;
-        if (rows == 0) rows = std::max(1, ws.ws_row - 4);
-      }
-      body = RenderTopTable(j, listeners, sort, tty, width, rows);
-      if (auto fr = cli.Get("/api/v1/funnel"); fr && fr->status == 200)
-        body += RenderFunnel(nlohmann::json::parse(fr->body, nullptr, false));
+    if (!FetchScreen(cli, opt, sort, tty, &body) && opt.once) {
+      std::fputs(body.c_str(), stderr);
+      return 1;
     }
     if (tty && !opt.once) {
       std::time_t now = std::time(nullptr);
@@ -217,28 +251,7 @@ int RunTop(const TopOptions& opt) {
     }
     std::fflush(stdout);
     if (opt.once) return 0;
-    // Wait for the next refresh, reacting to keys when interactive.
-    auto until = std::chrono::steady_clock::now() +
-                 std::chrono::milliseconds(static_cast<int>(opt.interval_s * 1000));
-    while (!g_stop && std::chrono::steady_clock::now() < until) {
-      pollfd p{STDIN_FILENO, POLLIN, 0};
-      if (term.active && poll(&p, 1, 100) > 0) {
-        char c = 0;
-        if (read(STDIN_FILENO, &c, 1) == 1) {
-          if (c == 'q')
-            g_stop = true;
-          else if (c == 'r')
-            sort = "rate";
-          else if (c == 'e')
-            sort = "errors";
-          else if (c == 'p')
-            sort = "p99";
-          break;
-        }
-      } else if (!term.active) {
-        usleep(100 * 1000);
-      }
-    }
+    WaitForRefresh(opt, term, &sort);
   }
   return 0;
 }
