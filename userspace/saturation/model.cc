@@ -46,20 +46,7 @@ const char* DirName(Direction d) {
   return "unknown";
 }
 
-// Adds b to a field by field.
-void Add(RawCounters& a, const RawCounters& b) {
-  a.opened += b.opened;
-  a.closed += b.closed;
-  for (int i = 0; i < kFailReasons; i++) a.connect_failures[i] += b.connect_failures[i];
-  a.resets_sent += b.resets_sent;
-  a.resets_received += b.resets_received;
-  a.retransmits += b.retransmits;
-  a.bytes_in += b.bytes_in;
-  a.bytes_out += b.bytes_out;
-  a.rtt_count += b.rtt_count;
-  a.rtt_sum_us += b.rtt_sum_us;
-  for (int i = 0; i < kRttBuckets; i++) a.rtt_buckets[i] += b.rtt_buckets[i];
-}
+void Add(RawCounters& a, const RawCounters& b) { AddCounters(a, b); }
 
 // cur - last per field; a field that went down means the kernel key was deleted and created
 // again, so its whole current value is new.

@@ -64,6 +64,23 @@ struct RawCounters {
   std::array<uint64_t, kRttBuckets> rtt_buckets{};
 };
 
+/// Adds `b` to `a` field by field: another RawCounters, or one CPU's struct
+/// redtap_tcp_counters (same field names).
+template <typename Counters>
+void AddCounters(RawCounters& a, const Counters& b) {
+  a.opened += b.opened;
+  a.closed += b.closed;
+  for (int i = 0; i < kFailReasons; i++) a.connect_failures[i] += b.connect_failures[i];
+  a.resets_sent += b.resets_sent;
+  a.resets_received += b.resets_received;
+  a.retransmits += b.retransmits;
+  a.bytes_in += b.bytes_in;
+  a.bytes_out += b.bytes_out;
+  a.rtt_count += b.rtt_count;
+  a.rtt_sum_us += b.rtt_sum_us;
+  for (int i = 0; i < kRttBuckets; i++) a.rtt_buckets[i] += b.rtt_buckets[i];
+}
+
 /// struct redtap_tcp_live: the live connections of one key in the last iterator pass.
 struct RawLive {
   uint64_t active = 0;

@@ -37,19 +37,7 @@ void TcpMonitor::ReadCounters(std::vector<std::pair<RawKey, RawCounters>>* out) 
     prev = &key;
     if (bpf_map_lookup_elem(fd, &key, vals.data()) != 0) continue;
     RawCounters c;
-    for (const auto& v : vals) {
-      c.opened += v.opened;
-      c.closed += v.closed;
-      for (int i = 0; i < kFailReasons; i++) c.connect_failures[i] += v.connect_failures[i];
-      c.resets_sent += v.resets_sent;
-      c.resets_received += v.resets_received;
-      c.retransmits += v.retransmits;
-      c.bytes_in += v.bytes_in;
-      c.bytes_out += v.bytes_out;
-      c.rtt_count += v.rtt_count;
-      c.rtt_sum_us += v.rtt_sum_us;
-      for (int i = 0; i < kRttBuckets; i++) c.rtt_buckets[i] += v.rtt_buckets[i];
-    }
+    for (const auto& v : vals) AddCounters(c, v);
     out->emplace_back(ToRawKey(key), c);
   }
 }
