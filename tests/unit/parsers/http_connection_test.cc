@@ -13,9 +13,7 @@ namespace redtap::http_test {
 namespace {
 
 using http::ConnState;
-using http::Direction;
 using http::HttpConnection;
-using http::Transaction;
 
 struct Case {
   const char* name;

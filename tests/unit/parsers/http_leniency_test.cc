@@ -13,9 +13,6 @@ namespace redtap::http_test {
 namespace {
 
 using http::ConnState;
-using http::Direction;
-using http::HttpConnection;
-using http::Transaction;
 
 TEST(LooksLike, RequestStart) {
   EXPECT_TRUE(http::LooksLikeRequestStart("GET "));
