@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,18 +17,16 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "pylib"))
+from loopback import NGINX_MAIN, NGINX_TEMP_PATHS, Procs, free_port, wait_port  # noqa: E402
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
+NGINX_CONF = (
+    NGINX_MAIN
+    + """http {{
   access_log off;
-  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
-  upstream shop {{ server 127.0.0.1:{shop}; keepalive 8; }}
+"""
+    + NGINX_TEMP_PATHS
+    + """  upstream shop {{ server 127.0.0.1:{shop}; keepalive 8; }}
   server {{
     listen 127.0.0.1:{port};
     location / {{
@@ -40,23 +37,7 @@ http {{
   }}
 }}
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+)
 
 
 class Shop:
@@ -64,7 +45,7 @@ class Shop:
 
     def __init__(self, workdir, decline_rate=0.2, seed=1):
         self.dir = workdir
-        self.procs = []
+        self.procs = Procs()
         self.logs = []
         self.gateway_port = free_port()
         self.shop_port = free_port()
@@ -75,9 +56,7 @@ class Shop:
     def _start(self, argv, log):
         f = open(os.path.join(self.dir, log), "w")
         self.logs.append(f)
-        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        return p
+        return self.procs.start(argv, stdout=f, stderr=subprocess.STDOUT)
 
     def start(self):
         os.chmod(self.dir, 0o755)
@@ -98,7 +77,7 @@ class Shop:
         self._start(["nginx", "-c", conf, "-e", os.path.join(self.dir, "nginx-error.log")],
                     "nginx.log")
         for p in (self.gateway_port, self.shop_port, self.port):
-            wait_port(p)
+            wait_port(p, timeout=15.0)
 
     def loadgen(self, report, sessions=0, duration=0, seed=7, concurrency=4, think=0.01):
         argv = [sys.executable, os.path.join(HERE, "loadgen.py"), "--port", str(self.port),
@@ -110,16 +89,7 @@ class Shop:
             return json.load(f)
 
     def stop(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs = []
+        self.procs.stop_all()
         for f in self.logs:
             f.close()
         self.logs = []

@@ -9,8 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +16,8 @@ import unittest
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts", "pylib"))
+from loopback import NGINX_MAIN, NGINX_TEMP_PATHS, Procs, free_port, wait_port  # noqa: E402,F401
 SKIP = 77  # ctest SKIP_RETURN_CODE
 
 
@@ -35,52 +35,6 @@ def require_bpf():
         sys.exit(1)
     print(f"SKIP: {why}", file=sys.stderr)
     sys.exit(SKIP)
-
-
-def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, host="127.0.0.1", timeout=10.0):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as s:
-                s.settimeout(0.5)
-                s.connect((host, port))
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
-
-
-class Procs:
-    """Processes started by a test, stopped by PID (SIGTERM, then SIGKILL)."""
-
-    def __init__(self):
-        self.procs = []
-
-    def start(self, argv, **kw):
-        kw.setdefault("stdout", subprocess.DEVNULL)
-        kw.setdefault("stderr", subprocess.DEVNULL)
-        p = subprocess.Popen(argv, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop_all(self):
-        for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(self.procs):
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs = []
 
 
 class Agent:
@@ -138,19 +92,15 @@ class Agent:
         return out
 
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
+NGINX_CONF = (
+    NGINX_MAIN
+    + """http {{
   access_log off;
   sendfile on;
   keepalive_requests 100000;
-  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
-  upstream backend {{ server 127.0.0.1:{backend}; keepalive 4; }}
+"""
+    + NGINX_TEMP_PATHS
+    + """  upstream backend {{ server 127.0.0.1:{backend}; keepalive 4; }}
   server {{
     listen 127.0.0.1:{port};
     listen [::1]:{port};
@@ -168,6 +118,7 @@ http {{
   }}
 }}
 """
+)
 
 
 class Nginx:

@@ -13,10 +13,8 @@ then sent on the same connection.
 """
 import collections
 import json
-import os
 import re
 import socket
-import sys
 import threading
 import time
 import unittest

@@ -11,7 +11,6 @@ open) start before the agent: their libssl / node binary are found by the /proc 
 other clients start after it; node's binary is attached through the exec event.
 """
 import collections
-import json
 import os
 import re
 import shutil
@@ -26,18 +25,14 @@ import harness
 
 REDTAP = harness.find_redtap()
 
-NGINX_TLS_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
+NGINX_TLS_CONF = (
+    harness.NGINX_MAIN
+    + """http {{
   access_log off;
   keepalive_requests 100000;
-  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
-  upstream backend {{ server 127.0.0.1:{backend}; keepalive 4; }}
+"""
+    + harness.NGINX_TEMP_PATHS
+    + """  upstream backend {{ server 127.0.0.1:{backend}; keepalive 4; }}
   server {{
     listen 127.0.0.1:{port} ssl;
     listen [::1]:{port} ssl;
@@ -58,6 +53,7 @@ http {{
   }}
 }}
 """
+)
 
 NODE_SERVER = r"""
 const https = require('https'), fs = require('fs');
