@@ -90,16 +90,25 @@ struct RunResult {
   }
 };
 
-/// Feeds `chunks` (chunk i at ts = (i + 1) * 1000) then closes the connection at ts 999999.
-inline RunResult RunScript(const std::vector<Chunk>& chunks, bool close = true,
-                           http::Limits limits = {}) {
+/// Feeds `chunks` (chunk i at ts = (i + 1) * 1000) then closes the connection at ts 999999;
+/// chunk `split_index` (if any) is fed as two Feed calls split at `offset` (same timestamp,
+/// so results must be identical to the unsplit run).
+inline RunResult RunScriptSplit(const std::vector<Chunk>& chunks, size_t split_index,
+                                size_t offset, bool close = true, http::Limits limits = {}) {
   http::HttpConnection conn(limits);
   RunResult r;
   uint64_t ts = 0;
-  for (const Chunk& c : chunks) {
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const Chunk& c = chunks[i];
     ts += 1000;
-    const uint64_t wire = c.wire_len == 0 ? c.data.size() : c.wire_len;
-    conn.Feed(c.dir, c.data, wire, ts, &r.txns);
+    if (i == split_index) {
+      const std::string_view d = c.data;
+      conn.Feed(c.dir, d.substr(0, offset), offset, ts, &r.txns);
+      conn.Feed(c.dir, d.substr(offset), d.size() - offset, ts, &r.txns);
+    } else {
+      const uint64_t wire = c.wire_len == 0 ? c.data.size() : c.wire_len;
+      conn.Feed(c.dir, c.data, wire, ts, &r.txns);
+    }
   }
   r.req_idle = conn.Idle(http::Direction::kRequest);
   r.resp_idle = conn.Idle(http::Direction::kResponse);
@@ -109,30 +118,10 @@ inline RunResult RunScript(const std::vector<Chunk>& chunks, bool close = true,
   return r;
 }
 
-/// Same, but chunk `index` is fed as two Feed calls split at `offset` (same timestamp, so
-/// results must be identical to the unsplit run).
-inline RunResult RunScriptSplit(const std::vector<Chunk>& chunks, size_t index, size_t offset,
-                                bool close = true, http::Limits limits = {}) {
-  http::HttpConnection conn(limits);
-  RunResult r;
-  uint64_t ts = 0;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const Chunk& c = chunks[i];
-    ts += 1000;
-    if (i == index) {
-      const std::string_view d = c.data;
-      conn.Feed(c.dir, d.substr(0, offset), offset, ts, &r.txns);
-      conn.Feed(c.dir, d.substr(offset), d.size() - offset, ts, &r.txns);
-    } else {
-      conn.Feed(c.dir, c.data, c.data.size(), ts, &r.txns);
-    }
-  }
-  r.req_idle = conn.Idle(http::Direction::kRequest);
-  r.resp_idle = conn.Idle(http::Direction::kResponse);
-  if (close) conn.Close(999999, &r.txns);
-  r.state = conn.state();
-  r.stats = conn.stats();
-  return r;
+/// The same, no chunk split.
+inline RunResult RunScript(const std::vector<Chunk>& chunks, bool close = true,
+                           http::Limits limits = {}) {
+  return RunScriptSplit(chunks, chunks.size(), 0, close, limits);
 }
 
 }  // namespace redtap::http_test
