@@ -93,8 +93,8 @@ struct RunResult {
 /// Feeds `chunks` (chunk i at ts = (i + 1) * 1000) then closes the connection at ts 999999;
 /// chunk `split_index` (if any) is fed as two Feed calls split at `offset` (same timestamp,
 /// so results must be identical to the unsplit run).
-inline RunResult RunScriptSplit(const std::vector<Chunk>& chunks, size_t split_index,
-                                size_t offset, bool close = true, http::Limits limits = {}) {
+inline RunResult RunScriptSplit(const std::vector<Chunk>& chunks, size_t split_index, size_t offset,
+                                bool close = true, http::Limits limits = {}) {
   http::HttpConnection conn(limits);
   RunResult r;
   uint64_t ts = 0;
