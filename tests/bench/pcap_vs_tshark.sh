@@ -11,7 +11,7 @@
 # pages and 404s. --small makes and uses /tmp/redtap-bench/http-small.pcap instead (50 MB):
 # nginx answering `return 200 "ok"` (a 2-byte body) to wrk -c16 over keep-alive, the
 # smallest transactions there are, where the per-transaction costs dominate.
-# BIN defaults to build/redtap (its `pcap` subcommand), else build/.../redtap_pcap_tool.
+# BIN defaults to build/redtap (its `pcap` subcommand).
 # Generating the capture needs root (tcpdump on lo), nginx and wrk.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,8 +41,6 @@ fi
 if [ -z "$REDTAP" ]; then
   if [ -x "$ROOT/build/redtap" ] && "$ROOT/build/redtap" pcap --help >/dev/null 2>&1; then
     REDTAP="$ROOT/build/redtap"
-  else
-    REDTAP=$(find "$ROOT/build" /tmp/redtap-pcap-dev/build -name redtap_pcap_tool -type f -perm -u+x 2>/dev/null | head -1)
   fi
 fi
 [ -n "$REDTAP" ] || { echo "no redtap binary with a pcap subcommand found" >&2; exit 1; }
