@@ -23,11 +23,11 @@ Outputs::Outputs(const config::Config& cfg, const OutputOptions& opt)
   // Sinks run in this order: the metrics, the e-commerce view (it adds event attributes),
   // then the events.
   if (opt.metrics) pipeline_.AddSink(&store_);
-  // The e-commerce view counts when configured and adds event attributes (trace context
-  // included) when there are events: otherwise it has nothing to do.
+  // The e-commerce view, when configured, counts and adds its event attributes; the events
+  // carry the trace context the enricher reads.
   const bool events = !opt.events_path.empty();
-  if (ecommerce_.enabled() || events) pipeline_.AddSink(&ecommerce_);
-  pipeline_.enricher().set_trace_context(ecommerce_.enabled() || events);
+  if (ecommerce_.enabled()) pipeline_.AddSink(&ecommerce_);
+  pipeline_.enricher().set_trace_context(events);
 }
 
 Outputs::~Outputs() { StopEvents(); }

@@ -213,8 +213,6 @@ void Classifier::ReadFields(const http::Transaction& t, TxnFacts* f) const {
 
 TxnFacts Classifier::Classify(const enrich::Enriched& e) const {
   TxnFacts f;
-  f.trace_id.assign(e.trace_id);
-  f.span_id.assign(e.span_id);
   const http::Transaction& t = e.t();
   const http::Request& r = t.request;
   if (!enabled_ || r.placeholder || r.unparsed) return f;

@@ -31,8 +31,6 @@ struct TxnFacts {
   std::string currency;
   std::string reason;
   std::string error_category;
-  std::string trace_id;
-  std::string span_id;
   bool payment_endpoint = false;  // a request to one of ecommerce.payments.endpoints
   bool in_scope = false;          // its service is one of ecommerce.services (or all)
 };
@@ -50,7 +48,7 @@ class Classifier {
   /// True when payment fields are read from bodies (ecommerce.payments.fields).
   bool reads_fields() const noexcept { return reads_fields_; }
 
-  /// The facts of `e` (trace context is copied either way; the rest only when enabled).
+  /// The facts of `e` (empty when the view is not enabled).
   TxnFacts Classify(const enrich::Enriched& e) const;
 
   /// ecommerce.body_bytes for payment endpoints and gateway calls, 0 otherwise (and always 0

@@ -31,8 +31,6 @@ void EcommerceView::AppendExtras(const TxnFacts& f, exporter::EventExtras* extra
   str("ecommerce.currency", f.currency);
   str("ecommerce.reason", f.reason);
   str("error.category", f.error_category);
-  str("trace_id", f.trace_id);
-  str("span_id", f.span_id);
 }
 
 }  // namespace redtap::ecommerce

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The e-commerce view (config `ecommerce`), a sink: classifies each enriched transaction
 // (Classifier), counts it (Store) and adds its event attributes (tenant.id, ecommerce.*,
-// error.category, trace_id, span_id) for the event sink, which runs after it. It also tells
+// error.category) for the event sink, which runs after it. It also tells
 // the capture which bodies to keep a prefix of (payment endpoints, gateway calls).
 #pragma once
 
@@ -21,8 +21,7 @@ class EcommerceView : public http::BodyCapturePolicy, public pipeline::Sink {
  public:
   explicit EcommerceView(const config::Config& config);
 
-  /// True when the `ecommerce` section configures anything (trace context is added to
-  /// events either way).
+  /// True when the `ecommerce` section configures anything (else it is not in the pipeline).
   bool enabled() const noexcept { return classifier_.enabled(); }
 
   size_t BodyBytesToKeep(const http::Request& head) const noexcept override {

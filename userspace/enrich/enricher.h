@@ -69,7 +69,7 @@ class Enricher {
 
   explicit Enricher(const config::Config& config, ExeReader exe_reader = ReadProcExe);
 
-  /// Whether to read W3C trace context (only events and the e-commerce view use it; looking
+  /// Whether to read W3C trace context (only the events use it; looking
   /// for the header costs a scan of every request's fields). On by default.
   void set_trace_context(bool on) { trace_context_ = on; }
   ~Enricher();

@@ -16,6 +16,15 @@ EventSink::EventSink(const config::Config& config, EventWriter* writer, Options 
 EventSink::~EventSink() { Stop(); }
 
 void EventSink::Consume(enrich::Enriched& e) noexcept {
+  // W3C trace context, for every event (after the attributes of the sinks before).
+  if (!e.trace_id.empty()) {
+    try {
+      e.extras.push_back({"trace_id", std::string(e.trace_id)});
+      e.extras.push_back({"span_id", std::string(e.span_id)});
+    } catch (...) {
+      // Out of memory: the event goes without them.
+    }
+  }
   if (!thread_) {
     writer_->Push(FormatHttpEvent(*e.txn, *e.meta, e.service, e.route, offset_, redactor_,
                                   e.extras.empty() ? nullptr : &e.extras));
