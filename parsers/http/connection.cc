@@ -145,19 +145,9 @@ void HttpConnection::FeedUnparsed(uint64_t len, uint64_t ts_ns, bool not_http,
   c.FlushDeferred(out);
   if (c.state != ConnState::kActive) return;
   if (not_http) c.stats.CountParseError(ParseError::kNotHttp);
-  if (!c.req_parser.AtMessageStart() && !c.req_resync) {
-    // Something was in progress: it ends here, as at a gap.
-    if (c.req_parser.InHead()) {
-      c.LostRequestHead();
-    } else if (c.req_parser.InBody()) {
-      c.SyncRequestBody();
-    }
-    c.Resync(Direction::kRequest);
-  }
-  Request ph;
-  ph.placeholder = true;
-  ph.first_byte_ts = ph.last_byte_ts = ts_ns;
-  c.Push(std::move(ph));
+  // Something in progress ends here, as at a gap.
+  if (!c.req_parser.AtMessageStart() && !c.req_resync) c.EndRequestInProgress();
+  c.PushPlaceholder(ts_ns);
 }
 
 void HttpConnection::Gap(Direction dir) noexcept {
@@ -168,12 +158,7 @@ void HttpConnection::Gap(Direction dir) noexcept {
   if (dir == Direction::kRequest) {
     if (c.tunnel_wait) c.tunnel_held_overflow = true;  // held bytes can't be replayed
     if (c.req_resync || c.tunnel_wait) return;
-    if (c.req_parser.InHead()) {
-      c.LostRequestHead();
-    } else if (c.req_parser.InBody()) {
-      c.SyncRequestBody();
-    }
-    c.Resync(dir);
+    c.EndRequestInProgress();
   } else {
     if (c.resp_resync) return;
     if (c.resp_parser.InHead()) {
@@ -201,12 +186,7 @@ void HttpConnection::Close(uint64_t ts_ns, std::vector<Transaction>* out) noexce
   if (c.req_parser.InBody()) c.SyncRequestBody();
   for (size_t i = c.pending_head; i < c.pending.size(); ++i) {
     Impl::Pending& p = c.pending[i];
-    if (p.req.placeholder) continue;
-    Transaction t;
-    t.request = std::move(p.req);
-    t.has_response = false;
-    t.informational_responses = p.informational;
-    out->push_back(std::move(t));
+    if (!p.req.placeholder) c.EmitFront(p, out);  // no response
   }
   std::vector<Impl::Pending>().swap(c.pending);
   c.pending_head = 0;

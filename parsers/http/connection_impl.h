@@ -44,7 +44,7 @@ inline bool IsUpperAlpha(char c) { return c >= 'A' && c <= 'Z'; }
 inline bool IsAlnum(char c) {
   return IsUpperAlpha(c) || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
-inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+using internal::IsDigit;
 
 // After lost sync: does this chunk start a message (kMaybe: too short to tell)?
 inline StartVerdict ResyncVerdict(Direction dir, std::string_view d) {
@@ -158,6 +158,24 @@ struct HttpConnection::Impl {
 
   void PopFront();
 
+  // A placeholder for request bytes seen moving but not parsed, stamped `ts`: it keeps their
+  // place in the queue (their answer is reported as unparsed, never mis-paired).
+  void PushPlaceholder(uint64_t ts) {
+    Request ph;
+    ph.placeholder = true;
+    ph.first_byte_ts = ph.last_byte_ts = ts;
+    Push(std::move(ph));
+  }
+
+  // The transaction of the front request, appended to `out` (the caller adds the response
+  // and pops the front).
+  Transaction& EmitFront(Pending& f, std::vector<Transaction>* out) {
+    Transaction& t = out->emplace_back();
+    t.request = std::move(f.req);
+    t.informational_responses = f.informational;
+    return t;
+  }
+
   void FlushDeferred(std::vector<Transaction>* out);
 
   // Parse errors and oversized heads: resync that direction, up to a limit.
@@ -172,6 +190,10 @@ struct HttpConnection::Impl {
   void LostRequestHead();
 
   void SyncRequestBody();
+
+  // What the request direction was in the middle of ends here (a gap, unparsed bytes): the
+  // head is lost or the body cut, then the parser looks for the next request.
+  void EndRequestInProgress();
 
   void OnRequestHead();
 

@@ -7,11 +7,15 @@
 
 namespace redtap::http {
 
-void HttpConnection::Impl::LostRequestHead() {
-  Request ph;
-  ph.placeholder = true;
-  ph.first_byte_ts = ph.last_byte_ts = req_parser.first_ts();
-  Push(std::move(ph));
+void HttpConnection::Impl::LostRequestHead() { PushPlaceholder(req_parser.first_ts()); }
+
+void HttpConnection::Impl::EndRequestInProgress() {
+  if (req_parser.InHead()) {
+    LostRequestHead();
+  } else if (req_parser.InBody()) {
+    SyncRequestBody();
+  }
+  Resync(Direction::kRequest);
 }
 
 void HttpConnection::Impl::SyncRequestBody() {

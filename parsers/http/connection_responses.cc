@@ -21,11 +21,7 @@ void HttpConnection::Impl::UnparsedResponseHead(std::vector<Transaction>* out) {
   if (!f->req.placeholder) {
     ++stats.lost_responses;
     if (req_seq == front_seq) SyncRequestBody();  // early response, body still arriving
-    Transaction t;
-    t.request = std::move(f->req);
-    t.has_response = false;
-    t.informational_responses = f->informational;
-    out->push_back(std::move(t));
+    EmitFront(*f, out);                           // has_response = false
   }
   PopFront();
 }
@@ -40,16 +36,13 @@ void HttpConnection::Impl::CompleteResponse(std::vector<Transaction>* out) {
       Pending* f = Front();
       if (f == nullptr) break;
       ++stats.unparsed_requests;
-      Transaction t;
-      t.request = std::move(f->req);
+      Transaction& t = EmitFront(*f, out);
       t.request.placeholder = false;
       t.request.unparsed = true;
       t.request.method.assign(kUnparsedMethod);
       t.request.target.assign(kUnparsedTarget);
       t.response = std::move(resp);
       t.has_response = true;
-      t.informational_responses = f->informational;
-      out->push_back(std::move(t));
       PopFront();
       break;
     }
@@ -57,14 +50,11 @@ void HttpConnection::Impl::CompleteResponse(std::vector<Transaction>* out) {
       Pending* f = Front();
       if (f == nullptr) break;
       if (req_seq == front_seq) SyncRequestBody();  // early response, body still arriving
-      Transaction t;
-      t.request = std::move(f->req);
+      Transaction& t = EmitFront(*f, out);
       t.response = std::move(resp);
       t.has_response = true;
-      t.informational_responses = f->informational;
       const bool refused_connect =
           t.request.method == "CONNECT" && tunnel_wait && t.response.status_code / 100 != 2;
-      out->push_back(std::move(t));
       PopFront();
       if (refused_connect) EndTunnelWait();
       break;
@@ -196,11 +186,7 @@ void HttpConnection::Impl::HandleUncaptured(Direction dir, uint64_t n, uint64_t 
     ++stats.truncated_heads;
     if (is_req) {
       if (p.AtMessageStart()) {
-        // The whole head is unseen: stamp the placeholder with this chunk's time.
-        Request ph;
-        ph.placeholder = true;
-        ph.first_byte_ts = ph.last_byte_ts = ts;
-        Push(std::move(ph));
+        PushPlaceholder(ts);  // the whole head is unseen: this chunk's time
       } else {
         LostRequestHead();
       }

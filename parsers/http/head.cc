@@ -11,20 +11,8 @@
 namespace redtap::http {
 namespace {
 
-// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-// "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-constexpr std::array<bool, 256> MakeTokenTable() {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-constexpr std::array<bool, 256> kToken = MakeTokenTable();
-
-inline bool IsToken(char c) { return kToken[static_cast<unsigned char>(c)]; }
-inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+using internal::IsDigit;
+inline bool IsToken(char c) { return internal::IsTokenChar(c); }
 inline char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 inline bool IsOws(char c) { return c == ' ' || c == '\t'; }
 
@@ -151,7 +139,7 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
     const bool fold = *p == ' ' || *p == '\t';
     const char* name_end = p;
     if (!fold) {
-      while (name_end < end && kToken[static_cast<unsigned char>(*name_end)]) ++name_end;
+      while (name_end < end && IsToken(*name_end)) ++name_end;
     }
     // Includes an empty name and whitespace before the colon (§5.1).
     const bool bad = fold ? ((framing_only ? !any_field : headers->empty()) || skipping)
@@ -488,8 +476,6 @@ bool ParseResponseHeadStrict(std::string_view head, Response* resp, HeadInfo* in
 }
 
 }  // namespace
-
-bool IsTokenChar(char c) noexcept { return IsToken(c); }
 
 StartVerdict CheckRequestStart(std::string_view p) noexcept {
   for (size_t i = 0; i < p.size(); ++i) {

@@ -6,6 +6,7 @@
 // copied. No exceptions, no allocation beyond the head buffer and the parsed head.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,8 +49,21 @@ size_t Http09HeadEnd(std::string_view d) noexcept;
 /// Whether `line` (no line end) is a request line, strict or with `lenient`.
 bool IsRequestLine(std::string_view line, RequestLeniency lenient) noexcept;
 
-/// RFC 9110 tchar.
-bool IsTokenChar(char c) noexcept;
+// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+// "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+constexpr std::array<bool, 256> MakeTokenTable() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+inline constexpr std::array<bool, 256> kTokenTable = MakeTokenTable();
+
+/// RFC 9110 tchar (inline: the head and chunk-extension loops call it per byte).
+inline bool IsTokenChar(char c) noexcept { return kTokenTable[static_cast<unsigned char>(c)]; }
+inline bool IsDigit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 /// Whether a (possibly short) prefix starts like a message of the given kind.
 enum class StartVerdict : uint8_t { kYes, kNo, kMaybe };
