@@ -54,14 +54,15 @@ class EventGenerator {
 
   /// The record the kernel sends for request bytes that were not HTTP once the first answer
   /// is HTTP: their length and first time, nothing captured.
-  std::vector<uint8_t> Unparsed(uint64_t ts, uint8_t dir, uint32_t len) {
+  /// `flags` adds REDTAP_DATA_F_MISSED for a TLS read missed at attach (ciphertext length).
+  std::vector<uint8_t> Unparsed(uint64_t ts, uint8_t dir, uint32_t len, uint8_t flags = 0) {
     redtap_data_event ev{};
     Hdr(&ev.hdr, REDTAP_EV_DATA, sizeof(ev), ts);
     ev.id = {tgid_, fd_, gen_};
     ev.seq = seq_++;
     ev.len = len;
     ev.dir = dir;
-    ev.flags = REDTAP_DATA_F_UNPARSED;
+    ev.flags = REDTAP_DATA_F_UNPARSED | flags;
     return Bytes(&ev, sizeof(ev));
   }
 

@@ -105,7 +105,8 @@ void ConnTracker::OnData(const void* data, size_t size) noexcept {
     return;
   }
   stats_.data_records++;
-  stats_.data_bytes += ev.len;
+  // A TLS read missed at attach stands for ciphertext bytes: not payload moved.
+  if (!(ev.flags & REDTAP_DATA_F_MISSED)) stats_.data_bytes += ev.len;
   stats_.captured_bytes += ev.cap_len;
   auto it = conns_.find(ConnKey{ev.id.tgid, ev.id.fd, ev.id.gen});
   if (it == conns_.end()) {

@@ -138,6 +138,21 @@ TEST_F(TrackerTest, UnparsedRequestAnsweredBecomesATransaction) {
   }
 }
 
+TEST_F(TrackerTest, MissedTlsReadIsAnsweredButItsCiphertextIsNotPayload) {
+  EventGenerator g(100, 12, 1, REDTAP_ROLE_SERVER);
+  Feed(g.Open(5000));
+  const uint64_t before = tracker.stats().data_bytes;
+  Feed(g.Unparsed(1000, REDTAP_DIR_INGRESS, 517, REDTAP_DATA_F_MISSED));
+  EXPECT_EQ(tracker.stats().data_bytes, before);  // 517 bytes of TLS records, not plaintext
+  const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  Feed(g.Data(6000, REDTAP_DIR_EGRESS, answer));
+  EXPECT_EQ(tracker.stats().data_bytes, before + answer.size());
+  ASSERT_EQ(sink.seen.size(), 1u);
+  EXPECT_TRUE(sink.seen[0].txn.request.unparsed);
+  EXPECT_EQ(sink.seen[0].txn.response.status_code, 200);
+  Feed(g.Close(7000));
+}
+
 TEST_F(TrackerTest, UpgradeMutesAfterEmitting101) {
   EventGenerator g(100, 5, 1, REDTAP_ROLE_SERVER);
   Feed(g.Open(1000));
