@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "userspace/tls/elf_symbols.h"
 
+#include "userspace/common/errno_text.h"
+
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -15,7 +17,7 @@ Result<std::map<std::string, uint64_t>> FindFunctionOffsets(const std::string& p
                                                             const std::vector<std::string>& names) {
   if (elf_version(EV_CURRENT) == EV_NONE) return Status::Error("libelf: version mismatch");
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Error(path + ": " + strerror(errno));
+  if (fd < 0) return Status::Error(path + ": " + ErrnoText(errno));
   Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
   if (!elf || elf_kind(elf) != ELF_K_ELF) {
     if (elf) elf_end(elf);

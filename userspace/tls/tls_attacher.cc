@@ -53,6 +53,15 @@ bool IsLibssl(const std::string& path) {
   return base.rfind("libssl.so", 0) == 0;
 }
 
+// Whether `proc_root` (/proc/<pid>/root) is our own root: then the paths a process sees
+// are ours too (else they go through its root: containers).
+bool SameRootAsOurs(const std::string& proc_root) {
+  struct stat theirs {};
+  struct stat ours {};
+  return stat(proc_root.c_str(), &theirs) == 0 && stat("/", &ours) == 0 &&
+         theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+}
+
 }  // namespace
 
 TlsAttacher::TlsAttacher(CaptureLoader* loader) : loader_(loader) {}
@@ -158,10 +167,7 @@ void TlsAttacher::ScanPid(pid_t pid, std::set<FileKey>* in_use) {
     if (IsLibssl(path)) paths.insert(path);
   }
   // Paths are as the process sees them: go through its root (containers), unless it is ours.
-  struct stat r1 {
-  }, r2{};
-  bool same_root = stat(root.c_str(), &r1) == 0 && stat("/", &r2) == 0 && r1.st_dev == r2.st_dev &&
-                   r1.st_ino == r2.st_ino;
+  const bool same_root = SameRootAsOurs(root);
   for (const auto& p : paths) Consider(same_root ? p : root + p, false, in_use);
   // An executable that carries OpenSSL itself (node, statically linked servers).
   Consider("/proc/" + std::to_string(pid) + "/exe", false, in_use);
@@ -188,11 +194,7 @@ void TlsAttacher::Consider(const std::string& path, bool system, std::set<FileKe
     // Through the process's root (containers), unless it is ours: then the plain path, which
     // stays valid after the process exits.
     std::string proc_root = path.substr(0, path.size() - 4) + "/root";
-    struct stat r1 {
-    }, r2{};
-    bool same_root = stat(proc_root.c_str(), &r1) == 0 && stat("/", &r2) == 0 &&
-                     r1.st_dev == r2.st_dev && r1.st_ino == r2.st_ino;
-    target = same_root ? exe : proc_root + exe;
+    target = SameRootAsOurs(proc_root) ? exe : proc_root + exe;
   }
   AttachFile(key, target, system);
 }
