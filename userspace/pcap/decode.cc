@@ -463,6 +463,13 @@ DecodeResult DecodeFrame(int link_type, std::string_view d, Packet* out,
   }
 }
 
+bool IsDecodableLinkType(int link_type) noexcept {
+  // Asked of DecodeFrame itself, so the two never disagree: every link type it knows
+  // answers an empty frame with something other than kUnsupportedLink.
+  Packet p;
+  return DecodeFrame(link_type, {}, &p, DecodeOptions{}) != DecodeResult::kUnsupportedLink;
+}
+
 DecodeResult DecodeIp(std::string_view d, Packet* out, const DecodeOptions& opt) noexcept {
   out->encap = 0;
   Ctx c{opt, out};

@@ -122,6 +122,9 @@ struct Packet {
 DecodeResult DecodeFrame(int link_type, std::string_view frame, Packet* out,
                          const DecodeOptions& opt = {}) noexcept;
 
+/// Whether DecodeFrame knows `link_type` (the mapped reader takes only those files).
+bool IsDecodableLinkType(int link_type) noexcept;
+
 /// Decodes an IPv4 or IPv6 packet (the version nibble decides).
 DecodeResult DecodeIp(std::string_view ip, Packet* out, const DecodeOptions& opt = {}) noexcept;
 

@@ -16,26 +16,6 @@ namespace {
 constexpr uint32_t kMagicMicros = 0xa1b2c3d4;
 constexpr uint32_t kMagicNanos = 0xa1b23c4d;
 
-bool KnownLinkType(int t) {
-  switch (t) {
-    case kLinkNull:
-    case kLinkEthernet:
-    case kLinkRaw:
-    case kLinkRawBsd:
-    case kLinkRawLinktype:
-    case kLinkLoop:
-    case kLinkLinuxSll:
-    case kLinkArcnetLinux:
-    case kLinkIpv4:
-    case kLinkIpv6:
-    case kLinkNflog:
-    case kLinkLinuxSll2:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 std::unique_ptr<MappedPcapFile> MappedPcapFile::Open(const std::string& path) noexcept {
@@ -78,7 +58,7 @@ std::unique_ptr<MappedPcapFile> MappedPcapFile::Open(const std::string& path) no
   if (snaplen != 0 && snaplen < kMaxRecord) f->snaplen_ = snaplen;
   // The link type is in the low 16 bits (the upper ones may describe an FCS).
   f->link_type_ = static_cast<int>(f->Read32(p + 20) & 0xffff);
-  if (!KnownLinkType(f->link_type_)) return nullptr;
+  if (!IsDecodableLinkType(f->link_type_)) return nullptr;
   madvise(map, size, MADV_SEQUENTIAL);
   f->pos_ = p + 24;
   f->end_ = p + size;

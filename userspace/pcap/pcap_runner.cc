@@ -217,12 +217,11 @@ FlowLimits LimitsFromConfig(const config::Config& cfg) {
 Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter,
                               const FlowLimits& limits, TransactionSink* sink,
                               const DecodeOptions& decode, FileReader reader) {
+  // A file cut inside a record still gives what came before it (the loops log the cut).
   if (auto mapped = MaybeMap(path, filter, reader)) {
     PacketProcessor proc(limits, sink, decode);
-    std::string_view frame;
-    uint64_t ts = 0;
-    while (mapped->Next(&frame, &ts)) proc.OnFrame(mapped->link_type(), frame, ts);
-    proc.Finish();  // a file cut inside a record still gives what came before it
+    LoopMapped(mapped.get(), path, &proc);
+    proc.Finish();
     return proc.stats();
   }
   bool nano = false;
@@ -234,15 +233,7 @@ Result<PcapStats> ProcessFile(const std::string& path, const std::string& filter
     return st;
   }
   PacketProcessor proc(limits, sink, decode);
-  const int link = pcap_datalink(p);
-  struct pcap_pkthdr* h;
-  const u_char* data;
-  int rc;
-  while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
-    proc.OnFrame(link, std::string_view(reinterpret_cast<const char*>(data), h->caplen),
-                 TsNs(h, nano));
-  }
-  // A file cut in the middle of a packet (-1) still gives what came before it.
+  Loop(p, nano, &proc, /*live=*/false, {});
   proc.Finish();
   pcap_close(p);
   return proc.stats();

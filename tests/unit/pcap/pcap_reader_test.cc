@@ -192,5 +192,15 @@ TEST(MappedPcapFile, SameAsLibpcapOnTheCorpus) {
   std::printf("corpus: %d captures, %d read through MappedPcapFile\n", files, mapped);
 }
 
+// The mapped reader takes exactly the link types DecodeFrame knows.
+TEST(MappedPcapFile, DecodableLinkTypesAreDecodeFramesOwn) {
+  for (int t :
+       {kLinkNull, kLinkEthernet, kLinkRaw, kLinkRawBsd, kLinkRawLinktype, kLinkLoop, kLinkLinuxSll,
+        kLinkArcnetLinux, kLinkIpv4, kLinkIpv6, kLinkNflog, kLinkLinuxSll2}) {
+    EXPECT_TRUE(IsDecodableLinkType(t)) << t;
+  }
+  for (int t : {9, 105, 127, 147, 65535, -1}) EXPECT_FALSE(IsDecodableLinkType(t)) << t;
+}
+
 }  // namespace
 }  // namespace redtap::pcap
