@@ -4,7 +4,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 
 #include "capture.skel.h"
 #include "userspace/common/errno_text.h"
+#include "userspace/common/process.h"
 
 namespace redtap {
 namespace {
@@ -242,7 +242,7 @@ size_t CaptureLoader::CollectDeadProcesses() {
   const void* prev = nullptr;
   int fd = bpf_map__fd(skel_->maps.conn_map);
   while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (kill(static_cast<pid_t>(next.tgid), 0) != 0 && errno == ESRCH) dead.push_back(next);
+    if (next.tgid != 0 && !ProcessAlive(next.tgid)) dead.push_back(next);
     key = next;
     prev = &key;
   }

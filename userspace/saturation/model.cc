@@ -46,8 +46,6 @@ const char* DirName(Direction d) {
   return "unknown";
 }
 
-void Add(RawCounters& a, const RawCounters& b) { AddCounters(a, b); }
-
 // cur - last per field; a field that went down means the kernel key was deleted and created
 // again, so its whole current value is new.
 uint64_t D(uint64_t cur, uint64_t last) { return cur >= last ? cur - last : cur; }
@@ -153,7 +151,7 @@ void Model::Update(const std::vector<std::pair<RawKey, RawCounters>>& counters,
     auto it = last_.find(key);
     RawCounters delta = it == last_.end() ? cur : Delta(cur, it->second);
     last_[key] = cur;
-    Add(series_[SeriesOf(key, std::move(name))].acc, delta);
+    AddCounters(series_[SeriesOf(key, std::move(name))].acc, delta);
   }
   for (auto& [id, s] : series_) s.live = RawLive{};
   for (const auto& [key, l] : live) {
@@ -266,7 +264,8 @@ void Model::AddSeries(TcpFamilies* f) const {
     AddGauge(f->active, With(base, "direction", dir), s.live.active);
     AddCounter(f->opened, With(base, "direction", dir), s.acc.opened);
     AddCounter(f->closed, With(base, "direction", dir), s.acc.closed);
-    Add(by_labels[{id.service, id.dir == Direction::kInbound ? id.port : uint16_t{0}}], s.acc);
+    AddCounters(by_labels[{id.service, id.dir == Direction::kInbound ? id.port : uint16_t{0}}],
+                s.acc);
   }
   for (const auto& [service_port, acc] : by_labels) {
     const auto& [service, port] = service_port;

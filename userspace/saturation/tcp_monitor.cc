@@ -95,7 +95,7 @@ Result<std::unique_ptr<TcpMonitor>> TcpMonitor::Start(const Options& options) {
     return Status::Error("tcp monitor: cannot attach the tcp iterator (iter/tcp): " + why +
                          " (needs Linux >= 5.9 with BTF)");
   }
-  m->realtime_offset_ns_ = Now(CLOCK_REALTIME) - Now(CLOCK_MONOTONIC);
+  m->realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
   m->self_netns_ = NetnsOf("self");
   m->Sample();  // listeners and live connections are known before Start() returns
   m->thread_ = std::thread([p = m.get()] { p->Run(); });
@@ -183,8 +183,8 @@ void TcpMonitor::Run() {
 }
 
 void TcpMonitor::Sample() {
-  int64_t cpu0 = Now(CLOCK_THREAD_CPUTIME_ID);
-  int64_t wall0 = Now(CLOCK_MONOTONIC);
+  int64_t cpu0 = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+  int64_t wall0 = ClockNs(CLOCK_MONOTONIC);
 
   // Counters first, then the pass: a connection closing in between is briefly missing from
   // both (never counted twice), and the bytes exported stay monotonic.
@@ -196,14 +196,14 @@ void TcpMonitor::Sample() {
   // listeners every interval, connections as often as max_cpu_fraction allows.
   bool full = wall0 >= next_full_ns_;
   skel_->bss->iter_listeners_only = full ? 0 : 1;
-  int64_t iter_cpu0 = Now(CLOCK_THREAD_CPUTIME_ID);
+  int64_t iter_cpu0 = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   std::vector<Listener> listeners;
   std::vector<std::pair<uint64_t, uint64_t>> unresolved;
   ReadIterator(&listeners, &unresolved);
   if (full) {
     last_live_.clear();
     ReadLive(&last_live_);
-    int64_t pass_cpu = Now(CLOCK_THREAD_CPUTIME_ID) - iter_cpu0;
+    int64_t pass_cpu = ClockNs(CLOCK_THREAD_CPUTIME_ID) - iter_cpu0;
     int64_t interval = std::chrono::duration_cast<std::chrono::nanoseconds>(opt_.interval).count();
     int64_t max_interval =
         std::chrono::duration_cast<std::chrono::nanoseconds>(opt_.max_full_interval).count();
@@ -231,13 +231,13 @@ void TcpMonitor::Sample() {
         for (auto v : vals) drops[r] += v;
     }
   }
-  int64_t now = Now(CLOCK_MONOTONIC);
+  int64_t now = ClockNs(CLOCK_MONOTONIC);
   if (now - last_gc_ns_ >= kGcIntervalNs) {
     last_gc_ns_ = now;
     CollectGarbage(counters, live);
   }
 
-  int64_t cpu = Now(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+  int64_t cpu = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     model_.Update(counters, live, std::move(listeners), std::move(netns),
@@ -245,7 +245,7 @@ void TcpMonitor::Sample() {
     stats_.samples++;
     stats_.sample_cpu_ns += cpu;
     stats_.last_sample_cpu_ns = cpu;
-    stats_.last_sample_wall_ns = Now(CLOCK_MONOTONIC) - wall0;
+    stats_.last_sample_wall_ns = ClockNs(CLOCK_MONOTONIC) - wall0;
     stats_.events_suppressed = limiter_.total_suppressed();
     for (int i = 0; i < REDTAP_TCP_DROP_MAX; i++) stats_.kernel_drops[i] = drops[i];
   }

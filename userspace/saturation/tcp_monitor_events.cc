@@ -72,7 +72,7 @@ std::string TcpMonitor::ServiceOf(const RawKey& key, bool final) {
 void TcpMonitor::Emit(TcpEvent ev, const std::string& limit_key) {
   if (!opt_.on_event) return;
   uint64_t suppressed = 0;
-  if (!limiter_.Allow(limit_key, Now(CLOCK_MONOTONIC), &suppressed)) return;
+  if (!limiter_.Allow(limit_key, ClockNs(CLOCK_MONOTONIC), &suppressed)) return;
   ev.suppressed = suppressed;
   opt_.on_event(FormatEvent(ev));
   std::lock_guard<std::mutex> lock(mu_);

@@ -13,6 +13,8 @@
 #include <string>
 
 #include "redtap_tcp_abi.h"
+#include "userspace/common/clock.h"
+#include "userspace/common/process.h"
 #include "userspace/saturation/model.h"
 
 namespace redtap::saturation {
@@ -20,12 +22,6 @@ namespace redtap::saturation {
 inline constexpr int64_t kGcIntervalNs =
     300'000'000'000;  // leaks are rare; a walk of 20k entries costs ~50 ms
 inline constexpr uint64_t kSockUnseenPasses = 300;  // > the longest connect (127 s by default)
-
-inline int64_t Now(clockid_t id) {
-  timespec ts{};
-  clock_gettime(id, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 inline RawKey ToRawKey(const redtap_tcp_key& k) {
   RawKey r;
@@ -45,10 +41,6 @@ inline redtap_tcp_key ToKernelKey(const RawKey& r) {
   k.port = r.port;
   std::strncpy(k.comm, r.comm.c_str(), sizeof(k.comm) - 1);
   return k;
-}
-
-inline bool ProcessAlive(uint32_t pid) {
-  return pid && (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH);
 }
 
 inline uint32_t NetnsOf(const std::string& pid) {

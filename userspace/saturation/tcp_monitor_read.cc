@@ -60,7 +60,7 @@ void TcpMonitor::ScanNamespaces() {
 
 void TcpMonitor::ReadIterator(std::vector<Listener>* listeners,
                               std::vector<std::pair<uint64_t, uint64_t>>* unresolved) {
-  int64_t now = Now(CLOCK_MONOTONIC);
+  int64_t now = ClockNs(CLOCK_MONOTONIC);
   if (netns_pid_.empty() || (rescan_netns_ && now - last_netns_scan_ns_ >= 500'000'000) ||
       now - last_netns_scan_ns_ >=
           std::chrono::duration_cast<std::chrono::nanoseconds>(opt_.netns_scan_interval).count()) {
@@ -179,7 +179,7 @@ void TcpMonitor::ResolveOwners(std::vector<Listener>* listeners,
       wanted.insert(l.ino);
     }
   }
-  int64_t now = Now(CLOCK_MONOTONIC);
+  int64_t now = ClockNs(CLOCK_MONOTONIC);
   for (const auto& [sk, ino] : unresolved) {
     if (ino && !inode_owner_.count(ino) && !inode_unowned_.count(ino)) wanted.insert(ino);
   }
@@ -271,7 +271,7 @@ std::map<uint32_t, NetnsCounters> TcpMonitor::ReadNetstat(const std::vector<List
 
 void TcpMonitor::ListenerEvents(const std::vector<Listener>& listeners) {
   std::map<uint64_t, uint64_t> drops;
-  int64_t unix_ns = Now(CLOCK_REALTIME);
+  int64_t unix_ns = ClockNs(CLOCK_REALTIME);
   for (const auto& l : listeners) {
     drops[l.sk] = l.drops;
     auto prev = listener_drops_.find(l.sk);
