@@ -35,10 +35,10 @@ static __always_inline void unparsed__emit(struct redtap_conn_key *key,
 }
 
 /* Data on a REDTAP_STATE_UNPARSED connection. More request bytes are counted; the first
- * answer decides: an HTTP status line opens the connection (returns 0: emit its data), and
- * anything else makes it IGNORED. Returns 1 when nothing is to be emitted. */
-static __always_inline int unparsed__on_data(struct redtap_conn_key *key,
-                                             struct redtap_conn_info *info,
+ * answer decides: an HTTP status line opens the connection (returns 0: the caller opens it,
+ * then emits unparsed__emit and the answer's data), and anything else makes it IGNORED.
+ * Returns 1 when nothing is to be emitted. */
+static __always_inline int unparsed__on_data(struct redtap_conn_info *info,
                                              const struct io_src *src, long ret, __u8 dir)
 {
 	if ((info->role == REDTAP_ROLE_CLIENT) == (dir == REDTAP_DIR_EGRESS)) {
@@ -52,9 +52,6 @@ static __always_inline int unparsed__on_data(struct redtap_conn_key *key,
 		info->state = REDTAP_STATE_IGNORED;
 		return 1;
 	}
-	if (conn__open(key, info))
-		return 1;
-	unparsed__emit(key, info, 0);
 	return 0;
 }
 

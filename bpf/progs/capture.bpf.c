@@ -80,9 +80,12 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 	}
 	if (info && info->state == REDTAP_STATE_IGNORED)
 		return;
+	/* The connection opens here (one conn__open for both ways in: it is large, inlined). */
+	bool opening = false, was_unparsed = false, missed_tls = false;
 	if (info && info->state == REDTAP_STATE_UNPARSED) {
-		if (unparsed__on_data(&key, info, src, ret, dir))
+		if (unparsed__on_data(info, src, ret, dir))
 			return;
+		opening = was_unparsed = true;
 	} else if (!info || info->state == REDTAP_STATE_UNKNOWN ||
 	           info->state == REDTAP_STATE_REARMED) {
 		/* sendfile carries no bytes we can sniff: it never starts a connection. */
@@ -140,10 +143,17 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 			}
 			return;
 		}
+		opening = true;
+		/* A discovered TLS answer may stand for an SSL_read missed at attach. */
+		missed_tls = tls && !src->iov && dir == REDTAP_DIR_EGRESS &&
+		             kind == REDTAP_SNIFF_RESPONSE && info->source == REDTAP_SRC_DISCOVERED;
+	}
+	if (opening && info) {
 		if (conn__open(&key, info))
 			return;
-		if (tls && !src->iov && dir == REDTAP_DIR_EGRESS && kind == REDTAP_SNIFF_RESPONSE &&
-		    info->source == REDTAP_SRC_DISCOVERED)
+		if (was_unparsed)
+			unparsed__emit(&key, info, 0);
+		else if (missed_tls)
 			tls__missed_request(&key, info, pid_tgid);
 	}
 	__u32 cap = cfg_capture_cap;
