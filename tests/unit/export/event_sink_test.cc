@@ -39,21 +39,37 @@ class Expect : public pipeline::Sink {
   Redactor redactor_;
 };
 
+// An events file in /tmp with its writer; removed at the end.
+struct EventsFile {
+  std::string path;
+  std::unique_ptr<EventWriter> writer;
+  bool Open() {
+    char tmpl[] = "/tmp/redtap-event-sink-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    if (fd < 0) return false;
+    close(fd);
+    path = tmpl;
+    auto w = EventWriter::Open(path, 1 << 20);
+    if (!w.ok()) return false;
+    writer = std::move(w.value());
+    return true;
+  }
+  ~EventsFile() {
+    if (!path.empty()) std::remove(path.c_str());
+  }
+};
+
 TEST(EventSink, ThreadedWritesTheSameLinesInOrderWithBackPressure) {
   config::Config cfg = config::DefaultConfig();
-  char tmpl[] = "/tmp/redtap-event-sink-XXXXXX";
-  const int fd = mkstemp(tmpl);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  const std::string path = tmpl;
-  auto w = EventWriter::Open(path, 1 << 20);
-  ASSERT_TRUE(w.ok());
-  std::unique_ptr<EventWriter> writer = std::move(w.value());
+  EventsFile f;
+  ASSERT_TRUE(f.Open());
+  EventWriter* writer = f.writer.get();
+  const std::string& path = f.path;
   Expect expect(cfg);
   // Many more than kBatch * kMaxQueued transactions: Commit() has to wait for the thread.
   const size_t n = FormatThread::kBatch * FormatThread::kMaxQueued * 3 + 17;
   {
-    EventSink sink(cfg, writer.get(), {/*threaded=*/true, /*wall_clock=*/true});
+    EventSink sink(cfg, writer, {/*threaded=*/true, /*wall_clock=*/true});
     pipeline::Pipeline p(
         cfg, [](uint32_t) { return std::string(); }, [] { return 1ull; });
     p.AddSink(&expect);
@@ -83,23 +99,18 @@ TEST(EventSink, ThreadedWritesTheSameLinesInOrderWithBackPressure) {
   writer->Stop();
   EXPECT_NE(expect.lines.find("\"service.name\":\"10.0.0.2:8080\""), std::string::npos);
   EXPECT_EQ(ReadFile(path), expect.lines);
-  std::remove(path.c_str());
 }
 
 // Trace context is a field of every event, with or without an e-commerce view, written
 // once, after the attributes of the sinks before; a malformed traceparent gives none.
 TEST(EventSink, EveryEventCarriesItsTraceContext) {
   config::Config cfg = config::DefaultConfig();
-  char tmpl[] = "/tmp/redtap-event-sink-XXXXXX";
-  const int fd = mkstemp(tmpl);
-  ASSERT_GE(fd, 0);
-  close(fd);
-  const std::string path = tmpl;
-  auto w = EventWriter::Open(path, 1 << 20);
-  ASSERT_TRUE(w.ok());
-  std::unique_ptr<EventWriter> writer = std::move(w.value());
+  EventsFile f;
+  ASSERT_TRUE(f.Open());
+  EventWriter* writer = f.writer.get();
+  const std::string& path = f.path;
   for (bool threaded : {false, true}) {
-    EventSink sink(cfg, writer.get(), {threaded, /*wall_clock=*/true});
+    EventSink sink(cfg, writer, {threaded, /*wall_clock=*/true});
     pipeline::Pipeline p(
         cfg, [](uint32_t) { return std::string(); }, [] { return 1ull; });
     p.enricher().set_trace_context(true);
@@ -135,7 +146,6 @@ TEST(EventSink, EveryEventCarriesItsTraceContext) {
   for (size_t i : {1u, 3u}) {
     EXPECT_EQ(events[i].find("trace_id"), std::string::npos) << events[i];
   }
-  std::remove(path.c_str());
 }
 
 }  // namespace
