@@ -102,6 +102,14 @@ struct redtap_tcp_listen_key {
 	__u16 pad;
 };
 
+/* Who called listen() (tgid 0: a listener older than the agent, found by the iterator). Copied
+ * into the key of every connection the listener accepts, so that a connection names its service
+ * even when the listener and its process are gone before userspace's next pass. */
+struct redtap_tcp_listen_owner {
+	__u32 tgid;
+	char comm[REDTAP_TCP_COMM_LEN];
+};
+
 /* Records of the iter/tcp seq_file. */
 enum redtap_tcp_rec_type {
 	REDTAP_TCP_REC_LISTENER = 1,

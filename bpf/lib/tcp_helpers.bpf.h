@@ -65,11 +65,14 @@ static __always_inline int state__connected(int s)
 static __always_inline void key__derive(struct redtap_tcp_key *key, __u32 netns, __u16 lport)
 {
 	struct redtap_tcp_listen_key lk = {.netns = netns, .port = lport};
+	struct redtap_tcp_listen_owner *o = bpf_map_lookup_elem(&tcp_listen_map, &lk);
 
-	if (bpf_map_lookup_elem(&tcp_listen_map, &lk)) {
+	if (o) {
 		key->dir = REDTAP_TCP_DIR_INBOUND;
 		key->netns = netns;
 		key->port = lport;
+		key->tgid = o->tgid;
+		__builtin_memcpy(key->comm, o->comm, sizeof(key->comm));
 	} else {
 		key->dir = REDTAP_TCP_DIR_OUTBOUND;
 	}

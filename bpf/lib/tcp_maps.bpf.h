@@ -35,14 +35,14 @@ struct {
 	__type(value, struct redtap_tcp_live);
 } tcp_live_map SEC(".maps");
 
-/* {netns, port} that have a listener; value: 1. Written at listen() and by the iterator,
+/* {netns, port} that have a listener; value: the caller of listen(). Written at listen() and by the iterator,
  * deleted when a listener closes (re-added by the next pass while a reuseport sibling lives).
  * Lets programs attribute a socket they have no entry for to a listener. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct redtap_tcp_listen_key);
-	__type(value, __u8);
+	__type(value, struct redtap_tcp_listen_owner);
 } tcp_listen_map SEC(".maps");
 
 /* Notable moments (connect failures, resets) to userspace. Size set by the loader. */

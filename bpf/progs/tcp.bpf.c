@@ -4,8 +4,9 @@
  * tcp iterator. No kprobes, no fentry, no per-packet records.
  *
  *  - sock/inet_sock_set_state: listen() and connect() run in process context, so the owner
- *    (tgid, comm) of listeners and outbound sockets is recorded there; ESTABLISHED counts an
- *    open, CLOSE a close (with the bytes moved since the last pass) or a connect failure.
+ *    (tgid, comm) of listeners and outbound sockets is recorded there (an accepted connection
+ *    takes its listener's owner); ESTABLISHED counts an open, CLOSE a close (with the bytes
+ *    moved since the last pass) or a connect failure.
  *  - tcp/tcp_retransmit_skb, tcp/tcp_send_reset, tcp/tcp_receive_reset: counters per key.
  *  - RTT: the socket's smoothed RTT (srtt) into a per-key histogram, read where the programs
  *    already touch the socket: once per iterator pass for each live connection, and once at
@@ -47,7 +48,7 @@ static __always_inline void state__listen(struct trace_event_raw_inet_sock_set_s
 {
 	struct redtap_tcp_sock v = {};
 	struct redtap_tcp_listen_key lk = {.netns = sk__netns(sk), .port = ctx->sport};
-	__u8 one = 1;
+	struct redtap_tcp_listen_owner owner = {};
 
 	v.key.dir = REDTAP_TCP_DIR_LISTEN;
 	v.key.netns = lk.netns;
@@ -55,7 +56,9 @@ static __always_inline void state__listen(struct trace_event_raw_inet_sock_set_s
 	v.key.tgid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(v.key.comm, sizeof(v.key.comm));
 	sock__put(skey, &v);
-	if (bpf_map_update_elem(&tcp_listen_map, &lk, &one, BPF_ANY))
+	owner.tgid = v.key.tgid;
+	__builtin_memcpy(owner.comm, v.key.comm, sizeof(owner.comm));
+	if (bpf_map_update_elem(&tcp_listen_map, &lk, &owner, BPF_ANY))
 		tcp_stats__drop(REDTAP_TCP_DROP_LISTEN_MAP_FULL);
 }
 
@@ -97,6 +100,8 @@ static __always_inline void state__established(struct trace_event_raw_inet_sock_
 	} else if (os == TCP_SYN_RECV) {
 		struct redtap_tcp_sock v = {};
 
+		/* Inbound, owned by the caller of listen(): named even if it exits before a pass. */
+		key__derive(&key, sk__netns(sk), ctx->sport);
 		key.dir = REDTAP_TCP_DIR_INBOUND;
 		key.netns = sk__netns(sk);
 		key.port = ctx->sport;
@@ -180,6 +185,9 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if (ns == TCP_LISTEN) {
 		state__listen(ctx, sk, skey);
+	} else if (os == TCP_LISTEN && ns == TCP_SYN_RECV) {
+		/* A child cloned from its listener (inet_csk_clone_lock): not the listener's close. */
+		return 0;
 	} else if (os == TCP_LISTEN) {
 		struct redtap_tcp_listen_key lk = {.netns = sk__netns(sk), .port = ctx->sport};
 
@@ -299,12 +307,20 @@ static __always_inline void iter__listener(struct seq_file *seq, struct sock *sk
 {
 	struct redtap_tcp_listener_rec rec = {};
 	struct redtap_tcp_listen_key lk = {.netns = netns, .port = lport};
-	struct redtap_tcp_sock *e;
-	__u8 one = 1;
+	struct redtap_tcp_sock *e = bpf_map_lookup_elem(&tcp_sock_map, &skey);
 
-	if (!bpf_map_lookup_elem(&tcp_listen_map, &lk) &&
-	    bpf_map_update_elem(&tcp_listen_map, &lk, &one, BPF_ANY))
-		tcp_stats__drop(REDTAP_TCP_DROP_LISTEN_MAP_FULL);
+	/* Re-added while a reuseport sibling lives on after one closed; owner unknown (tgid 0)
+	 * when the listener is older than the agent. */
+	if (!bpf_map_lookup_elem(&tcp_listen_map, &lk)) {
+		struct redtap_tcp_listen_owner owner = {};
+
+		if (e) {
+			owner.tgid = e->key.tgid;
+			__builtin_memcpy(owner.comm, e->key.comm, sizeof(owner.comm));
+		}
+		if (bpf_map_update_elem(&tcp_listen_map, &lk, &owner, BPF_ANY))
+			tcp_stats__drop(REDTAP_TCP_DROP_LISTEN_MAP_FULL);
+	}
 
 	rec.type = REDTAP_TCP_REC_LISTENER;
 	rec.family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -321,7 +337,6 @@ static __always_inline void iter__listener(struct seq_file *seq, struct sock *sk
 		BPF_CORE_READ_INTO(&rec.addr, sk, __sk_common.skc_v6_rcv_saddr);
 	else
 		BPF_CORE_READ_INTO(&rec.addr, sk, __sk_common.skc_rcv_saddr);
-	e = bpf_map_lookup_elem(&tcp_sock_map, &skey);
 	if (e) {
 		e->seen_gen = iter_gen;
 		rec.owner_tgid = e->key.tgid;

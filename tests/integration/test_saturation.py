@@ -11,7 +11,9 @@ file), with real sockets:
 - keep-alive connections: the active gauge is exact on both sides, bytes are exact, the RTT
   histogram count grows with traffic, closes are counted;
 - retransmits forced by nftables dropping packets on a veth pair between two network
-  namespaces this test creates (10.200.x.0/24 inside them only) and deletes at the end.
+  namespaces this test creates (10.200.x.0/24 inside them only) and deletes at the end;
+- a server in a namespace of its own that lives less than one pass of the agent: its
+  connection is named after it, not "unknown".
 
 Each scenario names its threads with prctl(PR_SET_NAME), so the services (comm by default)
 are this test's alone even when other processes use the network: the names carry this run's
@@ -378,6 +380,38 @@ class Saturation(unittest.TestCase):
             sh("ip", "netns", "del", ns_a, check=False)
             sh("ip", "netns", "del", ns_b, check=False)
         self.assertNotIn(ns_a, sh("ip", "netns", "list").stdout)
+
+    def test_short_lived_server_in_a_new_namespace(self):
+        """A server in a namespace the agent never saw, gone (with every process of that
+        namespace) before the agent's next pass: its connection is still its own, because the
+        kernel copies the caller of listen() into the key of each connection it accepts."""
+        mon = self.mon
+        ns = f"rtsat{os.getpid() % 100000}s"
+        port = 19000 + os.getpid() % 1000
+        script = (
+            "import ctypes,socket\n"
+            f"ctypes.CDLL(None).prctl(15, b'{TAG}_sls', 0, 0, 0)\n"
+            "l=socket.socket(); l.bind(('127.0.0.1', %d)); l.listen(4)\n"
+            "c=socket.create_connection(('127.0.0.1', %d)); s,_=l.accept()\n"
+            "c.sendall(b'q' * 1000); c.close()\n"
+            "n=0\n"
+            "while True:\n"
+            "    b=s.recv(65536)\n"
+            "    if not b: break\n"
+            "    n+=len(b)\n"
+            "assert n == 1000, n\n") % (port, port)
+        try:
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", script],
+                           check=True, timeout=30)
+            svc = dict(service_name=f"{TAG}_sls", server_port=port, direction="inbound")
+            mon.wait_value(1, "redtap_tcp_connections_opened_total", **svc)
+            mon.wait_value(1, "redtap_tcp_connections_closed_total", **svc)
+            mon.wait_value(1000, "redtap_tcp_bytes_total", service_name=f"{TAG}_sls",
+                           server_port=port, direction="in")
+        finally:
+            sh("ip", "netns", "del", ns, check=False)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,11 @@ std::string TcpMonitor::ServiceOf(const RawKey& key, bool final) {
     auto p = port_service_.find(key.port);
     if (p != port_service_.end()) name = p->second;
   }
+  if ((name.empty() || name == "unknown") && key.tgid) {
+    // No listener in the last pass (it and its process may be gone already, or its namespace
+    // not scanned yet): the caller of listen(), which the kernel copied into the key.
+    name = Resolve(key.tgid, key.comm, key.port);
+  }
   if (name.empty() || name == "unknown") {
     // The listener is gone (or its owner not found yet): keep the last name of this key.
     auto k = key_service_.find(key);
