@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "redtap_abi.h"
+#include "userspace/config/alerts_config.h"
 #include "userspace/config/ecommerce_config.h"
 #include "userspace/config/yaml_fields.h"
 
@@ -287,6 +288,7 @@ void ParseRoot(const YAML::Node& root, Config& config) {
                {"metrics", SectionField(ParseMetrics, config.metrics)},
                {"tls", SectionField(ParseTls, config.tls)},
                {"ecommerce", SectionField(ParseEcommerce, config.ecommerce)},
+               {"alerts", SectionField(ParseAlerts, config.alerts)},
                {"log", SectionField(ParseLog, config.log)},
            });
 }
@@ -314,6 +316,7 @@ Result<Config> LoadConfigString(const std::string& text, const std::string& orig
     }
     Config config;
     if (!docs.empty()) detail::ParseRoot(docs[0], config);
+    detail::CheckAlertsAgainstConfig(config);
     return config;
   } catch (const detail::KeyError& e) {
     return Status::Error(origin + ": " + (e.key().empty() ? "" : e.key() + ": ") + e.what());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "userspace/common/status.h"
+#include "userspace/config/alerts.h"
 
 namespace redtap::config {
 
@@ -185,6 +186,7 @@ struct Config {
   MetricsConfig metrics;
   TlsConfig tls;
   EcommerceConfig ecommerce;
+  AlertsConfig alerts;
 };
 
 /// The text of config/redtap.yaml, embedded at build time.

@@ -72,6 +72,12 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(ea.max_reasons, eb.max_reasons);
   EXPECT_EQ(ea.amount_buckets, eb.amount_buckets);
   EXPECT_EQ(ea.enabled(), eb.enabled());
+  EXPECT_EQ(a.alerts.evaluation_interval_ms, b.alerts.evaluation_interval_ms);
+  EXPECT_EQ(a.alerts.repeat_interval_ms, b.alerts.repeat_interval_ms);
+  EXPECT_EQ(a.alerts.rules.size(), b.alerts.rules.size());
+  EXPECT_EQ(a.alerts.pools.size(), b.alerts.pools.size());
+  EXPECT_EQ(a.alerts.channels.size(), b.alerts.channels.size());
+  EXPECT_EQ(a.alerts.routes.size(), b.alerts.routes.size());
 }
 
 const std::vector<std::string> kAllKeys = {
@@ -111,6 +117,12 @@ const std::vector<std::string> kAllKeys = {
     "ecommerce.max_tenants",
     "ecommerce.max_reasons",
     "ecommerce.amount_buckets",
+    "alerts.evaluation_interval",
+    "alerts.repeat_interval",
+    "alerts.rules",
+    "alerts.pools",
+    "alerts.channels",
+    "alerts.routes",
 };
 
 std::string ErrorOf(const std::string& yaml) {
