@@ -379,8 +379,8 @@ AlertRule ParseRule(const YAML::Node& node, const std::string& key) {
                  for (const auto& kv : n) {
                    const std::string lk = Join(k, kv.first.Scalar());
                    const std::string name = ParseIdent(kv.first, lk, "a label name");
-                   if (name == "alertname" || name == "severity")
-                     Fail(lk, "is set by redtap (alertname, severity)");
+                   if (name == "alertname" || name == "severity" || name == "state")
+                     Fail(lk, "is set by redtap (alertname, severity, state)");
                    r.labels[name] = ParseName(kv.second, lk);
                  }
                }),
