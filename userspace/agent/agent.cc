@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "userspace/agent/alerts_component.h"
 #include "userspace/agent/capture_component.h"
 #include "userspace/agent/component.h"
 #include "userspace/agent/outputs.h"
@@ -170,6 +171,7 @@ int RunAgent(const config::Config& cfg) {
   a.Describe(cfg.http.listen, cfg.events.path.empty() ? "off" : cfg.events.path);
   a.Add(std::make_unique<agent::CaptureComponent>(cfg, &a.outputs()));
   a.Add(std::make_unique<agent::TcpComponent>(cfg, &a.outputs()));
+  a.Add(std::make_unique<agent::AlertsComponent>(cfg, &a.outputs()));
   a.AddHealth();
   if (auto st = a.outputs().StartApi(cfg.http.listen); !st.ok()) {
     spdlog::error("{}", st.message());
