@@ -52,9 +52,10 @@ void AlertsComponent::Run() {
     const auto families = outputs_->registry().Collect();
     const int64_t now = UnixMs();
     for (const auto& a : engine_.Evaluate(families, now)) {
-      spdlog::log(a.state == alerts::AlertState::kFiring ? spdlog::level::warn : spdlog::level::info,
-                  "alert {} {}: {}", a.labels.at("alertname"), alerts::StateName(a.state),
-                  alerts::Describe(a));
+      spdlog::log(
+          a.state == alerts::AlertState::kFiring ? spdlog::level::warn : spdlog::level::info,
+          "alert {} {}: {}", a.labels.at("alertname"), alerts::StateName(a.state),
+          alerts::Describe(a));
       if (auto* w = outputs_->writer()) w->Push(alerts::FormatAlertEvent(a));
       notifier_->Notify(a);
     }

@@ -30,9 +30,9 @@ std::string FormatAlertEvent(const Alert& a) {
                                                          : a.active_at_ms;
   const char* level = "INFO";
   if (a.state == AlertState::kFiring) {
-    level = a.rule->severity == config::AlertSeverity::kCritical ? "ERROR"
+    level = a.rule->severity == config::AlertSeverity::kCritical  ? "ERROR"
             : a.rule->severity == config::AlertSeverity::kWarning ? "WARN"
-                                                                   : "INFO";
+                                                                  : "INFO";
   }
   // The builder keeps views of its keys: these outlive it.
   std::vector<std::pair<std::string, const std::string*>> members;

@@ -107,8 +107,7 @@ std::string RenderTemplate(const std::string& text, const LabelSet& labels, doub
 }
 
 struct Engine::RuleState {
-  RuleState(const AlertRule& r, const config::Config& cfg)
-      : rule(r), extractor(r, cfg) {
+  RuleState(const AlertRule& r, const config::Config& cfg) : rule(r), extractor(r, cfg) {
     lookback_ms = static_cast<int64_t>(std::max(r.window_ms, r.baseline_ms));
     spacing_ms = lookback_ms / kMaxSnapshots;
   }
@@ -137,9 +136,7 @@ struct Engine::RuleState {
   }
 
   std::optional<double> Value(const GroupKey& k, const std::vector<double>& cur, int64_t now) {
-    const auto inc = [&](int64_t lookback) {
-      return Increase(cur, Group(At(now - lookback), k));
-    };
+    const auto inc = [&](int64_t lookback) { return Increase(cur, Group(At(now - lookback), k)); };
     const int64_t window = static_cast<int64_t>(rule.window_ms);
     switch (rule.signal) {
       case AlertSignal::kPaymentSuccessRate:
@@ -151,8 +148,8 @@ struct Engine::RuleState {
         const auto d = inc(window);
         if (d.empty() || d[0] < Guard(rule.min_events)) return std::nullopt;
         const double q = rule.signal == AlertSignal::kLatencyP99 ? 0.99 : 0.95;
-        const double v = HistogramQuantile(
-            q, extractor.bounds(), std::vector<double>(d.begin() + 1, d.end()));
+        const double v =
+            HistogramQuantile(q, extractor.bounds(), std::vector<double>(d.begin() + 1, d.end()));
         if (std::isnan(v)) return std::nullopt;
         return v;
       }
@@ -232,7 +229,8 @@ struct Engine::RuleState {
     if (rule.signal == AlertSignal::kErrorSpike) {
       spikes.emplace_back(now, std::move(spikes_now));
       spikes_now.clear();
-      while (!spikes.empty() && spikes.front().first <= now - static_cast<int64_t>(rule.baseline_ms))
+      while (!spikes.empty() &&
+             spikes.front().first <= now - static_cast<int64_t>(rule.baseline_ms))
         spikes.pop_front();
     }
   }
@@ -244,7 +242,7 @@ struct Engine::RuleState {
   std::deque<std::pair<int64_t, Observation>> history;  // oldest first
   std::map<GroupKey, double> spikes_now;
   std::deque<std::pair<int64_t, std::map<GroupKey, double>>> spikes;
-  std::map<GroupKey, Alert> alerts;  // pending or firing
+  std::map<GroupKey, Alert> alerts;   // pending or firing
   std::map<GroupKey, double> values;  // last evaluation's values
   uint64_t groups_left_out = 0;
 };
@@ -351,15 +349,16 @@ void Engine::Collect(exposition::Families* out) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto alerts = Family("redtap_alerts",
                        "1 per pending or firing alert of the agent's rules (as Prometheus's "
-                       "ALERTS, with `state` for its alertstate): alertname, severity, state and the alert's labels.",
+                       "ALERTS, with `state` for its alertstate): alertname, severity, state and "
+                       "the alert's labels.",
                        MetricType::Gauge);
   auto values = Family("redtap_alert_rule_value",
                        "The last value of each rule per label set (no series: no value, e.g. "
                        "below min_events).",
                        MetricType::Gauge);
-  auto left_out = Family("redtap_alert_groups_left_out_total",
-                         "Label sets of a rule not evaluated (over 1000 per rule).",
-                         MetricType::Counter);
+  auto left_out =
+      Family("redtap_alert_groups_left_out_total",
+             "Label sets of a rule not evaluated (over 1000 per rule).", MetricType::Counter);
   for (const auto& rs : rules_) {
     for (const auto& [k, a] : rs->alerts) {
       exposition::Labels l;

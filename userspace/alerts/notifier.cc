@@ -85,8 +85,7 @@ Notifier::Notifier(const config::AlertsConfig& cfg, Options opt) : cfg_(cfg), op
   if (host_.empty()) host_ = "localhost";
 }
 
-Result<std::unique_ptr<Notifier>> Notifier::Create(const config::AlertsConfig& cfg,
-                                                   Options opt) {
+Result<std::unique_ptr<Notifier>> Notifier::Create(const config::AlertsConfig& cfg, Options opt) {
   static const CURLcode global = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (global != CURLE_OK) {
     return Status::Error(std::string("alerts: libcurl: ") + curl_easy_strerror(global));
@@ -211,7 +210,8 @@ bool Notifier::Send(const Channel& c, const Delivery& d, std::string* error) con
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp");
     const std::string from = "<" + c.cfg->from + ">";
     curl_easy_setopt(h, CURLOPT_MAIL_FROM, from.c_str());
-    for (const auto& t : c.cfg->to) curl.list = curl_slist_append(curl.list, ("<" + t + ">").c_str());
+    for (const auto& t : c.cfg->to)
+      curl.list = curl_slist_append(curl.list, ("<" + t + ">").c_str());
     curl_easy_setopt(h, CURLOPT_MAIL_RCPT, curl.list);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadBody);
     curl_easy_setopt(h, CURLOPT_READDATA, &reader);
@@ -256,9 +256,11 @@ void Notifier::Run() {
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       continue;
     }
-    if (stop_ && deadline == Clock::time_point::max()) deadline = Clock::now() + std::chrono::seconds(5);
-    auto next = std::min_element(queue_.begin(), queue_.end(),
-                                 [](const auto& a, const auto& b) { return a->next_at < b->next_at; });
+    if (stop_ && deadline == Clock::time_point::max())
+      deadline = Clock::now() + std::chrono::seconds(5);
+    auto next = std::min_element(queue_.begin(), queue_.end(), [](const auto& a, const auto& b) {
+      return a->next_at < b->next_at;
+    });
     if (!stop_ && (*next)->next_at > Clock::now()) {
       cv_.wait_until(lock, (*next)->next_at);
       continue;
@@ -277,8 +279,8 @@ void Notifier::Run() {
     }
     if (d->attempts > opt_.max_retries || stop_) {
       Count(d->channel, "failed");
-      spdlog::warn("alerts: notification to channel {} failed after {} attempt(s): {}",
-                   c.cfg->name, d->attempts, error);
+      spdlog::warn("alerts: notification to channel {} failed after {} attempt(s): {}", c.cfg->name,
+                   d->attempts, error);
       continue;
     }
     Count(d->channel, "retried");
@@ -310,9 +312,9 @@ void Notifier::Collect(exposition::Families* out) const {
   for (size_t i = 0; i < channels_.size(); i++) {
     for (const char* outcome : {"sent", "retried", "failed", "dropped", "unconfigured"}) {
       auto it = counts_.find({i, outcome});
-      f.metric.push_back(exposition::Counter(
-          {{"channel", channels_[i]->cfg->name}, {"outcome", outcome}},
-          it == counts_.end() ? 0.0 : static_cast<double>(it->second)));
+      f.metric.push_back(
+          exposition::Counter({{"channel", channels_[i]->cfg->name}, {"outcome", outcome}},
+                              it == counts_.end() ? 0.0 : static_cast<double>(it->second)));
     }
   }
   out->push_back(std::move(f));

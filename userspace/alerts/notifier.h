@@ -38,8 +38,7 @@ class Notifier {
 
   /// Reads the secret files of the channels (a missing one is logged by file name and its
   /// channel counts outcome="unconfigured") and starts the delivery thread.
-  static Result<std::unique_ptr<Notifier>> Create(const config::AlertsConfig& cfg,
-                                                  Options opt);
+  static Result<std::unique_ptr<Notifier>> Create(const config::AlertsConfig& cfg, Options opt);
   static Result<std::unique_ptr<Notifier>> Create(const config::AlertsConfig& cfg) {
     return Create(cfg, Options{});
   }

@@ -49,8 +49,8 @@ std::string OneLine(std::string s) {
 
 std::string Headline(const Alert& a) {
   std::string s = Resolved(a) ? "[RESOLVED] " : "[FIRING] ";
-  s += a.labels.at("alertname") + " (" + config::SeverityName(a.rule->severity) + "): " +
-       Describe(a);
+  s += a.labels.at("alertname") + " (" + config::SeverityName(a.rule->severity) +
+       "): " + Describe(a);
   return s;
 }
 
@@ -70,14 +70,15 @@ std::string PagerDutyBody(const Alert& a, const std::string& routing_key,
     p["custom_details"] = Details(a);
     j["payload"] = std::move(p);
     auto rb = a.annotations.find("runbook_url");
-    if (rb != a.annotations.end()) j["links"] = Json::array({{{"href", rb->second}, {"text", "runbook"}}});
+    if (rb != a.annotations.end())
+      j["links"] = Json::array({{{"href", rb->second}, {"text", "runbook"}}});
   }
   return Dump(j);
 }
 
 std::string SlackBody(const Alert& a) {
   Json att;
-  att["color"] = Resolved(a) ? "good"
+  att["color"] = Resolved(a)                                            ? "good"
                  : a.rule->severity == config::AlertSeverity::kCritical ? "danger"
                                                                         : "warning";
   att["title"] = Headline(a);

@@ -136,7 +136,8 @@ Observation Extractor::Extract(const exposition::Families& families) const {
           auto& v = values(m, b.size() + 2);
           if (v.size() != b.size() + 2) continue;  // another bucket layout: not summable
           v[0] += static_cast<double>(m.histogram.sample_count);
-          for (size_t i = 0; i < b.size(); i++) v[1 + i] += static_cast<double>(b[i].cumulative_count);
+          for (size_t i = 0; i < b.size(); i++)
+            v[1 + i] += static_cast<double>(b[i].cumulative_count);
           v[1 + b.size()] += static_cast<double>(m.histogram.sample_count);
         }
         break;

@@ -74,7 +74,7 @@ struct AlertChannel {
 };
 
 struct AlertsConfig {
-  uint64_t evaluation_interval_ms = 15000;  // alerts.evaluation_interval
+  uint64_t evaluation_interval_ms = 15000;       // alerts.evaluation_interval
   uint64_t repeat_interval_ms = 4 * 3600000ull;  // alerts.repeat_interval: re-notify while firing
   std::vector<AlertRule> rules;
   std::vector<AlertPool> pools;

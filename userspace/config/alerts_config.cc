@@ -69,9 +69,9 @@ const char* ChannelTypeName(ChannelType t) {
 std::string FormatDuration(uint64_t ms) {
   if (ms == 0) return "0s";
   std::string out;
-  constexpr std::pair<uint64_t, const char*> kUnits[] = {
-      {86400000ull * 7, "w"}, {86400000ull, "d"}, {3600000ull, "h"},
-      {60000ull, "m"},        {1000ull, "s"},     {1ull, "ms"}};
+  constexpr std::pair<uint64_t, const char*> kUnits[] = {{86400000ull * 7, "w"}, {86400000ull, "d"},
+                                                         {3600000ull, "h"},      {60000ull, "m"},
+                                                         {1000ull, "s"},         {1ull, "ms"}};
   for (const auto& [unit, suffix] : kUnits) {
     if (ms >= unit) {
       out += std::to_string(ms / unit) + suffix;
@@ -85,7 +85,7 @@ namespace detail {
 namespace {
 
 constexpr AlertSignal kSignals[] = {
-    AlertSignal::kPaymentSuccessRate, AlertSignal::kErrorRate,       AlertSignal::kLatencyP95,
+    AlertSignal::kPaymentSuccessRate, AlertSignal::kErrorRate,        AlertSignal::kLatencyP95,
     AlertSignal::kLatencyP99,         AlertSignal::kClientLatencyP95, AlertSignal::kCartAbandonment,
     AlertSignal::kConversionDrop,     AlertSignal::kErrorSpike,       AlertSignal::kPoolUsage};
 constexpr AlertSeverity kSeverities[] = {AlertSeverity::kCritical, AlertSeverity::kWarning,
@@ -201,12 +201,23 @@ uint64_t ParseDurationMs(const YAML::Node& node, const std::string& key, uint64_
       i += 2;
     } else if (i < s.size()) {
       switch (s[i]) {
-        case 's': unit = 1000; break;
-        case 'm': unit = 60000; break;
-        case 'h': unit = 3600000; break;
-        case 'd': unit = 86400000; break;
-        case 'w': unit = 7 * 86400000ull; break;
-        default: fail();
+        case 's':
+          unit = 1000;
+          break;
+        case 'm':
+          unit = 60000;
+          break;
+        case 'h':
+          unit = 3600000;
+          break;
+        case 'd':
+          unit = 86400000;
+          break;
+        case 'w':
+          unit = 7 * 86400000ull;
+          break;
+        default:
+          fail();
       }
       i++;
     } else {
@@ -226,9 +237,9 @@ double ParseThreshold(const YAML::Node& node, const std::string& key, bool secon
       (node.Scalar().back() == 's' || node.Scalar().back() == 'm' || node.Scalar().back() == 'h')) {
     return static_cast<double>(ParseDurationMs(node, key, 1, kMaxWindowMs)) / 1000.0;
   }
-  return ParseNumber(node, key,
-                     seconds ? "must be a duration (3s, 250ms) or a number of seconds"
-                             : "must be a number");
+  return ParseNumber(
+      node, key,
+      seconds ? "must be a duration (3s, 250ms) or a number of seconds" : "must be a number");
 }
 
 bool IsLatency(AlertSignal s) {
@@ -285,8 +296,8 @@ void CheckRule(AlertRule& r, const std::string& key, const std::set<std::string>
   for (const auto& l : r.by) {
     auto allowed = ByLabels(r);
     if (std::find(allowed.begin(), allowed.end(), l) == allowed.end()) {
-      Fail(key + ".by", "signal " + sig + " can be computed by " + Joined(allowed) + " (got \"" +
-                            l + "\")");
+      Fail(key + ".by",
+           "signal " + sig + " can be computed by " + Joined(allowed) + " (got \"" + l + "\")");
     }
   }
   if (!HttpSignal(r.signal)) {
@@ -297,8 +308,8 @@ void CheckRule(AlertRule& r, const std::string& key, const std::set<std::string>
   if (r.signal != AlertSignal::kErrorRate && r.signal != AlertSignal::kErrorSpike) {
     need(!given.count("kind"), "takes no kind (error_rate and error_spike only)");
   }
-  const bool baseline = r.signal == AlertSignal::kConversionDrop ||
-                        r.signal == AlertSignal::kErrorSpike;
+  const bool baseline =
+      r.signal == AlertSignal::kConversionDrop || r.signal == AlertSignal::kErrorSpike;
   if (baseline) {
     need(r.baseline_ms > r.window_ms, "needs a baseline longer than its window");
   } else {
@@ -346,16 +357,19 @@ AlertRule ParseRule(const YAML::Node& node, const std::string& key) {
                }),
           mark("window",
                [&](auto& n, auto& k) { r.window_ms = ParseDurationMs(n, k, 1000, kMaxWindowMs); }),
-          mark("baseline", [&](auto& n, auto& k) {
-            r.baseline_ms = ParseDurationMs(n, k, 1000, 4 * kMaxWindowMs);
-          }),
+          mark("baseline",
+               [&](auto& n, auto& k) {
+                 r.baseline_ms = ParseDurationMs(n, k, 1000, 4 * kMaxWindowMs);
+               }),
           mark("for", [&](auto& n, auto& k) { r.for_ms = ParseDurationMs(n, k, 0, kMaxWindowMs); }),
           mark("above", [&](auto& n, auto&) { above = n; }),
           mark("below", [&](auto& n, auto&) { below = n; }),
           mark("sigma",
                [&](auto& n, auto& k) { r.sigma = ParseNumber(n, k, "must be a number > 0"); }),
           mark("min_events",
-               [&](auto& n, auto& k) { r.min_events = ParseUint(n, k, {0, 1000000000}); }),
+               [&](auto& n, auto& k) {
+                 r.min_events = ParseUint(n, k, {0, 1000000000});
+               }),
           mark("route", [&](auto& n, auto& k) { r.route = ParseRoutePattern(n, k); }),
           mark("service", [&](auto& n, auto& k) { r.service = ParseName(n, k); }),
           mark("method",
@@ -465,26 +479,34 @@ AlertChannel ParseChannel(const YAML::Node& node, const std::string& key) {
   };
   switch (c.type) {
     case ChannelType::kPagerDuty:
-      only({{"url_file", !c.url_file.empty()}, {"smtp", !c.smtp.empty()},
-            {"from", !c.from.empty()}, {"to", !c.to.empty()}});
+      only({{"url_file", !c.url_file.empty()},
+            {"smtp", !c.smtp.empty()},
+            {"from", !c.from.empty()},
+            {"to", !c.to.empty()}});
       if (c.routing_key_file.empty())
         Fail(key, "a pagerduty channel needs routing_key_file (the integration key's file)");
       if (c.url.empty()) c.url = kPagerDutyUrl;
       break;
     case ChannelType::kSlack:
     case ChannelType::kWebhook:
-      only({{"routing_key_file", !c.routing_key_file.empty()}, {"smtp", !c.smtp.empty()},
-            {"from", !c.from.empty()}, {"to", !c.to.empty()}});
+      only({{"routing_key_file", !c.routing_key_file.empty()},
+            {"smtp", !c.smtp.empty()},
+            {"from", !c.from.empty()},
+            {"to", !c.to.empty()}});
       if (c.url.empty() == c.url_file.empty())
         Fail(key, "a " + type + " channel needs exactly one of url and url_file");
       break;
     case ChannelType::kAlertmanager:
-      only({{"routing_key_file", !c.routing_key_file.empty()}, {"url_file", !c.url_file.empty()},
-            {"smtp", !c.smtp.empty()}, {"from", !c.from.empty()}, {"to", !c.to.empty()}});
+      only({{"routing_key_file", !c.routing_key_file.empty()},
+            {"url_file", !c.url_file.empty()},
+            {"smtp", !c.smtp.empty()},
+            {"from", !c.from.empty()},
+            {"to", !c.to.empty()}});
       if (c.url.empty()) Fail(key, "an alertmanager channel needs url (http://HOST:9093)");
       break;
     case ChannelType::kEmail:
-      only({{"routing_key_file", !c.routing_key_file.empty()}, {"url", !c.url.empty()},
+      only({{"routing_key_file", !c.routing_key_file.empty()},
+            {"url", !c.url.empty()},
             {"url_file", !c.url_file.empty()}});
       if (c.smtp.empty() || c.from.empty() || c.to.empty())
         Fail(key, "an email channel needs smtp, from and to");
@@ -498,39 +520,41 @@ AlertChannel ParseChannel(const YAML::Node& node, const std::string& key) {
 void ParseAlerts(const YAML::Node& node, const std::string& prefix, AlertsConfig& a) {
   YAML::Node routes;
   bool has_routes = false;
-  ParseMap(
-      node, prefix,
-      {
-          {"evaluation_interval",
-           [&](auto& n, auto& k) { a.evaluation_interval_ms = ParseDurationMs(n, k, 1000, 3600000); }},
-          {"repeat_interval",
-           [&](auto& n, auto& k) {
-             a.repeat_interval_ms = ParseDurationMs(n, k, 60000, kMaxWindowMs);
-           }},
-          {"rules",
-           [&](auto& n, auto& k) {
-             a.rules.clear();
-             ForEachItem(n, k, "a list of rules",
-                         [&](auto& v, auto& vk) { a.rules.push_back(ParseRule(v, vk)); });
-           }},
-          {"pools",
-           [&](auto& n, auto& k) {
-             a.pools.clear();
-             ForEachItem(n, k, "a list of pools",
-                         [&](auto& v, auto& vk) { a.pools.push_back(ParsePool(v, vk)); });
-           }},
-          {"channels",
-           [&](auto& n, auto& k) {
-             a.channels.clear();
-             ForEachItem(n, k, "a list of channels",
-                         [&](auto& v, auto& vk) { a.channels.push_back(ParseChannel(v, vk)); });
-           }},
-          {"routes",
-           [&](auto& n, auto&) {
-             routes = n;
-             has_routes = true;
-           }},
-      });
+  ParseMap(node, prefix,
+           {
+               {"evaluation_interval",
+                [&](auto& n, auto& k) {
+                  a.evaluation_interval_ms = ParseDurationMs(n, k, 1000, 3600000);
+                }},
+               {"repeat_interval",
+                [&](auto& n, auto& k) {
+                  a.repeat_interval_ms = ParseDurationMs(n, k, 60000, kMaxWindowMs);
+                }},
+               {"rules",
+                [&](auto& n, auto& k) {
+                  a.rules.clear();
+                  ForEachItem(n, k, "a list of rules",
+                              [&](auto& v, auto& vk) { a.rules.push_back(ParseRule(v, vk)); });
+                }},
+               {"pools",
+                [&](auto& n, auto& k) {
+                  a.pools.clear();
+                  ForEachItem(n, k, "a list of pools",
+                              [&](auto& v, auto& vk) { a.pools.push_back(ParsePool(v, vk)); });
+                }},
+               {"channels",
+                [&](auto& n, auto& k) {
+                  a.channels.clear();
+                  ForEachItem(n, k, "a list of channels", [&](auto& v, auto& vk) {
+                    a.channels.push_back(ParseChannel(v, vk));
+                  });
+                }},
+               {"routes",
+                [&](auto& n, auto&) {
+                  routes = n;
+                  has_routes = true;
+                }},
+           });
   const auto unique = [&](const char* list, auto& items) {
     std::set<std::string> seen;
     for (size_t i = 0; i < items.size(); i++) {
@@ -573,8 +597,8 @@ void CheckAlertsAgainstConfig(const Config& c) {
   for (size_t i = 0; i < c.alerts.rules.size(); i++) {
     const AlertRule& r = c.alerts.rules[i];
     const std::string key = "alerts.rules[" + std::to_string(i) + "]";
-    const bool funnel = r.signal == AlertSignal::kCartAbandonment ||
-                        r.signal == AlertSignal::kConversionDrop;
+    const bool funnel =
+        r.signal == AlertSignal::kCartAbandonment || r.signal == AlertSignal::kConversionDrop;
     if (funnel && c.ecommerce.funnel.steps.size() < 2) {
       Fail(key, std::string("signal ") + SignalName(r.signal) +
                     " needs ecommerce.funnel with at least two steps");
