@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "userspace/agent/agent.h"
+#include "userspace/alerts/rules.h"
 #include "userspace/bpf/libbpf_log.h"
 #include "userspace/config/config.h"
 #include "userspace/doctor/doctor.h"
@@ -44,7 +45,22 @@ struct Cli {
   CLI::App* pcap_cmd = nullptr;
   CLI::App* top_cmd = nullptr;
   CLI::App* version = nullptr;
+  CLI::App* rules_prometheus = nullptr;
+  CLI::App* rules_alertmanager = nullptr;
 };
+
+void AddRules(CLI::App& app, Cli& c) {
+  auto* r = app.add_subcommand("rules", "print the config's alert rules for a fleet");
+  r->require_subcommand(1);
+  c.rules_prometheus =
+      r->add_subcommand("prometheus", "a Prometheus rule file equivalent to the agent's rules");
+  c.rules_alertmanager = r->add_subcommand(
+      "alertmanager", "an Alertmanager config routing by severity to alerts.channels");
+  for (auto* s : {c.rules_prometheus, c.rules_alertmanager}) {
+    s->add_option("-c,--config", c.config_path,
+                  "YAML config (default: the embedded config/redtap.yaml)");
+  }
+}
 
 void AddRun(CLI::App& app, Cli& c) {
   c.run = app.add_subcommand("run", "run the agent on this host (root)");
@@ -92,7 +108,7 @@ void AddTop(CLI::App& app, Cli& c) {
   t->add_flag("--once", c.top.once, "print one table and exit");
 }
 
-// The subcommands that read a config: check-config, pcap, run.
+// The subcommands that read a config: check-config, rules, pcap, run.
 int RunWithConfig(Cli& c) {
   auto cfg = LoadConfig(c.config_path);
   if (!cfg.ok()) {
@@ -101,6 +117,14 @@ int RunWithConfig(Cli& c) {
   }
   if (c.check->parsed()) {
     std::printf("%s: ok\n", c.config_path.c_str());
+    return 0;
+  }
+  if (c.rules_prometheus->parsed()) {
+    std::fputs(redtap::alerts::PrometheusRules(cfg.value()).c_str(), stdout);
+    return 0;
+  }
+  if (c.rules_alertmanager->parsed()) {
+    std::fputs(redtap::alerts::AlertmanagerConfig(cfg.value()).c_str(), stdout);
     return 0;
   }
   redtap::config::Config config = cfg.value();
@@ -136,6 +160,7 @@ int main(int argc, char** argv) {
   c.check->add_option("-c,--config", c.config_path, "YAML config to check")->required();
   AddPcap(app, c);
   AddTop(app, c);
+  AddRules(app, c);
   c.version = app.add_subcommand("version", "print the version and the libbpf in use");
   CLI11_PARSE(app, argc, argv);
 

@@ -217,6 +217,7 @@ struct Engine::RuleState {
     for (size_t i = 0; i < rule.by.size() && i < k.size(); i++) l[rule.by[i]] = k[i];
     l["alertname"] = rule.name;
     l["severity"] = config::SeverityName(rule.severity);
+    l["signal"] = config::SignalName(rule.signal);  // the family: critical inhibits warning
     return l;
   }
 

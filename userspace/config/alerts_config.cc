@@ -393,8 +393,9 @@ AlertRule ParseRule(const YAML::Node& node, const std::string& key) {
                  for (const auto& kv : n) {
                    const std::string lk = Join(k, kv.first.Scalar());
                    const std::string name = ParseIdent(kv.first, lk, "a label name");
-                   if (name == "alertname" || name == "severity" || name == "state")
-                     Fail(lk, "is set by redtap (alertname, severity, state)");
+                   if (name == "alertname" || name == "severity" || name == "state" ||
+                       name == "signal")
+                     Fail(lk, "is set by redtap (alertname, severity, signal, state)");
                    r.labels[name] = ParseName(kv.second, lk);
                  }
                }),
