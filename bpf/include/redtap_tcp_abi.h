@@ -28,6 +28,7 @@ enum redtap_tcp_dir {
 	REDTAP_TCP_DIR_LISTEN = 0,   /* a listening socket (sock_map only) */
 	REDTAP_TCP_DIR_INBOUND = 1,  /* accepted: attributed to the listener (netns, port) */
 	REDTAP_TCP_DIR_OUTBOUND = 2, /* connected: attributed to the connecting process */
+	REDTAP_TCP_DIR_POOL = 3,     /* live_map only: outbound of {tgid, comm} to a pool port */
 };
 
 /* Aggregation key: every counter of agg_map and live_map is kept per key.

@@ -45,6 +45,15 @@ struct {
 	__type(value, struct redtap_tcp_listen_owner);
 } tcp_listen_map SEC(".maps");
 
+/* Remote ports of the configured connection pools (alerts.pools), set by userspace: each
+ * connections walk counts the live outbound connections to them per owner (key dir POOL). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u16); /* host byte order */
+	__type(value, __u8);
+} tcp_pool_ports SEC(".maps");
+
 /* Notable moments (connect failures, resets) to userspace. Size set by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -382,16 +382,16 @@ static __always_inline struct redtap_tcp_sock *iter__entry(struct seq_file *seq,
 	return e;
 }
 
-/* Counts the socket in its key's live sums of this pass. Returns 0 when the map is full. */
-static __always_inline int iter__live(struct redtap_tcp_sock *e, int state)
+/* Counts a socket in the live sums of `key` for this pass. Returns 0 when the map is full. */
+static __always_inline int iter__live_key(const struct redtap_tcp_key *key, int active)
 {
-	struct redtap_tcp_live *l = bpf_map_lookup_elem(&tcp_live_map, &e->key);
+	struct redtap_tcp_live *l = bpf_map_lookup_elem(&tcp_live_map, key);
 
 	if (!l) {
 		struct redtap_tcp_live z = {.gen = iter_gen};
 
-		if (bpf_map_update_elem(&tcp_live_map, &e->key, &z, BPF_NOEXIST) == 0)
-			l = bpf_map_lookup_elem(&tcp_live_map, &e->key);
+		if (bpf_map_update_elem(&tcp_live_map, key, &z, BPF_NOEXIST) == 0)
+			l = bpf_map_lookup_elem(&tcp_live_map, key);
 		if (!l) {
 			tcp_stats__drop(REDTAP_TCP_DROP_LIVE_MAP_FULL);
 			return 0;
@@ -401,9 +401,30 @@ static __always_inline int iter__live(struct redtap_tcp_sock *e, int state)
 		l->gen = iter_gen;
 		l->active = 0;
 	}
-	if (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT)
+	if (active)
 		l->active++;
 	return 1;
+}
+
+/* Counts the socket in its key's live sums, and in its pool's when it is an outbound
+ * connection to a pool port. */
+static __always_inline int iter__live(struct redtap_tcp_sock *e, struct sock_common *skc,
+                                      int state)
+{
+	int active = state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
+
+	if (active && e->key.dir == REDTAP_TCP_DIR_OUTBOUND) {
+		__u16 dport = bpf_ntohs(skc->skc_dport);
+
+		if (bpf_map_lookup_elem(&tcp_pool_ports, &dport)) {
+			struct redtap_tcp_key pk = e->key;
+
+			pk.dir = REDTAP_TCP_DIR_POOL;
+			pk.port = dport;
+			iter__live_key(&pk, 1);
+		}
+	}
+	return iter__live_key(&e->key, active);
 }
 
 /* What moved since the last count goes into the counters now, with an RTT sample when the
@@ -478,7 +499,7 @@ int tcp_iter(struct bpf_iter__tcp *ctx)
 		rx--; /* the peer's FIN */
 	tx = tp__tx_bytes(tp, state);
 	e = iter__entry(seq, sk, skey, lport, rx, tx);
-	if (e && iter__live(e, state))
+	if (e && iter__live(e, skc, state))
 		iter__count(e, tp, rx, tx);
 	return 0;
 }

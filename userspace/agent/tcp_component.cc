@@ -36,6 +36,8 @@ Status TcpComponent::Start() {
     m.local.port = port;
     return std::string(resolver->Resolve(m, NowNs()));
   };
+  for (const auto& p : cfg_.alerts.pools)
+    o.pools.push_back({p.name, p.service, p.server_port, p.size});
   if (auto* w = outputs_->writer())
     o.on_event = [w](std::string line) { w->Push(std::move(line)); };
   auto started = saturation::TcpMonitor::Start(o);

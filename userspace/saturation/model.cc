@@ -42,6 +42,8 @@ const char* DirName(Direction d) {
       return "inbound";
     case Direction::kOutbound:
       return "outbound";
+    case Direction::kPool:
+      return "pool";
   }
   return "unknown";
 }
@@ -145,7 +147,7 @@ void Model::Update(const std::vector<std::pair<RawKey, RawCounters>>& counters,
                    std::vector<Listener> listeners, std::map<uint32_t, NetnsCounters> netns,
                    const std::function<std::string(const RawKey&)>& service_of) {
   for (const auto& [key, cur] : counters) {
-    if (key.dir == Direction::kListen) continue;
+    if (key.dir == Direction::kListen || key.dir == Direction::kPool) continue;
     std::string name = service_of(key);
     if (name.empty()) continue;  // not named yet: fold later
     auto it = last_.find(key);
@@ -154,8 +156,18 @@ void Model::Update(const std::vector<std::pair<RawKey, RawCounters>>& counters,
     AddCounters(series_[SeriesOf(key, std::move(name))].acc, delta);
   }
   for (auto& [id, s] : series_) s.live = RawLive{};
+  pool_active_.assign(pools_.size(), 0);
   for (const auto& [key, l] : live) {
     if (key.dir == Direction::kListen) continue;
+    if (key.dir == Direction::kPool) {
+      std::string name;
+      for (size_t i = 0; i < pools_.size(); i++) {
+        if (pools_[i].server_port != key.port) continue;
+        if (name.empty()) name = service_of(key);
+        if (name == pools_[i].service) pool_active_[i] += l.active;
+      }
+      continue;
+    }
     std::string name = service_of(key);
     if (name.empty()) continue;
     auto& s = series_[SeriesOf(key, std::move(name))];
@@ -300,6 +312,26 @@ std::vector<MetricFamily> Model::Families() const {
   for (auto* m : {&f.backlog, &f.backlog_max, &f.overflows, &f.drops, &f.active, &f.opened,
                   &f.closed, &f.failures, &f.resets, &f.retrans, &f.rtt, &f.bytes}) {
     if (!m->metric.empty()) out.push_back(std::move(*m));
+  }
+  if (!pools_.empty()) {
+    auto usage = exposition::Family("redtap_connection_pool_usage_ratio",
+                                    "Established outbound connections of a pool (alerts.pools: a "
+                                    "service's connections to a server port) / its size.",
+                                    exposition::MetricType::Gauge);
+    auto conns = exposition::Family("redtap_connection_pool_connections",
+                                    "Established outbound connections of a pool, last pass.",
+                                    exposition::MetricType::Gauge);
+    auto size = exposition::Family("redtap_connection_pool_size", "A pool's configured size.",
+                                   exposition::MetricType::Gauge);
+    for (size_t i = 0; i < pools_.size(); i++) {
+      const double n = static_cast<double>(PoolActive(i));
+      usage.metric.push_back(exposition::Gauge({{"pool", pools_[i].name}}, n / pools_[i].size));
+      conns.metric.push_back(exposition::Gauge({{"pool", pools_[i].name}}, n));
+      size.metric.push_back(exposition::Gauge({{"pool", pools_[i].name}}, pools_[i].size));
+    }
+    out.push_back(std::move(usage));
+    out.push_back(std::move(conns));
+    out.push_back(std::move(size));
   }
   return out;
 }

@@ -35,7 +35,16 @@ inline constexpr std::array<uint32_t, kRttBounds> kRttBoundsUs = {
     10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
 const char* FailReasonName(int reason);
 
-enum class Direction : uint8_t { kListen = 0, kInbound = 1, kOutbound = 2 };
+/// kPool: live sums only, the outbound connections of one owner to a pool's port.
+enum class Direction : uint8_t { kListen = 0, kInbound = 1, kOutbound = 2, kPool = 3 };
+
+/// alerts.pools[i]: the established outbound connections of `service` to `server_port`.
+struct Pool {
+  std::string name;
+  std::string service;
+  uint16_t server_port = 0;
+  uint32_t size = 0;
+};
 
 /// One aggregation key of the kernel maps (struct redtap_tcp_key).
 struct RawKey {
@@ -136,6 +145,10 @@ class Model {
               const std::function<std::string(const RawKey&)>& service_of);
   /// The kernel key was deleted (its counts stay in the series).
   void Forget(const RawKey& key) { last_.erase(key); }
+  /// The connection pools whose usage the model exports (redtap_connection_pool_*).
+  void SetPools(std::vector<Pool> pools) { pools_ = std::move(pools); }
+  /// Live connections of pools_[i] in the last pass.
+  uint64_t PoolActive(size_t i) const { return i < pool_active_.size() ? pool_active_[i] : 0; }
 
   /// Every redtap_tcp_* family (plus the monitor's own, given as extra).
   std::vector<exposition::MetricFamily> Families() const;
@@ -158,6 +171,8 @@ class Model {
   std::map<SeriesId, Series> series_;
   std::vector<Listener> listeners_;
   std::map<uint32_t, NetnsCounters> netns_;
+  std::vector<Pool> pools_;
+  std::vector<uint64_t> pool_active_;
 };
 
 /// Token bucket per key (e.g. "connect_failed/checkout"): `burst` events at once, then one per

@@ -95,6 +95,7 @@ Result<std::unique_ptr<TcpMonitor>> TcpMonitor::Start(const Options& options) {
     return Status::Error("tcp monitor: cannot attach the tcp iterator (iter/tcp): " + why +
                          " (needs Linux >= 5.9 with BTF)");
   }
+  REDTAP_RETURN_IF_ERROR(m->SetPools());
   m->realtime_offset_ns_ = MonotonicToRealtimeOffsetNs();
   m->self_netns_ = NetnsOf("self");
   m->Sample();  // listeners and live connections are known before Start() returns
@@ -123,6 +124,19 @@ Status TcpMonitor::Load() {
   rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.tcp_events_rb), &TcpMonitor::OnRingEvent, this,
                          nullptr);
   if (!rb_) return Status::Error("cannot open the tcp event ring buffer: " + ErrnoText(errno));
+  return Status::Ok();
+}
+
+Status TcpMonitor::SetPools() {
+  const int fd = bpf_map__fd(skel_->maps.tcp_pool_ports);
+  const uint8_t one = 1;
+  for (const auto& p : opt_.pools) {
+    if (bpf_map_update_elem(fd, &p.server_port, &one, BPF_ANY) != 0) {
+      return Status::Error("tcp monitor: cannot set the port of pool " + p.name + ": " +
+                           ErrnoText(errno));
+    }
+  }
+  model_.SetPools(opt_.pools);
   return Status::Ok();
 }
 

@@ -57,6 +57,8 @@ struct Options {
   /// this fraction of one core: then less often (at most every max_full_interval).
   double max_cpu_fraction = 0.005;
   std::chrono::milliseconds max_full_interval{30'000};
+  /// Connection pools (alerts.pools) counted at each connections walk.
+  std::vector<Pool> pools;
 };
 
 /// Cost and health of the sampler.
@@ -112,6 +114,7 @@ class TcpMonitor {
  private:
   explicit TcpMonitor(const Options& o);
   Status Load();
+  Status SetPools();
   void AttachAll();
   void Run();
   void Sample();

@@ -40,7 +40,7 @@ std::string TcpMonitor::Resolve(uint32_t pid, const std::string& comm, uint16_t 
 
 std::string TcpMonitor::ServiceOf(const RawKey& key, bool final) {
   std::string name;
-  if (key.dir == Direction::kOutbound) {
+  if (key.dir == Direction::kOutbound || key.dir == Direction::kPool) {
     if (!key.tgid) return "unknown";
     return Resolve(key.tgid, key.comm, 0);
   }

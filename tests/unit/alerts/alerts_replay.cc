@@ -49,8 +49,7 @@ Families At(const nlohmann::json& series, size_t step) {
       } else {
         m.histogram.bucket.push_back({static_cast<uint64_t>(v), std::stod(le)});
       }
-    } else if (name.ends_with("_count") &&
-               [&] {
+    } else if (name.ends_with("_count") && [&] {
                  for (const auto& o : series)
                    if (o["name"] == name.substr(0, name.size() - 6) + "_bucket") return true;
                  return false;

@@ -86,8 +86,8 @@ TEST(PayloadsTest, AlertmanagerApiAndSlack) {
 TEST(PayloadsTest, EmailHeadersAreOneLineEach) {
   Fixture f;
   f.alert.annotations["summary"] = "two\r\nlines";
-  const std::string m = EmailMessage(f.alert, "redtap@shop.example", {"a@x", "b@y"},
-                                     1'800'000'015'000, "node-1");
+  const std::string m =
+      EmailMessage(f.alert, "redtap@shop.example", {"a@x", "b@y"}, 1'800'000'015'000, "node-1");
   EXPECT_NE(m.find("From: redtap@shop.example\r\n"), std::string::npos);
   EXPECT_NE(m.find("To: a@x, b@y\r\n"), std::string::npos);
   EXPECT_NE(m.find("Subject: [FIRING] PaymentSuccessRateCritical (critical): two  lines\r\n"),

@@ -12,12 +12,6 @@
 namespace redtap::config {
 namespace {
 
-std::string ErrorOf(const std::string& yaml) {
-  Result<Config> r = LoadConfigString(yaml, "config.yaml");
-  EXPECT_FALSE(r.ok()) << yaml;
-  return r.ok() ? "" : r.error();
-}
-
 Config Load(const std::string& yaml) {
   Result<Config> r = LoadConfigString(yaml, "config.yaml");
   EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error());
