@@ -52,6 +52,14 @@ class Shop:
         self.port = free_port()
         self.decline_rate = decline_rate
         self.seed = seed
+        self.rate_file = os.path.join(workdir, "decline-rate")
+
+    def set_decline_rate(self, rate):
+        """Changes the gateway's decline rate from its next request on."""
+        tmp = self.rate_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(rate))
+        os.replace(tmp, self.rate_file)
 
     def _start(self, argv, log):
         f = open(os.path.join(self.dir, log), "w")
@@ -68,6 +76,7 @@ class Shop:
         py = sys.executable
         self._start([py, os.path.join(HERE, "gateway.py"), "--port", str(self.gateway_port),
                      "--cert", cert, "--key", key, "--decline-rate", str(self.decline_rate),
+                     "--decline-rate-file", self.rate_file,
                      "--seed", str(self.seed)], "gateway.log")
         self._start([py, os.path.join(HERE, "shop.py"), "--port", str(self.shop_port),
                      "--gateway-port", str(self.gateway_port), "--cafile", cert], "shop.log")

@@ -25,6 +25,9 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--decline-rate", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--decline-rate-file",
+                    help="a file holding the decline rate, read at each request (tests change "
+                         "it while the gateway runs); --decline-rate while it is absent")
     args = ap.parse_args()
     set_process_name("stripe-sim")
     rng = random.Random(args.seed)
@@ -43,8 +46,15 @@ def main():
                 req = json.loads(body)
             except ValueError:
                 req = {}
+            rate = args.decline_rate
+            if args.decline_rate_file:
+                try:
+                    with open(args.decline_rate_file) as f:
+                        rate = float(f.read().strip() or rate)
+                except (OSError, ValueError):
+                    pass
             with lock:
-                declined = rng.random() < args.decline_rate
+                declined = rng.random() < rate
                 reason = rng.choice(REASONS)
             if self.path != "/v1/charges" or "amount" not in req:
                 status, out = 400, {"error": {"code": "invalid_request"}}

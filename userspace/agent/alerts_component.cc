@@ -51,15 +51,17 @@ void AlertsComponent::Run() {
     lock.unlock();
     const auto families = outputs_->registry().Collect();
     const int64_t now = UnixMs();
-    for (const auto& a : engine_.Evaluate(families, now)) {
+    const auto changed = engine_.Evaluate(families, now);
+    const auto active = engine_.Active();
+    for (const auto& a : changed) {
       spdlog::log(
           a.state == alerts::AlertState::kFiring ? spdlog::level::warn : spdlog::level::info,
           "alert {} {}: {}", a.labels.at("alertname"), alerts::StateName(a.state),
           alerts::Describe(a));
       if (auto* w = outputs_->writer()) w->Push(alerts::FormatAlertEvent(a));
-      notifier_->Notify(a);
+      notifier_->Notify(a, active);
     }
-    notifier_->Tick(engine_.Active(), now);
+    notifier_->Tick(active, now);
     lock.lock();
   }
 }

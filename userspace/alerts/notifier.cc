@@ -153,19 +153,44 @@ void Notifier::Enqueue(size_t channel, const Alert& a, int64_t now_ms) {
   cv_.notify_all();
 }
 
-void Notifier::Notify(const Alert& a) {
-  const int64_t now_ms = a.state == AlertState::kResolved ? a.ended_at_ms : a.fired_at_ms;
+namespace {
+
+/// A warning while a critical alert of its signal and labels fires.
+bool Inhibited(const Alert& a, const std::vector<Alert>& active) {
+  if (a.rule->severity != config::AlertSeverity::kWarning) return false;
+  const auto family = [](const Alert& x) {
+    LabelSet l = x.labels;
+    l.erase("alertname");
+    l.erase("severity");
+    return l;
+  };
+  const LabelSet mine = family(a);
+  for (const Alert& o : active) {
+    if (o.state == AlertState::kFiring && o.rule->severity == config::AlertSeverity::kCritical &&
+        family(o) == mine)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void Notifier::Notify(const Alert& a, const std::vector<Alert>& active) {
+  const bool resolved = a.state == AlertState::kResolved;
+  const int64_t now_ms = resolved ? a.ended_at_ms : a.fired_at_ms;
+  if (!resolved && Inhibited(a, active)) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto route = cfg_.routes.find(a.rule->severity);
   if (route == cfg_.routes.end()) return;
   for (const auto& name : route->second) {
     for (size_t i = 0; i < channels_.size(); i++) {
       if (channels_[i]->cfg->name != name) continue;
-      Enqueue(i, a, now_ms);
-      if (a.state == AlertState::kResolved)
-        last_sent_ms_.erase({a.fingerprint, i});
-      else
+      if (resolved) {
+        if (last_sent_ms_.erase({a.fingerprint, i})) Enqueue(i, a, now_ms);
+      } else {
+        Enqueue(i, a, now_ms);
         last_sent_ms_[{a.fingerprint, i}] = now_ms;
+      }
     }
   }
 }
@@ -173,7 +198,7 @@ void Notifier::Notify(const Alert& a) {
 void Notifier::Tick(const std::vector<Alert>& active, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const Alert& a : active) {
-    if (a.state != AlertState::kFiring) continue;
+    if (a.state != AlertState::kFiring || Inhibited(a, active)) continue;
     auto route = cfg_.routes.find(a.rule->severity);
     if (route == cfg_.routes.end()) continue;
     for (const auto& name : route->second) {

@@ -45,7 +45,10 @@ class Notifier {
   ~Notifier();
 
   /// An alert that started firing or resolved: to every channel routed from its severity.
-  void Notify(const Alert& a);
+  /// A warning is not sent while a critical alert of the same signal and labels fires in
+  /// `active` (as the generated Alertmanager config inhibits it); a resolve only goes where
+  /// the firing went.
+  void Notify(const Alert& a, const std::vector<Alert>& active);
   /// Called after each evaluation with the pending and firing alerts: repeats and
   /// Alertmanager re-sends that are due.
   void Tick(const std::vector<Alert>& active, int64_t now_ms);
