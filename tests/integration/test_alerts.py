@@ -262,6 +262,12 @@ scrape_configs:
         self.assertNotIn("/agent/slack-monitoring", burst_paths)
         self.assertNotIn("/am/slack-monitoring", burst_paths)
 
+        top = subprocess.run([REDTAP, "top", "--once", "--http", f"127.0.0.1:{agent.http_port}"],
+                             capture_output=True, text=True, timeout=20).stdout
+        self.assertIn("FIRING ALERTS", top)
+        self.assertIn("critical  PaymentSuccessRateCritical{gateway=stripe}: Payment success rate "
+                      "of stripe below 95%", top)
+
         pd = self.sink.bodies("/agent/pd")[0]
         self.assertEqual(pd["routing_key"], ROUTING_KEY)
         self.assertEqual(pd["event_action"], "trigger")
@@ -319,7 +325,7 @@ scrape_configs:
         for secret in (ROUTING_KEY, SLACK_TOKEN):
             self.assertNotIn(secret, exposed)
         # The agent's own notifications are not transactions of its own.
-        self.assertEqual([e for e in agent.read_events() if e["process.command"] == "redtap"], [])
+        self.assertEqual([e for e in agent.read_events() if e["process.pid"] == agent.proc.pid], [])
 
 if __name__ == "__main__":
     harness.require_bpf()

@@ -156,6 +156,36 @@ std::string RenderFunnel(const nlohmann::json& funnel) {
   return out;
 }
 
+std::string RenderAlerts(const nlohmann::json& alerts) {
+  if (!alerts.is_object() || !alerts.contains("data") || !alerts["data"].is_object()) return "";
+  const auto& list = alerts["data"].value("alerts", nlohmann::json::array());
+  std::string out;
+  size_t firing = 0;
+  for (const auto& a : list) {
+    if (!a.is_object() || a.value("state", "") != "firing") continue;
+    firing++;
+    const auto& labels = a.value("labels", nlohmann::json::object());
+    std::string line = "  " + labels.value("severity", std::string("?")) + "  " +
+                       labels.value("alertname", std::string("?"));
+    std::string sel;
+    for (auto it = labels.begin(); it != labels.end(); ++it) {
+      if (it.key() == "alertname" || it.key() == "severity" || it.key() == "signal" ||
+          !it.value().is_string())
+        continue;
+      sel += (sel.empty() ? "" : ",") + it.key() + "=" + it.value().get<std::string>();
+    }
+    if (!sel.empty()) line += "{" + sel + "}";
+    const auto& ann = a.value("annotations", nlohmann::json::object());
+    if (ann.contains("summary") && ann["summary"].is_string())
+      line += ": " + ann["summary"].get<std::string>();
+    else
+      line += " = " + a.value("value", std::string("?"));
+    out += Fit(line, 200) + "\n";
+  }
+  if (!firing) return "";
+  return "FIRING ALERTS (" + std::to_string(firing) + ")\n" + out + "\n";
+}
+
 namespace {
 
 // One screen from the agent's API: the endpoints table, the fullest listeners, the funnel.
@@ -183,7 +213,10 @@ bool FetchScreen(httplib::Client& cli, const TopOptions& opt, const std::string&
     width = ws.ws_col;
     if (rows == 0) rows = std::max(1, ws.ws_row - 4);
   }
-  *body = RenderTopTable(j, listeners, sort, tty, width, rows);
+  *body = "";
+  if (auto ar = cli.Get("/api/v1/alerts"); ar && ar->status == 200)
+    *body = RenderAlerts(nlohmann::json::parse(ar->body, nullptr, false));
+  *body += RenderTopTable(j, listeners, sort, tty, width, rows);
   if (auto fr = cli.Get("/api/v1/funnel"); fr && fr->status == 200)
     *body += RenderFunnel(nlohmann::json::parse(fr->body, nullptr, false));
   return true;

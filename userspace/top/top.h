@@ -26,6 +26,9 @@ std::string RenderTopTable(const nlohmann::json& endpoints, const nlohmann::json
 /// Renders /api/v1/funnel (may be null or disabled) as one line per step: attempts,
 /// successes and the conversion from the previous step. Empty when there is no funnel.
 std::string RenderFunnel(const nlohmann::json& funnel);
+/// Renders /api/v1/alerts: the firing alerts, one line each (severity, name, labels, summary),
+/// or "" when none fires.
+std::string RenderAlerts(const nlohmann::json& alerts);
 
 /// Runs the loop; returns the exit code.
 int RunTop(const TopOptions& opt);

@@ -3,6 +3,7 @@
 // and one error per broken key, each naming the key.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,7 +34,7 @@ TEST(AlertsConfigTest, ShopExampleHasTheSeedRules) {
   EXPECT_TRUE(pay.has_below);
   EXPECT_DOUBLE_EQ(pay.below, 0.95);
   EXPECT_EQ(pay.min_events, 20u);
-  EXPECT_EQ(pay.annotations.at("runbook_url"), "runbooks/PaymentSuccessRate.md");
+  EXPECT_EQ(pay.annotations.at("runbook_url"), "deploy/runbooks/PaymentSuccessRate.md");
   const AlertRule& checkout = a.rules[2];
   EXPECT_EQ(checkout.signal, AlertSignal::kLatencyP95);
   EXPECT_EQ(checkout.route, "/api/checkout");
@@ -54,6 +55,12 @@ TEST(AlertsConfigTest, ShopExampleHasTheSeedRules) {
   EXPECT_EQ(a.routes.at(AlertSeverity::kCritical),
             (std::vector<std::string>{"pagerduty", "sms", "slack-incidents"}));
   EXPECT_TRUE(a.routes.at(AlertSeverity::kInfo).empty());
+  // Every rule has a summary and a runbook that exists.
+  for (const auto& rule : a.rules) {
+    EXPECT_FALSE(rule.annotations.at("summary").empty()) << rule.name;
+    const std::string runbook = REDTAP_SOURCE_DIR "/" + rule.annotations.at("runbook_url");
+    EXPECT_TRUE(std::ifstream(runbook).good()) << rule.name << ": " << runbook;
+  }
 }
 
 TEST(AlertsConfigTest, DurationsAndThresholds) {
