@@ -64,10 +64,21 @@ def series():
                            ("+Inf", 10, 10)]:
         add(http + "_bucket", dict(co, le=le), counter(lambda p, f=fast, s=slow: s if p == "B" else f))
     add(http + "_count", co, counter(lambda p: 10))
+    cl = {"service_name": "shop", "server_address": "api.stripe.com", "server_port": "443",
+          "http_route": "/v1/charges", "http_request_method": "POST",
+          "http_response_status_code": "200"}
+    client = "http_client_request_duration_seconds"
+    for le, fast, slow in [("0.1", 10, 0), ("0.5", 10, 0), ("1", 10, 0), ("3", 10, 10),
+                           ("+Inf", 10, 10)]:
+        add(client + "_bucket", dict(cl, le=le),
+            counter(lambda p, f=fast, s=slow: s if p == "B" else f))
+    add(client + "_count", cl, counter(lambda p: 10))
     funnel = "redtap_ecommerce_funnel_step_total"
     add(funnel, {"funnel": "checkout", "step": "cart", "outcome": "success"}, counter(lambda p: 10))
     add(funnel, {"funnel": "checkout", "step": "checkout", "outcome": "success"},
         counter(lambda p: 1 if p == "B" else 6))
+    add(funnel, {"funnel": "checkout", "step": "payment", "outcome": "success"},
+        counter(lambda p: 1 if p == "B" else 5))
     add("redtap_connection_pool_usage_ratio", {"pool": "shop-db"},
         [0.95 if phase(s) == "B" else 0.5 for s in range(STEPS)])
     return out
@@ -85,6 +96,9 @@ def expected():
         "CartAbandon": {29: [], 45: [labels("warning", "cart_abandonment")], 69: []},
         "Spike": {29: [], 33: [labels("warning", "error_spike", service_name="api")], 45: [],
                   69: []},
+        "SlowGateway": {29: [], 45: [labels("warning", "client_latency_p95",
+                                             server_address="api.stripe.com")], 69: []},
+        "ConvDrop": {29: [], 45: [labels("warning", "conversion_drop")], 69: []},
         "PoolFull": {29: [], 45: [labels("critical", "pool_usage", pool="shop-db")], 69: []},
     }
 
@@ -159,7 +173,7 @@ class Agreement(unittest.TestCase):
                 f.write(r.stdout)
         r = sh("promtool", "check", "rules", rules)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("SUCCESS: 20 rules found", r.stdout)
+        self.assertIn("SUCCESS: 20 rules found", r.stdout)  # 10 values + 10 alerts
         r = sh("amtool", "check-config", am)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         for labels, receiver in (("severity=critical", "redtap-critical"),
