@@ -11,7 +11,8 @@ payment declines at the (local, HTTPS) gateway, then recovery. Two evaluators wa
   the Slack URL (secrets read from files) appear nowhere.
 - a real Prometheus scraping the agent with `redtap rules prometheus` fires the same alert,
   and a real Alertmanager with `redtap rules alertmanager` routes it to its own receivers.
-Receivers are HTTP and SMTP sinks on 127.0.0.1 started by this test."""
+Receivers are HTTP and SMTP sinks on 127.0.0.1 started by this test. A second test drives
+error_spike and latency_p95 with a backend whose error share and latency it sets."""
 import http.server
 import json
 import os
@@ -326,6 +327,106 @@ scrape_configs:
             self.assertNotIn(secret, exposed)
         # The agent's own notifications are not transactions of its own.
         self.assertEqual([e for e in agent.read_events() if e["process.pid"] == agent.proc.pid], [])
+
+SPIKE_CONFIG = """
+services: [{{name: orders, port: {port}}}]
+alerts:
+  evaluation_interval: 1s
+  rules:
+    - {{name: OrdersErrorSpike, severity: warning, signal: error_spike, by: [service_name],
+       service: orders, window: 5s, baseline: 40s, sigma: 3, min_events: 5}}
+    - {{name: CheckoutSlow, severity: critical, signal: latency_p95, service: orders,
+       route: /api/checkout, window: 5s, above: 250ms, min_events: 10}}
+"""
+
+
+class Driver:
+    """Worker threads calling the backend's /api/ routes; the test sets the share of 500s and
+    the latency of /api/checkout while they run."""
+
+    def __init__(self, port, workers=6):
+        self.port = port
+        self.error_every = 40  # one request in N answers 500
+        self.checkout_ms = 5
+        self.stop = threading.Event()
+        self.count = 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(workers)]
+        for t in self.threads:
+            t.start()
+
+    def run(self):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        while not self.stop.is_set():
+            with self.lock:
+                self.count += 1
+                n = self.count
+            if n % 2:
+                path = f"/api/checkout?ms={self.checkout_ms}"
+            else:
+                path = "/api/orders?status=%d" % (500 if n % self.error_every == 0 else 200)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            time.sleep(0.02)
+        conn.close()
+
+    def close(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=15)
+
+
+class SpikeAndLatencyTest(unittest.TestCase):
+    """error_spike and latency_p95 on the agent, driven by a backend whose error share and
+    latency this test sets."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="redtap-alerts-")
+        self.procs = Procs()
+        self.driver = None
+
+    def tearDown(self):
+        if self.driver:
+            self.driver.close()
+        self.procs.stop_all()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_error_spike_and_latency(self):
+        be = free_port()
+        self.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(be)])
+        wait_port(be)
+        cfg = os.path.join(self.dir, "spike.yaml")
+        with open(cfg, "w") as f:
+            f.write(SPIKE_CONFIG.format(port=be))
+        agent = harness.Agent(REDTAP, self.dir, self.procs, ["--config", cfg])
+        agent.start()
+        self.driver = Driver(be)
+        names = lambda: {a[0] for a in agent_alerts(agent.http_port)}  # noqa: E731
+        # A steady 2.5 % of errors and fast checkouts: after the window and some baseline,
+        # neither fires.
+        time.sleep(20)
+        self.assertEqual(names(), set())
+        # A jump to 1 error in 3: far above the baseline's mean + 3 sigma.
+        self.driver.error_every = 3
+        wait_for("the error spike", lambda: "OrdersErrorSpike" in names(), 15)
+        self.assertNotIn("CheckoutSlow", names())
+        self.driver.error_every = 40
+        # Checkouts at 400 ms: P95 over 250 ms.
+        self.driver.checkout_ms = 400
+        wait_for("slow checkouts", lambda: "CheckoutSlow" in names(), 20)
+        value = [a for a in json.loads(get(agent.http_port, "/api/v1/alerts"))["data"]["alerts"]
+                 if a["labels"]["alertname"] == "CheckoutSlow"][0]["value"]
+        self.assertGreater(float(value), 0.25)
+        self.driver.checkout_ms = 5
+        wait_for("checkouts fast again", lambda: "CheckoutSlow" not in names(), 20)
+        self.driver.close()
+        self.driver = None
+        events = [(e["alert.name"], e["alert.state"]) for e in agent.read_events("alert")]
+        self.assertIn(("OrdersErrorSpike", "firing"), events)
+        self.assertIn(("CheckoutSlow", "firing"), events)
+        self.assertIn(("CheckoutSlow", "resolved"), events)
+
 
 if __name__ == "__main__":
     harness.require_bpf()
