@@ -19,6 +19,15 @@ constexpr size_t kMaxGroups = 1000;
 // Observations kept per rule: a long lookback (conversion_drop's 24 h baseline) is sampled
 // more coarsely, never with more than this many.
 constexpr int64_t kMaxSnapshots = 512;
+// Values (doubles) kept per rule across its observations: ≈4 MiB. A rule with many label sets
+// and histogram buckets keeps fewer, coarser observations (never fewer than 16).
+constexpr size_t kMaxStoredValues = 512 * 1024;
+
+size_t ValuesOf(const Observation& obs) {
+  size_t n = 0;
+  for (const auto& [k, v] : obs) n += v.size() + k.size() + 2;
+  return n;
+}
 
 std::vector<double> Increase(const std::vector<double>& cur, const std::vector<double>* base) {
   std::vector<double> d(cur);
@@ -222,8 +231,17 @@ struct Engine::RuleState {
   }
 
   void Remember(int64_t now, Observation obs) {
+    // Fewer, coarser observations when each is large (bounded memory per rule).
+    const size_t per = std::max<size_t>(1, ValuesOf(obs));
+    const int64_t max_snapshots =
+        std::clamp<int64_t>(static_cast<int64_t>(kMaxStoredValues / per), 16, kMaxSnapshots);
+    spacing_ms = lookback_ms / max_snapshots;
     if (history.empty() || now - history.back().first >= spacing_ms) {
       history.emplace_back(now, std::move(obs));
+    }
+    // Thinned when over the bound: every other one of the older observations goes.
+    while (static_cast<int64_t>(history.size()) > max_snapshots + 1) {
+      for (size_t i = 1; i + 1 < history.size(); i++) history.erase(history.begin() + i);
     }
     // Keep one observation at or before the longest lookback.
     while (history.size() >= 2 && history[1].first <= now - lookback_ms) history.pop_front();

@@ -226,8 +226,10 @@ bool Notifier::Send(const Channel& c, const Delivery& d, std::string* error) con
   }
   CURL* h = curl.h;
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, opt_.timeout_ms);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, opt_.timeout_ms);
+  // While the agent stops, a last try may not hold it up for long.
+  const long timeout_ms = stopping_ ? std::min(opt_.timeout_ms, 2000L) : opt_.timeout_ms;
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
   Reader reader{&d.body};
   std::string url;
   if (c.cfg->type == ChannelType::kEmail) {
@@ -321,6 +323,7 @@ void Notifier::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    stopping_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();

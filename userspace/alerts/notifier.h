@@ -6,6 +6,7 @@
 // Secrets (routing keys, webhook URLs) are read from their files once and never logged.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -77,6 +78,7 @@ class Notifier {
   std::map<std::pair<std::string, size_t>, int64_t> last_sent_ms_;  // (fingerprint, channel)
   std::map<std::pair<size_t, std::string>, uint64_t> counts_;       // (channel, outcome)
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // Send's timeout is 2 s then
   std::thread thread_;
 };
 
