@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "userspace/alerts/engine.h"
+#include "userspace/config/config.h"
 #include "userspace/enrich/route_templater.h"
 #include "userspace/metrics/ddsketch.h"
 #include "userspace/metrics/metrics_store.h"
@@ -119,6 +121,31 @@ void BM_RenderPrometheus(benchmark::State& state) {
   state.counters["series"] = static_cast<double>(store.GetStats().series);
 }
 BENCHMARK(BM_RenderPrometheus)->Unit(benchmark::kMillisecond);
+
+// One evaluation of the seed's 10 alert rules (config/examples/shop.yaml) on the families of
+// a store like the one above, collected each time: what the agent's alert thread does every
+// evaluation_interval (15 s).
+void BM_AlertsEvaluate(benchmark::State& state) {
+  auto cfg = config::LoadConfigFile(REDTAP_SOURCE_DIR "/config/examples/shop.yaml");
+  if (!cfg.ok()) {
+    state.SkipWithError(cfg.error().c_str());
+    return;
+  }
+  enrich::Enricher enricher(cfg.value(), [](uint32_t) { return std::string(); });
+  MetricsStore store(cfg.value());
+  const std::vector<Input> mix = MakeMix(4096);
+  uint64_t now = 1'000'000'000'000ull;
+  for (const auto& in : mix) store.Consume(enricher.Enrich(in.txn, in.meta, now += 100'000));
+  alerts::Engine engine(cfg.value());
+  int64_t t = 1'800'000'000'000;
+  for (auto _ : state) {
+    exposition::Families f;  // the families are collected anew each time, as the agent does
+    store.Collect(&f);
+    engine.Evaluate(f, t += 15'000);
+  }
+  state.counters["series"] = static_cast<double>(store.GetStats().series);
+}
+BENCHMARK(BM_AlertsEvaluate)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace redtap::metrics
