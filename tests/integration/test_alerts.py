@@ -4,8 +4,9 @@
 payment declines at the (local, HTTPS) gateway, then recovery. Two evaluators watch it:
 
 - the agent itself: PaymentSuccessRateCritical fires and reaches the PagerDuty-shaped, SMS
-  (webhook) and Slack-shaped receivers of the critical route, never the warning ones (the
-  warning of the same signal and gateway is inhibited), then resolves and notifies the same
+  (webhook) and Slack-shaped receivers of the critical route and the real Alertmanager's API,
+  never the warning ones (the warning of the same signal and gateway is inhibited), then
+  resolves and notifies the same
   receivers; an info rule reaches a real SMTP server (aiosmtpd). /api/v1/alerts, redtap_alerts,
   type:"alert" events and redtap_alert_notifications_total say the same; the routing key and
   the Slack URL (secrets read from files) appear nowhere.
@@ -75,8 +76,9 @@ alerts:
     - {{name: slack-monitoring, type: slack, url: "http://127.0.0.1:{sink}/{who}/slack-monitoring"}}
     - {{name: email-tech, type: email, smtp: "127.0.0.1:{smtp}", from: redtap@shop.example,
        to: [tech@shop.example]}}
+    - {{name: alertmanager, type: alertmanager, url: "http://127.0.0.1:{am}"}}
   routes:
-    critical: [pagerduty, sms, slack-incidents]
+    critical: [pagerduty, sms, slack-incidents, alertmanager]
     warning: [slack-monitoring]
     info: [email-tech]
 """
@@ -154,6 +156,7 @@ class AlertsTest(unittest.TestCase):
         self.procs = Procs()
         self.sink = Sink()
         self.smtp_port = free_port()
+        self.am_port, self.prom_port = free_port(), free_port()
         self.smtp_log = os.path.join(self.dir, "smtp.log")
         with open(os.path.join(self.dir, "pagerduty.key"), "w") as f:
             f.write(ROUTING_KEY + "\n")
@@ -163,7 +166,8 @@ class AlertsTest(unittest.TestCase):
                 f.write(f"http://127.0.0.1:{self.sink.port}/{who}/slack-incidents/{SLACK_TOKEN}\n")
         self.configs = {}
         for who in ("agent", "am"):
-            text = CONFIG.format(dir=self.dir, sink=self.sink.port, smtp=self.smtp_port, who=who)
+            text = CONFIG.format(dir=self.dir, sink=self.sink.port, smtp=self.smtp_port, who=who,
+                                 am=self.am_port)
             text = text.replace(f"{self.dir}/slack-incidents.url", f"{self.dir}/slack-{who}.url")
             path = os.path.join(self.dir, f"{who}.yaml")
             with open(path, "w") as f:
@@ -192,7 +196,6 @@ class AlertsTest(unittest.TestCase):
         am_conf = os.path.join(self.dir, "alertmanager.yml")
         with open(am_conf, "w") as f:
             f.write(am)
-        self.am_port, self.prom_port = free_port(), free_port()
         log = open(os.path.join(self.dir, "alertmanager.log"), "w")
         self.procs.start(["/usr/bin/prometheus-alertmanager", f"--config.file={am_conf}",
                           f"--storage.path={self.dir}/am-data",
@@ -316,6 +319,11 @@ scrape_configs:
         self.assertGreaterEqual(sent["sms"], 2)
         self.assertGreaterEqual(sent["slack-incidents"], 2)
         self.assertGreaterEqual(sent["email-tech"], 1)
+        # The real Alertmanager accepted the agent's POST /api/v2/alerts, firing and resolved.
+        self.assertGreaterEqual(sent["alertmanager"], 2)
+        self.assertEqual(prom[("redtap_alert_notifications_total",
+                               frozenset({"channel": "alertmanager", "outcome": "failed"}.items()))],
+                         0)
 
         # Secrets read from files never leave them.
         exposed = metrics + get(agent.http_port, "/api/v1/alerts")

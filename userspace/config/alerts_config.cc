@@ -127,19 +127,6 @@ std::string ParseIdent(const YAML::Node& node, const std::string& key, const cha
   return node.Scalar();
 }
 
-/// A channel or pool name: 1..64 of [A-Za-z0-9_.-].
-std::string ParseShortName(const YAML::Node& node, const std::string& key) {
-  const auto fail = [&] {
-    Fail(key,
-         "must be a name of 1 to 64 letters, digits, '_', '.' or '-' (got " + Describe(node) + ")");
-  };
-  if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 64) fail();
-  for (char c : node.Scalar()) {
-    if (!IsHostChar(c)) fail();
-  }
-  return node.Scalar();
-}
-
 std::string ParseUrl(const YAML::Node& node, const std::string& key) {
   const std::string s = ParseString(node, key);
   const bool http = s.starts_with("http://") && s.size() > 7;
@@ -372,15 +359,7 @@ AlertRule ParseRule(const YAML::Node& node, const std::string& key) {
                }),
           mark("route", [&](auto& n, auto& k) { r.route = ParseRoutePattern(n, k); }),
           mark("service", [&](auto& n, auto& k) { r.service = ParseName(n, k); }),
-          mark("method",
-               [&](auto& n, auto& k) {
-                 r.method = ParseIdent(n, k, "an upper-case HTTP method");
-                 if (std::any_of(r.method.begin(), r.method.end(),
-                                 [](char c) { return c >= 'a' && c <= 'z'; })) {
-                   Fail(k, "must be an upper-case HTTP method such as GET or POST (got " +
-                               Describe(n) + ")");
-                 }
-               }),
+          mark("method", [&](auto& n, auto& k) { r.method = ParseMethod(n, k); }),
           mark("kind",
                [&](auto& n, auto& k) {
                  r.kind = ParseString(n, k);
@@ -430,7 +409,7 @@ AlertPool ParsePool(const YAML::Node& node, const std::string& key) {
   AlertPool p;
   ParseMap(node, key,
            {
-               {"name", [&](auto& n, auto& k) { p.name = ParseShortName(n, k); }},
+               {"name", [&](auto& n, auto& k) { p.name = ParseLabelName(n, k); }},
                {"service", [&](auto& n, auto& k) { p.service = ParseName(n, k); }},
                {"server_port",
                 [&](auto& n, auto& k) {
@@ -450,7 +429,7 @@ AlertChannel ParseChannel(const YAML::Node& node, const std::string& key) {
   ParseMap(
       node, key,
       {
-          {"name", [&](auto& n, auto& k) { c.name = ParseShortName(n, k); }},
+          {"name", [&](auto& n, auto& k) { c.name = ParseLabelName(n, k); }},
           {"type",
            [&](auto& n, auto& k) {
              c.type = ParseEnum(n, k, kChannelTypes, ChannelTypeName);
@@ -576,7 +555,7 @@ void ParseAlerts(const YAML::Node& node, const std::string& prefix, AlertsConfig
       f.emplace_back(SeverityName(s), [&a, s](const YAML::Node& n, const std::string& k) {
         auto& names = a.routes[s];
         ForEachItem(n, k, "a list of channel names", [&](auto& v, auto& vk) {
-          std::string name = ParseShortName(v, vk);
+          std::string name = ParseLabelName(v, vk);
           bool known = std::any_of(a.channels.begin(), a.channels.end(),
                                    [&](const AlertChannel& c) { return c.name == name; });
           if (!known) Fail(vk, "names no channel of alerts.channels (got \"" + name + "\")");

@@ -16,30 +16,6 @@ namespace {
 
 // ---- values shared by the sub-sections ----
 
-/// A label value configured by the user: 1..64 of [A-Za-z0-9_.-].
-std::string ParseLabelName(const YAML::Node& node, const std::string& key) {
-  const auto fail = [&] {
-    Fail(key,
-         "must be a name of 1 to 64 letters, digits, '_', '.' or '-' (got " + Describe(node) + ")");
-  };
-  if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 64) fail();
-  for (char c : node.Scalar()) {
-    if (!IsHostChar(c)) fail();
-  }
-  return node.Scalar();
-}
-
-std::string ParseMethod(const YAML::Node& node, const std::string& key) {
-  const auto fail = [&] {
-    Fail(key, "must be an upper-case HTTP method such as GET or POST (got " + Describe(node) + ")");
-  };
-  if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 32) fail();
-  for (char c : node.Scalar()) {
-    if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_')) fail();
-  }
-  return node.Scalar();
-}
-
 /// {method, route} maps; `extra` handles the other keys of the map (name...).
 EcommerceRoute ParseEcommerceRoute(const YAML::Node& node, const std::string& key, Fields extra,
                                    bool method_required) {

@@ -282,4 +282,28 @@ std::string ParseRoutePattern(const YAML::Node& node, const std::string& key) {
   return node.Scalar();
 }
 
+/// A label value configured by the user: 1..64 of [A-Za-z0-9_.-].
+std::string ParseLabelName(const YAML::Node& node, const std::string& key) {
+  const auto fail = [&] {
+    Fail(key,
+         "must be a name of 1 to 64 letters, digits, '_', '.' or '-' (got " + Describe(node) + ")");
+  };
+  if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 64) fail();
+  for (char c : node.Scalar()) {
+    if (!IsHostChar(c)) fail();
+  }
+  return node.Scalar();
+}
+
+std::string ParseMethod(const YAML::Node& node, const std::string& key) {
+  const auto fail = [&] {
+    Fail(key, "must be an upper-case HTTP method such as GET or POST (got " + Describe(node) + ")");
+  };
+  if (!node.IsScalar() || node.Scalar().empty() || node.Scalar().size() > 32) fail();
+  for (char c : node.Scalar()) {
+    if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_')) fail();
+  }
+  return node.Scalar();
+}
+
 }  // namespace redtap::config::detail

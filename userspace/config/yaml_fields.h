@@ -91,6 +91,12 @@ void ParseBuckets(const YAML::Node& node, const std::string& key, double min, co
 /// A service name: 1..64 bytes, no control characters (it becomes a label value).
 std::string ParseName(const YAML::Node& node, const std::string& key);
 
+/// A label value configured by the user (gateway, pool, channel...): 1..64 of [A-Za-z0-9_.-].
+std::string ParseLabelName(const YAML::Node& node, const std::string& key);
+
+/// An HTTP method: upper-case letters, '-' and '_', 1..32 ("GET", "POST").
+std::string ParseMethod(const YAML::Node& node, const std::string& key);
+
 /// A letter, digit, '.', '-' or '_'.
 bool IsHostChar(char c);
 
