@@ -342,7 +342,7 @@ alerts:
   evaluation_interval: 1s
   rules:
     - {{name: OrdersErrorSpike, severity: warning, signal: error_spike, by: [service_name],
-       service: orders, window: 5s, baseline: 40s, sigma: 3, min_events: 5}}
+       service: orders, window: 5s, baseline: 40s, sigma: 4, min_events: 5}}
     - {{name: CheckoutSlow, severity: critical, signal: latency_p95, service: orders,
        route: /api/checkout, window: 5s, above: 250ms, min_events: 10}}
 """
@@ -415,7 +415,7 @@ class SpikeAndLatencyTest(unittest.TestCase):
         # neither fires.
         time.sleep(20)
         self.assertEqual(names(), set())
-        # A jump to 1 error in 3: far above the baseline's mean + 3 sigma.
+        # A jump to 1 error in 3: far above the baseline's mean + 4 sigma.
         self.driver.error_every = 3
         wait_for("the error spike", lambda: "OrdersErrorSpike" in names(), 15)
         self.assertNotIn("CheckoutSlow", names())
