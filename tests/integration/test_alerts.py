@@ -11,9 +11,11 @@ payment declines at the (local, HTTPS) gateway, then recovery. Two evaluators wa
   type:"alert" events and redtap_alert_notifications_total say the same; the routing key and
   the Slack URL (secrets read from files) appear nowhere.
 - a real Prometheus scraping the agent with `redtap rules prometheus` fires the same alert,
-  and a real Alertmanager with `redtap rules alertmanager` routes it to its own receivers.
+  and a real Alertmanager with `redtap rules alertmanager` routes it to its own receivers;
+  every query of the Grafana dashboards (deploy/grafana) returns data from that Prometheus.
 Receivers are HTTP and SMTP sinks on 127.0.0.1 started by this test. A second test drives
 error_spike and latency_p95 with a backend whose error share and latency it sets."""
+import glob
 import http.server
 import json
 import os
@@ -24,6 +26,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import harness
@@ -57,7 +61,14 @@ ecommerce:
     endpoints: [{{method: POST, route: /api/payment/process}}]
     gateways: [{{name: stripe, hosts: [api.stripe.com]}}]
     fields: {{amount: request.amount, currency: request.currency, reason: response.error.code}}
+  error_categories:
+    - {{name: payment, routes: ["/api/payment/*"], statuses: [402, 502, 504]}}
+    - {{name: inventory, statuses: [409]}}
+    - {{name: session, statuses: [401, 419, 440]}}
+    - {{name: validation, statuses: [400, 422]}}
+    - {{name: integration, kind: client, statuses: ["5xx"]}}
 alerts:
+  pools: [{{name: stripe-conns, service: shop, server_port: {gw}, size: 20}}]
   evaluation_interval: 1s
   repeat_interval: 1h
   rules:
@@ -164,16 +175,16 @@ class AlertsTest(unittest.TestCase):
         for who in ("agent", "am"):
             with open(os.path.join(self.dir, f"slack-{who}.url"), "w") as f:
                 f.write(f"http://127.0.0.1:{self.sink.port}/{who}/slack-incidents/{SLACK_TOKEN}\n")
+        self.shop = demo.Shop(self.dir, decline_rate=0.0, seed=5)  # started by the test
         self.configs = {}
         for who in ("agent", "am"):
             text = CONFIG.format(dir=self.dir, sink=self.sink.port, smtp=self.smtp_port, who=who,
-                                 am=self.am_port)
+                                 am=self.am_port, gw=self.shop.gateway_port)
             text = text.replace(f"{self.dir}/slack-incidents.url", f"{self.dir}/slack-{who}.url")
             path = os.path.join(self.dir, f"{who}.yaml")
             with open(path, "w") as f:
                 f.write(text)
             self.configs[who] = path
-        self.shop = None
 
     def tearDown(self):
         if self.shop:
@@ -219,6 +230,29 @@ scrape_configs:
         wait_port(self.am_port, timeout=30)
         wait_port(self.prom_port, timeout=30)
 
+    def check_dashboards(self):
+        """Every query of every panel of deploy/grafana returns data from the real Prometheus
+        scraping the agent (template variables: every value)."""
+        empty = []
+        for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "grafana", "*.json"))):
+            with open(path) as f:
+                board = json.load(f)
+            for p in board["panels"]:
+                for t in p["targets"]:
+                    q = t["expr"].replace("$__rate_interval", "1m")
+                    for var in ("service", "tenant", "host"):
+                        q = q.replace("$" + var, ".*")
+                    try:
+                        r = json.loads(get(self.prom_port,
+                                           "/api/v1/query?query=" + urllib.parse.quote(q)))
+                        ok = r["status"] == "success" and r["data"]["result"]
+                    except urllib.error.HTTPError as e:
+                        ok = False
+                        q += f" ({e.code}: {e.read().decode()[:200]})"
+                    if not ok:
+                        empty.append(f"{os.path.basename(path)}: {p['title']}: {q}")
+        self.assertEqual(empty, [], "panels without data")
+
     def test_decline_burst_fires_routes_and_resolves(self):
         smtp = open(self.smtp_log, "w")
         self.procs.start(["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
@@ -228,8 +262,10 @@ scrape_configs:
         agent = harness.Agent(REDTAP, self.dir, self.procs, ["--config", self.configs["agent"]])
         agent.start()
         self.start_fleet(agent.http_port)
-        self.shop = demo.Shop(self.dir, decline_rate=0.0, seed=5)
         self.shop.start()
+        # A refused connect (curl to a closed port): the TCP dashboard's failure panel has data.
+        subprocess.run(["curl", "-s", "--max-time", "2", f"http://127.0.0.1:{free_port()}/"],
+                       capture_output=True)
         self.shop.set_decline_rate(0.0)
         load = self.procs.start(
             [sys.executable, os.path.join(ROOT, "scripts", "demo.d", "loadgen.py"),
@@ -257,6 +293,7 @@ scrape_configs:
                      p.startswith("/agent/slack-incidents/") for p in self.sink.paths()), 30)
         wait_for("Alertmanager's notifications",
                  lambda: all(self.sink.bodies(p) for p in ("/am/pd", "/am/sms")), 40)
+        self.check_dashboards()
         # The warning fires too (after its 8 s), inhibited by the critical on both sides.
         warn = ("PaymentSuccessRateWarning", "stripe")
         wait_for("the agent's warning", lambda: warn in agent_alerts(agent.http_port), 30)

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -49,6 +50,15 @@ class Agent {
       out->push_back(exposition::SingleGauge("redtap_agent_hooks_attached",
                                              "Kernel hooks (programs) attached.",
                                              static_cast<double>(hooks_attached_.load())));
+      struct rusage ru {};
+      getrusage(RUSAGE_SELF, &ru);
+      const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+      out->push_back(exposition::SingleCounter(
+          "redtap_agent_cpu_seconds_total",
+          "CPU time of the agent (every thread, user + system). The kernel programs' time is "
+          "charged to the processes they run in.",
+          cpu));
     });
   }
 

@@ -218,7 +218,9 @@ void Notifier::Tick(const std::vector<Alert>& active, int64_t now_ms) {
   }
 }
 
-bool Notifier::Send(const Channel& c, const Delivery& d, std::string* error) const {
+bool Notifier::Send(const Channel& c, const Delivery& d, std::string* error,
+                    bool* retryable) const {
+  *retryable = true;
   CurlHandle curl;
   if (!curl.h) {
     *error = "curl_easy_init failed";
@@ -269,6 +271,8 @@ bool Notifier::Send(const Channel& c, const Delivery& d, std::string* error) con
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status >= 300) {
     *error = "HTTP status " + std::to_string(status);
+    // The receiver refused this request (bad key, bad payload): trying again changes nothing.
+    *retryable = !(status >= 400 && status < 500 && status != 408 && status != 429);
     return false;
   }
   return true;
@@ -296,15 +300,16 @@ void Notifier::Run() {
     queue_.erase(next);
     lock.unlock();
     std::string error;
+    bool retryable = true;
     const Channel& c = *channels_[d->channel];
-    const bool ok = Send(c, *d, &error);
+    const bool ok = Send(c, *d, &error, &retryable);
     lock.lock();
     d->attempts++;
     if (ok) {
       Count(d->channel, "sent");
       continue;
     }
-    if (d->attempts > opt_.max_retries || stop_) {
+    if (d->attempts > opt_.max_retries || stop_ || !retryable) {
       Count(d->channel, "failed");
       spdlog::warn("alerts: notification to channel {} failed after {} attempt(s): {}", c.cfg->name,
                    d->attempts, error);

@@ -66,7 +66,8 @@ class Notifier {
   void Run();
   void Enqueue(size_t channel, const Alert& a, int64_t now_ms);
   void Count(size_t channel, const char* outcome);
-  bool Send(const Channel& c, const Delivery& d, std::string* error) const;
+  /// One attempt; `retryable` false when the receiver refused the request itself (4xx).
+  bool Send(const Channel& c, const Delivery& d, std::string* error, bool* retryable) const;
 
   const config::AlertsConfig& cfg_;
   Options opt_;
