@@ -66,6 +66,12 @@ std::string FormatValue(double v) {
 
 }  // namespace
 
+int64_t SpikeBaselineMinSamples(const config::AlertRule& r, int64_t interval_ms) {
+  const int64_t evaluations =
+      static_cast<int64_t>(r.baseline_ms) / std::max<int64_t>(interval_ms, 1);
+  return std::max<int64_t>(2, evaluations / 2);
+}
+
 const char* StateName(AlertState s) {
   switch (s) {
     case AlertState::kPending:
@@ -116,7 +122,10 @@ std::string RenderTemplate(const std::string& text, const LabelSet& labels, doub
 }
 
 struct Engine::RuleState {
-  RuleState(const AlertRule& r, const config::Config& cfg) : rule(r), extractor(r, cfg) {
+  RuleState(const AlertRule& r, const config::Config& cfg)
+      : rule(r),
+        extractor(r, cfg),
+        interval_ms(static_cast<int64_t>(cfg.alerts.evaluation_interval_ms)) {
     lookback_ms = static_cast<int64_t>(std::max(r.window_ms, r.baseline_ms));
     spacing_ms = lookback_ms / kMaxSnapshots;
   }
@@ -198,26 +207,34 @@ struct Engine::RuleState {
     return std::nullopt;
   }
 
-  /// error_spike: mean + sigma * stddev of the group's rate over the baseline (this
-  /// evaluation included), as avg_over_time + sigma * stddev_over_time of the recorded rate.
-  double SpikeLimit(const GroupKey& k) const {
+  /// error_spike: mean + sigma * stddev of the group's rate over the baseline that ends where
+  /// the window starts ([now - window - baseline, now - window), as avg_over_time and
+  /// stddev_over_time of the recorded rate `offset window`): a spike does not raise its own
+  /// bar. No limit (never fires) until the baseline holds half its evaluations.
+  std::optional<double> SpikeLimit(const GroupKey& k, int64_t now) const {
+    const int64_t end = now - static_cast<int64_t>(rule.window_ms);
+    const int64_t start = end - static_cast<int64_t>(rule.baseline_ms);
     double sum = 0, sq = 0;
-    int n = 0;
+    int64_t n = 0;
     for (const auto& [ts, rates] : spikes) {
+      if (ts <= start || ts > end) continue;
       auto it = rates.find(k);
       if (it == rates.end()) continue;
       sum += it->second;
       sq += it->second * it->second;
       n++;
     }
-    if (n == 0) return 0;
-    const double mean = sum / n;
-    const double var = std::max(0.0, sq / n - mean * mean);
+    if (n < SpikeBaselineMinSamples(rule, interval_ms)) return std::nullopt;
+    const double mean = sum / static_cast<double>(n);
+    const double var = std::max(0.0, sq / static_cast<double>(n) - mean * mean);
     return mean + rule.sigma * std::sqrt(var);
   }
 
-  bool Holds(const GroupKey& k, double v) const {
-    if (rule.signal == AlertSignal::kErrorSpike) return v > SpikeLimit(k);
+  bool Holds(const GroupKey& k, double v, int64_t now) const {
+    if (rule.signal == AlertSignal::kErrorSpike) {
+      const auto limit = SpikeLimit(k, now);
+      return limit && v > *limit;
+    }
     return rule.has_above ? v > rule.above : v < rule.below;
   }
 
@@ -249,13 +266,14 @@ struct Engine::RuleState {
       spikes.emplace_back(now, std::move(spikes_now));
       spikes_now.clear();
       while (!spikes.empty() &&
-             spikes.front().first <= now - static_cast<int64_t>(rule.baseline_ms))
+             spikes.front().first <= now - static_cast<int64_t>(rule.baseline_ms + rule.window_ms))
         spikes.pop_front();
     }
   }
 
   const AlertRule& rule;
   Extractor extractor;
+  int64_t interval_ms = 15000;
   int64_t lookback_ms = 0;
   int64_t spacing_ms = 0;
   std::deque<std::pair<int64_t, Observation>> history;  // oldest first
@@ -289,12 +307,12 @@ std::vector<Alert> Engine::Evaluate(const exposition::Families& families, int64_
       if (!v) continue;
       rs->values[k] = *v;
       if (rs->rule.signal == AlertSignal::kErrorSpike) continue;  // after Remember (baseline)
-      if (rs->Holds(k, *v)) holding[k] = *v;
+      if (rs->Holds(k, *v, now_ms)) holding[k] = *v;
     }
     rs->Remember(now_ms, std::move(obs));
     if (rs->rule.signal == AlertSignal::kErrorSpike) {
       for (const auto& [k, v] : rs->values) {
-        if (rs->Holds(k, v)) holding[k] = v;
+        if (rs->Holds(k, v, now_ms)) holding[k] = v;
       }
     }
     const AlertRule& r = rs->rule;

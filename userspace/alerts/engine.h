@@ -68,6 +68,9 @@ class Engine {
   uint64_t evaluations_ = 0;
 };
 
+/// error_spike's baseline must hold at least this many evaluations (half of them, ≥ 2).
+int64_t SpikeBaselineMinSamples(const config::AlertRule& r, int64_t interval_ms);
+
 /// {{ $labels.NAME }} and {{ $value }} (spaces optional) replaced in `text`.
 std::string RenderTemplate(const std::string& text, const LabelSet& labels, double value);
 

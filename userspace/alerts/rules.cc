@@ -9,6 +9,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "userspace/alerts/engine.h"
+
 #include <algorithm>
 #include <charconv>
 #include <set>
@@ -148,12 +150,16 @@ std::string ValueExpr(const AlertRule& r, const config::Config& cfg) {
   return "";
 }
 
-std::string AlertExpr(const AlertRule& r, const config::Config&) {
+std::string AlertExpr(const AlertRule& r, const config::Config& cfg) {
   const std::string v = RecordName(r);
   if (r.signal == AlertSignal::kErrorSpike) {
-    const std::string b = Win(r.baseline_ms);
+    // The baseline ends where the window starts (offset), and must hold half its evaluations.
+    const std::string b = Win(r.baseline_ms) + " offset " + config::FormatDuration(r.window_ms);
+    const int64_t need =
+        SpikeBaselineMinSamples(r, static_cast<int64_t>(cfg.alerts.evaluation_interval_ms));
     return v + " > (avg_over_time(" + v + b + ") + " + Num(r.sigma) + " * stddev_over_time(" + v +
-           b + ")) and on (" + By(r) + ") (" +
+           b + ")) and on (" + By(r) + ") (count_over_time(" + v + b +
+           ") >= " + std::to_string(need) + ") and on (" + By(r) + ") (" +
            Sum(r, "increase(" + HttpCounts(r, true) + Win(r.window_ms) + ")") + " >= " + Min(r) +
            ")";
   }

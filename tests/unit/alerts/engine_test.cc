@@ -226,6 +226,23 @@ TEST(AlertEngineTest, ErrorSpikeAgainstItsBaseline) {
   EXPECT_GT(changed[0].value, 30.0 / 60.0);
 }
 
+TEST(AlertEngineTest, ErrorSpikeNeedsHalfItsBaseline) {
+  AlertRule r = Rule(AlertSignal::kErrorSpike, {"service_name"}, 60'000);
+  r.baseline_ms = 600'000;  // 40 evaluations: 20 needed
+  r.sigma = 3;
+  r.min_events = 10;
+  config::Config cfg = WithRule(r);
+  Engine e(cfg);
+  Http h;
+  int64_t t = kT0;
+  // A young agent: errors from nothing are no spike until the baseline is known.
+  for (int i = 0; i < 20; i++, t += kStep) {
+    h.Add("shop", "503", 0, i < 10 ? 0 : 50);
+    EXPECT_TRUE(e.Evaluate(h.Build(), t).empty()) << i;
+  }
+  EXPECT_EQ(SpikeBaselineMinSamples(r, kStep), 20);
+}
+
 TEST(AlertEngineTest, FunnelSignals) {
   auto funnel = [](double cart_ok, double checkout, double payment_ok) {
     auto f = exposition::Family("redtap_ecommerce_funnel_step_total", "",
