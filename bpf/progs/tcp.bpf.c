@@ -36,6 +36,7 @@ const volatile __u64 cfg_events_per_sec = 100; /* ring-buffer events per CPU per
 /* Written by userspace before each iterator pass (skeleton bss). */
 __u64 iter_gen = 0;
 __u32 iter_listeners_only = 0; /* 1: report listeners, stop before connections */
+__u32 pool_ports = 0;          /* entries of tcp_pool_ports: 0 skips the lookup */
 
 /* Zero value used to create agg_map entries (too large for the stack budget of some paths). */
 const struct redtap_tcp_counters zero_counters = {};
@@ -413,7 +414,7 @@ static __always_inline int iter__live(struct redtap_tcp_sock *e, struct sock_com
 {
 	int active = state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
 
-	if (active && e->key.dir == REDTAP_TCP_DIR_OUTBOUND) {
+	if (pool_ports && active && e->key.dir == REDTAP_TCP_DIR_OUTBOUND) {
 		__u16 dport = bpf_ntohs(skc->skc_dport);
 
 		if (bpf_map_lookup_elem(&tcp_pool_ports, &dport)) {

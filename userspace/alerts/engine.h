@@ -57,8 +57,7 @@ class Engine {
   /// ALERTS), redtap_alert_evaluations_total, redtap_alert_rule_value{alertname,...}.
   void Collect(exposition::Families* out) const;
 
-  /// The rule's value for one group over [now - window, now], from two observations (for
-  /// tests and the docs). Empty when the guard (min_events, no traffic) says no value.
+  /// A rule's observations, values and alerts (engine.cc).
   struct RuleState;
 
  private:

@@ -67,15 +67,10 @@ std::string Selector(const std::string& name, const AlertRule& r,
   return s + "}";
 }
 
-std::string Side(const AlertRule& r) {
-  if (r.signal == AlertSignal::kClientLatencyP95) return "client";
-  return r.kind == "client" ? "client" : "server";
-}
-
 /// Errors and transactions: the duration histogram's _count and the failed counter together
 /// (a failed request has no status label: the matcher "5..|" takes it).
 std::string HttpCounts(const AlertRule& r, bool errors_only) {
-  const std::string side = Side(r);
+  const std::string side = std::string(config::HttpSide(r));
   std::vector<std::string> m = {
       "__name__=~" + Quote("http_" + side + "_request_duration_seconds_count|redtap_http_" + side +
                            "_failed_requests_total")};
@@ -122,7 +117,8 @@ std::string ValueExpr(const AlertRule& r, const config::Config& cfg) {
     case AlertSignal::kLatencyP99:
     case AlertSignal::kClientLatencyP95: {
       const std::string q = r.signal == AlertSignal::kLatencyP99 ? "0.99" : "0.95";
-      const std::string h = "http_" + Side(r) + "_request_duration_seconds";
+      const std::string h =
+          "http_" + std::string(config::HttpSide(r)) + "_request_duration_seconds";
       return "histogram_quantile(" + q + ", " +
              Sum(r, "rate(" + Selector(h + "_bucket", r) + w + ")", true) + ") and on (" + By(r) +
              ") (" + Sum(r, "increase(" + Selector(h + "_count", r) + w + ")") + " >= " + Min(r) +

@@ -12,22 +12,6 @@ using config::AlertSignal;
 
 const std::string kEmpty;
 
-bool IsLatency(AlertSignal s) {
-  return s == AlertSignal::kLatencyP95 || s == AlertSignal::kLatencyP99 ||
-         s == AlertSignal::kClientLatencyP95;
-}
-
-bool IsErrors(AlertSignal s) {
-  return s == AlertSignal::kErrorRate || s == AlertSignal::kErrorSpike;
-}
-
-/// "server" or "client": the side of the HTTP series a rule reads.
-std::string Side(const config::AlertRule& r) {
-  if (r.signal == AlertSignal::kClientLatencyP95) return "client";
-  if (IsErrors(r.signal) && r.kind == "client") return "client";
-  return "server";
-}
-
 bool Is5xx(const std::string& status) { return status.size() == 3 && status[0] == '5'; }
 
 }  // namespace
@@ -48,28 +32,6 @@ Extractor::Extractor(const config::AlertRule& rule, const config::Config& cfg) :
   }
 }
 
-std::vector<std::string> Extractor::Inputs(const config::AlertRule& rule) {
-  const std::string side = Side(rule);
-  switch (rule.signal) {
-    case AlertSignal::kPaymentSuccessRate:
-      return {"redtap_ecommerce_payment_attempts_total"};
-    case AlertSignal::kErrorRate:
-    case AlertSignal::kErrorSpike:
-      return {"http_" + side + "_request_duration_seconds_count",
-              "redtap_http_" + side + "_failed_requests_total"};
-    case AlertSignal::kLatencyP95:
-    case AlertSignal::kLatencyP99:
-    case AlertSignal::kClientLatencyP95:
-      return {"http_" + side + "_request_duration_seconds_bucket"};
-    case AlertSignal::kCartAbandonment:
-    case AlertSignal::kConversionDrop:
-      return {"redtap_ecommerce_funnel_step_total"};
-    case AlertSignal::kPoolUsage:
-      return {"redtap_connection_pool_usage_ratio"};
-  }
-  return {};
-}
-
 bool Extractor::Matches(const exposition::ClientMetric& m) const {
   if (!rule_.route.empty() && LabelOf(m, "http_route") != rule_.route) return false;
   if (!rule_.service.empty() && LabelOf(m, "service_name") != rule_.service) return false;
@@ -86,7 +48,7 @@ GroupKey Extractor::Key(const exposition::ClientMetric& m) const {
 
 Observation Extractor::Extract(const exposition::Families& families) const {
   Observation out;
-  const std::string side = Side(rule_);
+  const std::string side = config::HttpSide(rule_);
   const auto values = [&](const exposition::ClientMetric& m, size_t n) -> std::vector<double>& {
     auto& v = out[Key(m)];
     if (v.size() < n) v.resize(n, 0.0);

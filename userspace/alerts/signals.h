@@ -36,8 +36,6 @@ class Extractor {
   Observation Extract(const exposition::Families& families) const;
   /// Upper bounds of the latency buckets (the last one +Inf), read from the families.
   const std::vector<double>& bounds() const { return bounds_; }
-  /// The metric families the rule reads (for the PromQL generator and the docs).
-  static std::vector<std::string> Inputs(const config::AlertRule& rule);
 
  private:
   bool Matches(const exposition::ClientMetric& m) const;

@@ -87,6 +87,11 @@ struct AlertsConfig {
 const char* SignalName(AlertSignal s);
 const char* SeverityName(AlertSeverity s);
 const char* ChannelTypeName(ChannelType t);
+/// latency_p95, latency_p99, client_latency_p95: thresholds in seconds, histogram quantiles.
+bool IsLatencySignal(AlertSignal s);
+/// "server" or "client": the side of the HTTP series a rule reads (client_latency_p95, or
+/// kind: client).
+const char* HttpSide(const AlertRule& r);
 /// "15s", "5m", "1h30m", "250ms" (Prometheus duration syntax; "0s" too).
 std::string FormatDuration(uint64_t ms);
 

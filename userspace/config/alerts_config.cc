@@ -66,6 +66,16 @@ const char* ChannelTypeName(ChannelType t) {
   return "?";
 }
 
+bool IsLatencySignal(AlertSignal s) {
+  return s == AlertSignal::kLatencyP95 || s == AlertSignal::kLatencyP99 ||
+         s == AlertSignal::kClientLatencyP95;
+}
+
+const char* HttpSide(const AlertRule& r) {
+  if (r.signal == AlertSignal::kClientLatencyP95 || r.kind == "client") return "client";
+  return "server";
+}
+
 std::string FormatDuration(uint64_t ms) {
   if (ms == 0) return "0s";
   std::string out;
@@ -229,11 +239,6 @@ double ParseThreshold(const YAML::Node& node, const std::string& key, bool secon
       seconds ? "must be a duration (3s, 250ms) or a number of seconds" : "must be a number");
 }
 
-bool IsLatency(AlertSignal s) {
-  return s == AlertSignal::kLatencyP95 || s == AlertSignal::kLatencyP99 ||
-         s == AlertSignal::kClientLatencyP95;
-}
-
 bool IsRatio(AlertSignal s) {
   return s == AlertSignal::kPaymentSuccessRate || s == AlertSignal::kErrorRate ||
          s == AlertSignal::kCartAbandonment || s == AlertSignal::kConversionDrop ||
@@ -272,7 +277,7 @@ std::string Joined(const std::vector<std::string_view>& v) {
 
 /// Which filters (route, service, method, kind) apply to a signal.
 bool HttpSignal(AlertSignal s) {
-  return s == AlertSignal::kErrorRate || s == AlertSignal::kErrorSpike || IsLatency(s);
+  return s == AlertSignal::kErrorRate || s == AlertSignal::kErrorSpike || IsLatencySignal(s);
 }
 
 void CheckRule(AlertRule& r, const std::string& key, const std::set<std::string>& given) {
@@ -395,11 +400,11 @@ AlertRule ParseRule(const YAML::Node& node, const std::string& key) {
   }
   if (given.count("above")) {
     r.has_above = true;
-    r.above = ParseThreshold(above, Join(key, "above"), IsLatency(r.signal));
+    r.above = ParseThreshold(above, Join(key, "above"), IsLatencySignal(r.signal));
   }
   if (given.count("below")) {
     r.has_below = true;
-    r.below = ParseThreshold(below, Join(key, "below"), IsLatency(r.signal));
+    r.below = ParseThreshold(below, Join(key, "below"), IsLatencySignal(r.signal));
   }
   CheckRule(r, key, given);
   return r;

@@ -136,6 +136,7 @@ Status TcpMonitor::SetPools() {
                            ErrnoText(errno));
     }
   }
+  skel_->bss->pool_ports = static_cast<uint32_t>(opt_.pools.size());
   model_.SetPools(opt_.pools);
   return Status::Ok();
 }

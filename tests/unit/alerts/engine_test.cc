@@ -87,6 +87,15 @@ AlertRule Rule(AlertSignal s, std::vector<std::string> by, uint64_t window_ms) {
   return r;
 }
 
+/// error_spike per service: a 1 min window against a 10 min baseline, 3 sigma, 10 errors.
+AlertRule SpikeRule() {
+  AlertRule r = Rule(AlertSignal::kErrorSpike, {"service_name"}, 60'000);
+  r.baseline_ms = 600'000;
+  r.sigma = 3;
+  r.min_events = 10;
+  return r;
+}
+
 TEST(HistogramQuantileTest, AsPrometheus) {
   const double inf = std::numeric_limits<double>::infinity();
   const std::vector<double> b = {0.1, 0.5, 1, inf};
@@ -205,10 +214,7 @@ TEST(AlertEngineTest, PaymentSuccessRateWithNoSuccessAtAll) {
 }
 
 TEST(AlertEngineTest, ErrorSpikeAgainstItsBaseline) {
-  AlertRule r = Rule(AlertSignal::kErrorSpike, {"service_name"}, 60'000);
-  r.baseline_ms = 600'000;
-  r.sigma = 3;
-  r.min_events = 10;
+  const AlertRule r = SpikeRule();
   config::Config cfg = WithRule(r);
   Engine e(cfg);
   Http h;
@@ -227,10 +233,7 @@ TEST(AlertEngineTest, ErrorSpikeAgainstItsBaseline) {
 }
 
 TEST(AlertEngineTest, ErrorSpikeNeedsHalfItsBaseline) {
-  AlertRule r = Rule(AlertSignal::kErrorSpike, {"service_name"}, 60'000);
-  r.baseline_ms = 600'000;  // 40 evaluations: 20 needed
-  r.sigma = 3;
-  r.min_events = 10;
+  const AlertRule r = SpikeRule();  // a 10 min baseline: 40 evaluations, 20 needed
   config::Config cfg = WithRule(r);
   Engine e(cfg);
   Http h;
