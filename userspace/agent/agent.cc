@@ -13,6 +13,7 @@
 #include "userspace/agent/alerts_component.h"
 #include "userspace/agent/capture_component.h"
 #include "userspace/agent/component.h"
+#include "userspace/agent/metadata_component.h"
 #include "userspace/agent/outputs.h"
 #include "userspace/agent/tcp_component.h"
 #include "userspace/common/bpf_links.h"
@@ -182,6 +183,7 @@ int RunAgent(const config::Config& cfg) {
   a.Add(std::make_unique<agent::CaptureComponent>(cfg, &a.outputs()));
   a.Add(std::make_unique<agent::TcpComponent>(cfg, &a.outputs()));
   a.Add(std::make_unique<agent::AlertsComponent>(cfg, &a.outputs()));
+  a.Add(std::make_unique<agent::MetadataComponent>(cfg, &a.outputs()));
   a.AddHealth();
   if (auto st = a.outputs().StartApi(cfg.http.listen); !st.ok()) {
     spdlog::error("{}", st.message());

@@ -249,6 +249,43 @@ void ParseTls(const YAML::Node& node, const std::string& prefix, TlsConfig& t) {
   ParseMap(node, prefix, {{"enabled", BoolField(t.enabled)}});
 }
 
+void ParseKubernetes(const YAML::Node& node, const std::string& prefix, KubernetesConfig& k) {
+  ParseMap(node, prefix,
+           {
+               {"metadata",
+                [&](const YAML::Node& n, const std::string& key) {
+                  const std::string v = n.IsScalar() ? n.Scalar() : "";
+                  if (v == "auto") {
+                    k.metadata = KubernetesConfig::Mode::kAuto;
+                  } else if (v == "true" || v == "on") {
+                    k.metadata = KubernetesConfig::Mode::kOn;
+                  } else if (v == "false" || v == "off") {
+                    k.metadata = KubernetesConfig::Mode::kOff;
+                  } else {
+                    Fail(key, "must be auto, true or false (got " + Describe(n) + ")");
+                  }
+                }},
+               {"pods_url",
+                [&](const YAML::Node& n, const std::string& key) {
+                  k.pods_url = ParseString(n, key);
+                  if (!k.pods_url.empty() && !k.pods_url.starts_with("http://") &&
+                      !k.pods_url.starts_with("https://")) {
+                    Fail(key,
+                         "must be \"\" or an http:// or https:// URL (got " + Describe(n) + ")");
+                  }
+                }},
+               {"refresh_interval",
+                [&](const YAML::Node& n, const std::string& key) {
+                  k.refresh_interval_ms = ParseDurationMs(n, key, 1000, 3600000);
+                }},
+               {"verify_tls", BoolField(k.verify_tls)},
+               {"max_pods",
+                [&](const YAML::Node& n, const std::string& key) {
+                  k.max_pods = ParseUint(n, key, {1, 100000});
+                }},
+           });
+}
+
 std::string ParseLogLevel(const YAML::Node& node, const std::string& key) {
   std::string level = node.IsScalar() ? node.Scalar() : "";
   bool known = false;
@@ -287,6 +324,7 @@ void ParseRoot(const YAML::Node& root, Config& config) {
                {"routes", SectionField(ParseRoutes, config.routes)},
                {"metrics", SectionField(ParseMetrics, config.metrics)},
                {"tls", SectionField(ParseTls, config.tls)},
+               {"kubernetes", SectionField(ParseKubernetes, config.kubernetes)},
                {"ecommerce", SectionField(ParseEcommerce, config.ecommerce)},
                {"alerts", SectionField(ParseAlerts, config.alerts)},
                {"log", SectionField(ParseLog, config.log)},

@@ -91,6 +91,23 @@ struct TlsConfig {
   bool enabled = true;  // tls.enabled: OpenSSL uprobes (HTTPS plaintext without keys)
 };
 
+/// kubernetes: pod names, namespaces and workloads for the k8s_* labels (container ids and
+/// pod uids come from /proc/PID/cgroup whatever this says).
+struct KubernetesConfig {
+  enum class Mode { kAuto, kOn, kOff };
+  /// auto: on when running in a pod (KUBERNETES_SERVICE_HOST and a ServiceAccount token).
+  Mode metadata = Mode::kAuto;
+  /// Where the node's pods are read: "" = https://$NODE_IP:10250/pods (the kubelet), else an
+  /// http(s) URL answering a PodList (a kubelet's /pods, or the API server's
+  /// /api/v1/pods?fieldSelector=spec.nodeName=NODE).
+  std::string pods_url;
+  uint64_t refresh_interval_ms = 30000;
+  /// Verify the kubelet's serving certificate against the ServiceAccount CA. Kubelets often
+  /// serve a self-signed certificate: false accepts it (the token still authenticates us).
+  bool verify_tls = true;
+  size_t max_pods = 1024;  // pods kept from one answer (a node runs at most a few hundred)
+};
+
 /// An HTTP method (upper-case token; "" = any) and a route pattern (routes.patterns syntax:
 /// "/api/orders/{id}/confirmation", "/api/payment/*").
 struct EcommerceRoute {
@@ -185,6 +202,7 @@ struct Config {
   RoutesConfig routes;
   MetricsConfig metrics;
   TlsConfig tls;
+  KubernetesConfig kubernetes;
   EcommerceConfig ecommerce;
   AlertsConfig alerts;
 };

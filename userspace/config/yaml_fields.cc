@@ -2,6 +2,8 @@
 // Strict parsers of YAML values and maps for the config loader (see yaml_fields.h).
 #include "userspace/config/yaml_fields.h"
 
+#include "userspace/config/alerts.h"  // FormatDuration
+
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -304,6 +306,63 @@ std::string ParseMethod(const YAML::Node& node, const std::string& key) {
     if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_')) fail();
   }
   return node.Scalar();
+}
+
+/// Prometheus-style duration: one or more <integer><unit>, units ms s m h d w ("1h30m").
+uint64_t ParseDurationMs(const YAML::Node& node, const std::string& key, uint64_t min_ms,
+                         uint64_t max_ms) {
+  const auto fail = [&] {
+    Fail(key, "must be a duration such as 250ms, 15s, 5m, 1h or 1h30m, between " +
+                  FormatDuration(min_ms) + " and " + FormatDuration(max_ms) + " (got " +
+                  Describe(node) + ")");
+  };
+  if (!node.IsScalar()) fail();
+  const std::string& s = node.Scalar();
+  if (s == "0" && min_ms == 0) return 0;
+  uint64_t total = 0;
+  size_t i = 0;
+  if (s.empty()) fail();
+  while (i < s.size()) {
+    uint64_t n = 0;
+    const size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      n = n * 10 + static_cast<uint64_t>(s[i] - '0');
+      if (n > 1'000'000'000ull) fail();
+      i++;
+    }
+    if (i == start) fail();
+    uint64_t unit = 0;
+    if (s.compare(i, 2, "ms") == 0) {
+      unit = 1;
+      i += 2;
+    } else if (i < s.size()) {
+      switch (s[i]) {
+        case 's':
+          unit = 1000;
+          break;
+        case 'm':
+          unit = 60000;
+          break;
+        case 'h':
+          unit = 3600000;
+          break;
+        case 'd':
+          unit = 86400000;
+          break;
+        case 'w':
+          unit = 7 * 86400000ull;
+          break;
+        default:
+          fail();
+      }
+      i++;
+    } else {
+      fail();
+    }
+    total += n * unit;
+  }
+  if (total < min_ms || total > max_ms) fail();
+  return total;
 }
 
 }  // namespace redtap::config::detail

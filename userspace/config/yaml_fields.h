@@ -81,6 +81,11 @@ bool ParseBool(const YAML::Node& node, const std::string& key);
 /// Stores ParseBool(node, key) into `field`, which must outlive the parser.
 FieldParser BoolField(bool& field);
 
+/// A Prometheus-style duration ("250ms", "15s", "1h30m"; units ms s m h d w) between min_ms
+/// and max_ms; "0" when min_ms is 0. In milliseconds.
+uint64_t ParseDurationMs(const YAML::Node& node, const std::string& key, uint64_t min_ms,
+                         uint64_t max_ms);
+
 /// A plain (unquoted) finite decimal number: 3, 0.005, 1e-3. `rule` is the error text.
 double ParseNumber(const YAML::Node& node, const std::string& key, const std::string& rule);
 

@@ -56,22 +56,37 @@ uint64_t EffectiveCaps() {
   return 0;
 }
 
+// The capabilities redtap's features use (README "Security and reliability"), checked and
+// named one by one: the DaemonSet and the systemd unit grant exactly these.
+struct KnownCap {
+  int bit;
+  const char* name;
+};
+constexpr KnownCap kKnownCaps[] = {
+    {21, "CAP_SYS_ADMIN"},   // uprobes (TLS), tracefs mount; or everything on kernels < 5.8
+    {39, "CAP_BPF"},         // BPF programs and maps
+    {38, "CAP_PERFMON"},     // tracepoints, reading process memory from BPF
+    {12, "CAP_NET_ADMIN"},   // sockops, cgroup_skb, TC
+    {19, "CAP_SYS_PTRACE"},  // /proc/PID/exe and /proc/PID/root of other users' processes
+};
+
 DoctorCheck CheckCaps() {
   DoctorCheck c{"capabilities", false, true, ""};
   uint64_t caps = EffectiveCaps();
   auto has = [&](int bit) { return (caps >> bit) & 1; };
-  constexpr int kSysAdmin = 21, kBpf = 39, kPerfmon = 38, kNetAdmin = 12;
+  constexpr int kSysAdmin = 21, kBpf = 39, kPerfmon = 38;
+  std::string list;
+  for (const KnownCap& k : kKnownCaps) {
+    list += std::string(list.empty() ? "" : " ") + k.name + "=" + (has(k.bit) ? "yes" : "no");
+  }
   if (has(kSysAdmin) || (has(kBpf) && has(kPerfmon))) {
     c.ok = true;
-    c.detail = std::string(geteuid() == 0 ? "root" : "not root") +
-               ", CAP_SYS_ADMIN=" + (has(kSysAdmin) ? "yes" : "no") +
-               " CAP_BPF=" + (has(kBpf) ? "yes" : "no") +
-               " CAP_PERFMON=" + (has(kPerfmon) ? "yes" : "no") +
-               " CAP_NET_ADMIN=" + (has(kNetAdmin) ? "yes" : "no");
+    c.detail = std::string(geteuid() == 0 ? "root" : "not root") + ", " + list;
   } else {
     c.detail =
-        "needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN to mount tracefs); "
-        "run as root or grant them to the DaemonSet";
+        "needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN for TLS uprobes and to mount "
+        "tracefs); have " +
+        list;
   }
   return c;
 }

@@ -86,11 +86,13 @@ struct Enricher::ServiceRoutes {
   uint64_t folded = 0;
 };
 
-Enricher::Enricher(const config::Config& config, ExeReader exe_reader)
+Enricher::Enricher(const config::Config& config, ExeReader exe_reader,
+                   metadata::FileReader proc_reader)
     : templater_(config.routes),
       max_routes_(config.routes.max_per_service == 0 ? 1 : config.routes.max_per_service),
       tenant_rules_(config.ecommerce.tenant),
-      resolver_(config.services, std::move(exe_reader)) {}
+      resolver_(config.services, std::move(exe_reader)),
+      metadata_(std::move(proc_reader)) {}
 
 Enricher::~Enricher() = default;
 
@@ -147,12 +149,22 @@ Enriched& Enricher::Enrich(const http::Transaction& txn, const ConnMeta& meta,
                            uint64_t now_ns) noexcept {
   out_.extras.clear();
   out_.service = out_.route = out_.trace_id = out_.span_id = out_.tenant = {};
+  out_.workload = nullptr;
   out_.txn = &txn;
   out_.owned = nullptr;
   out_.meta = &meta;
   out_.now_ns = now_ns;
   try {
-    out_.service = resolver_.Resolve(meta, now_ns);
+    // Transactions read from packets (pid 0) have no process, hence no container.
+    const metadata::Workload* w = meta.pid != 0 ? metadata_.Of(meta.pid, now_ns) : nullptr;
+    out_.workload = w;
+    // (A string_view of the workload's name: `w ? w->service_name : ""` would be a temporary.)
+    const std::string_view workload_name =
+        w != nullptr ? std::string_view(w->service_name) : std::string_view();
+    out_.service = resolver_.Resolve(meta, now_ns, workload_name);
+    if (w != nullptr) {
+      for (const auto& [key, value] : w->attributes) out_.extras.push_back({key, value});
+    }
     out_.route = Route(out_.service, txn.request);
     const http::Request& r = txn.request;
     if (const std::string_view tp = trace_context_ ? r.Find("traceparent") : std::string_view();

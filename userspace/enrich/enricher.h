@@ -25,6 +25,7 @@
 #include "userspace/enrich/service_resolver.h"
 #include "userspace/export/event_json.h"
 #include "userspace/exposition/registry.h"
+#include "userspace/metadata/resolver.h"
 
 namespace redtap::enrich {
 
@@ -43,7 +44,9 @@ struct Enriched {
   std::string_view trace_id;  // 32 lower-case hex digits, "" without a valid traceparent
   std::string_view span_id;   // 16 lower-case hex digits (the caller's span)
   std::string_view tenant;    // ecommerce.tenant rules, sanitised; "" when none applies
-  uint64_t now_ns = 0;        // monotonic time of the enrichment
+  /// The container / pod of the process (container_id, k8s_* labels); null outside one.
+  const metadata::Workload* workload = nullptr;
+  uint64_t now_ns = 0;  // monotonic time of the enrichment
   /// Event attributes added by the sinks that annotate (the e-commerce view: tenant.id,
   /// ecommerce.*, error.category), for the event sink, which runs last.
   exporter::EventExtras extras;
@@ -67,7 +70,8 @@ class Enricher {
   /// Services whose routes are tracked; routes of services beyond are folded into "/*".
   static constexpr size_t kMaxServices = 1024;
 
-  explicit Enricher(const config::Config& config, ExeReader exe_reader = ReadProcExe);
+  explicit Enricher(const config::Config& config, ExeReader exe_reader = ReadProcExe,
+                    metadata::FileReader proc_reader = metadata::ReadFileBounded);
 
   /// Whether to read W3C trace context (only the events use it; looking
   /// for the header costs a scan of every request's fields). On by default.
@@ -86,6 +90,8 @@ class Enricher {
   void Collect(exposition::Families* out) const;
 
   const RouteTemplater& templater() const { return templater_; }
+  /// Containers and pods of processes; the agent's PodWatcher publishes the pod list to it.
+  metadata::Resolver& metadata() { return metadata_; }
 
  private:
   struct ServiceRoutes;
@@ -96,6 +102,7 @@ class Enricher {
   const size_t max_routes_;
   const std::vector<config::TenantRule> tenant_rules_;
   ServiceResolver resolver_;
+  metadata::Resolver metadata_;
   bool trace_context_ = true;
   std::unordered_map<std::string, std::unique_ptr<ServiceRoutes>> services_;
   ServiceRoutes* last_ = nullptr;  // the service of the previous transaction

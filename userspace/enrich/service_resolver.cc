@@ -51,7 +51,8 @@ const std::string& ServiceResolver::Exe(uint32_t pid, uint64_t now_ns) noexcept 
   }
 }
 
-std::string_view ServiceResolver::Resolve(const ConnMeta& meta, uint64_t now_ns) noexcept {
+std::string_view ServiceResolver::Resolve(const ConnMeta& meta, uint64_t now_ns,
+                                          std::string_view workload) noexcept {
   // Transactions read from packets (`redtap pcap`) have no process: port rules name the
   // server of the flow, and the fallback is its address.
   const bool no_process = meta.pid == 0 && meta.command.empty();
@@ -70,6 +71,7 @@ std::string_view ServiceResolver::Resolve(const ConnMeta& meta, uint64_t now_ns)
     return r.name;
   }
   if (no_process) return AddressName(meta.server());
+  if (!workload.empty()) return workload;
   if (meta.command.empty()) return "unknown";
   return meta.command;
 }

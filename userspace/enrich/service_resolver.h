@@ -34,10 +34,12 @@ class ServiceResolver {
                            size_t cache_size = kDefaultCacheSize);
 
   /// The service name for a transaction seen on `meta` at `now_ns` (monotonic): the first
-  /// rule that matches, else the command name ("unknown" when empty). Without a process (pid
-  /// 0 and no command: packets read by `redtap pcap`) only port rules apply, to the flow's
+  /// rule that matches, else `workload` (the name of the process's Kubernetes workload or
+  /// container, "" off containers), else the command name ("unknown" when empty). Without a process
+  /// (pid 0 and no command: packets read by `redtap pcap`) only port rules apply, to the flow's
   /// server port, and the fallback is "<server address>:<port>" ("[v6]:port").
-  std::string_view Resolve(const ConnMeta& meta, uint64_t now_ns) noexcept;
+  std::string_view Resolve(const ConnMeta& meta, uint64_t now_ns,
+                           std::string_view workload = {}) noexcept;
 
   size_t cache_entries() const noexcept { return cache_.size(); }
   uint64_t exe_reads() const noexcept { return exe_reads_; }

@@ -64,6 +64,8 @@ struct Slot {
 
 struct ServiceState {
   std::string name;
+  std::string key;                        // name, then the workload's key for containers and pods
+  exposition::Labels resource;            // container_id, k8s_* labels (copied from the Workload)
   std::unordered_set<std::string> peers;  // "address\x1fport" of client calls kept
 };
 
@@ -107,7 +109,7 @@ struct MetricsStore::Impl {
   void RecordLocked(const enrich::Enriched& e);
   Endpoint* EndpointOf(ServiceState* svc, Kind kind, uint8_t method, std::string_view route,
                        std::string_view address, int port);
-  ServiceState* GetService(std::string_view name);
+  ServiceState* GetService(std::string_view name, const metadata::Workload* workload);
   Endpoint* GetEndpoint(ServiceState* svc, Kind kind, uint8_t method, std::string_view route,
                         std::string_view address, int port);
   Series* GetSeries(Endpoint* ep, int status);
@@ -157,18 +159,29 @@ constexpr std::array<std::string_view, 4> kFoldReasons = {"services", "peers", "
                                                           "series"};
 }
 
-ServiceState* MetricsStore::Impl::GetService(std::string_view name) {
+ServiceState* MetricsStore::Impl::GetService(std::string_view name,
+                                             const metadata::Workload* workload) {
+  // One service per (name, container or pod): two pods of a Deployment are two series sets.
   scratch_name.assign(name);
+  if (workload != nullptr) {
+    scratch_name.push_back('\x1f');
+    scratch_name.append(workload->key);
+  }
   auto it = services.find(scratch_name);
   if (it != services.end()) return it->second.get();
   if (services.size() >= limits.max_services) {
     ++series_folded[0];
     scratch_name.assign(kOther);
+    workload = nullptr;
     it = services.find(scratch_name);
     if (it != services.end()) return it->second.get();
   }
   auto svc = std::make_unique<ServiceState>();
-  svc->name = scratch_name;
+  svc->key = scratch_name;
+  svc->name = workload != nullptr ? std::string(name) : scratch_name;
+  if (workload != nullptr) {
+    for (const auto& [k, v] : workload->labels) svc->resource.push_back({k, v});
+  }
   ServiceState* raw = svc.get();
   services.emplace(scratch_name, std::move(svc));
   return raw;
@@ -178,7 +191,7 @@ Endpoint* MetricsStore::Impl::GetEndpoint(ServiceState* svc, Kind kind, uint8_t 
                                           std::string_view route, std::string_view address,
                                           int port) {
   const auto make_key = [&](uint8_t m, std::string_view r, std::string_view a, int p) {
-    scratch_key.assign(svc->name);
+    scratch_key.assign(svc->key);
     scratch_key.push_back('\x1f');
     scratch_key.push_back(static_cast<char>('0' + kind));
     scratch_key.push_back(static_cast<char>('0' + m));
@@ -312,8 +325,8 @@ void MetricsStore::Impl::RecordLocked(const enrich::Enriched& e) {
     if (address.empty()) address = meta.server().address;
     port = meta.server().port;
   }
-  Endpoint* ep = EndpointOf(GetService(e.service), kind, MethodIndex(txn.request.method), e.route,
-                            address, port);
+  Endpoint* ep = EndpointOf(GetService(e.service, e.workload), kind,
+                            MethodIndex(txn.request.method), e.route, address, port);
   ++ep->requests_total;
   Slot& slot = ep->window.At(e.now_ns, [](Slot& s) {
     s.requests = 0;
@@ -362,10 +375,10 @@ std::vector<const Endpoint*> MetricsStore::Impl::SortedEndpoints() const {
   out.reserve(endpoints.size());
   for (const auto& [key, ep] : endpoints) out.push_back(ep.get());
   std::sort(out.begin(), out.end(), [](const Endpoint* a, const Endpoint* b) {
-    return std::make_tuple(std::string_view(a->service->name), a->kind, MethodName(a->method),
+    return std::make_tuple(std::string_view(a->service->key), a->kind, MethodName(a->method),
                            std::string_view(a->route), std::string_view(a->server_address),
                            a->server_port) <
-           std::make_tuple(std::string_view(b->service->name), b->kind, MethodName(b->method),
+           std::make_tuple(std::string_view(b->service->key), b->kind, MethodName(b->method),
                            std::string_view(b->route), std::string_view(b->server_address),
                            b->server_port);
   });
@@ -418,9 +431,10 @@ void MetricsStore::Collect(exposition::Families* out) const {
         "HTTP " + k + " requests whose connection closed before a response.", MetricType::Counter);
     for (const Endpoint* ep : sorted) {
       if (ep->kind != kind) continue;
-      exposition::Labels labels = {{"service_name", ep->service->name},
-                                   {"http_request_method", std::string(MethodName(ep->method))},
-                                   {"http_route", ep->route}};
+      exposition::Labels labels = {{"service_name", ep->service->name}};
+      labels.insert(labels.end(), ep->service->resource.begin(), ep->service->resource.end());
+      labels.push_back({"http_request_method", std::string(MethodName(ep->method))});
+      labels.push_back({"http_route", ep->route});
       exposition::Labels peer;
       if (kind == kClient) {
         peer = {{"server_address", ep->server_address},
@@ -473,6 +487,7 @@ std::string MetricsStore::RenderEndpointsJson(uint64_t now_ns) const {
     for (const Endpoint* ep : impl_->SortedEndpoints()) {
       Json row;
       row["service"] = ep->service->name;
+      for (const auto& [k, v] : ep->service->resource) row[k] = v;
       row["kind"] = ep->kind == kServer ? "server" : "client";
       row["method"] = MethodName(ep->method);
       row["route"] = ep->route;

@@ -52,6 +52,11 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.metrics.duration_buckets, b.metrics.duration_buckets);
   EXPECT_EQ(a.metrics.body_size_buckets, b.metrics.body_size_buckets);
   EXPECT_EQ(a.tls.enabled, b.tls.enabled);
+  EXPECT_EQ(a.kubernetes.metadata, b.kubernetes.metadata);
+  EXPECT_EQ(a.kubernetes.pods_url, b.kubernetes.pods_url);
+  EXPECT_EQ(a.kubernetes.refresh_interval_ms, b.kubernetes.refresh_interval_ms);
+  EXPECT_EQ(a.kubernetes.verify_tls, b.kubernetes.verify_tls);
+  EXPECT_EQ(a.kubernetes.max_pods, b.kubernetes.max_pods);
   const EcommerceConfig& ea = a.ecommerce;
   const EcommerceConfig& eb = b.ecommerce;
   EXPECT_EQ(ea.services, eb.services);
@@ -107,6 +112,11 @@ const std::vector<std::string> kAllKeys = {
     "metrics.duration_buckets",
     "metrics.body_size_buckets",
     "tls.enabled",
+    "kubernetes.metadata",
+    "kubernetes.pods_url",
+    "kubernetes.refresh_interval",
+    "kubernetes.verify_tls",
+    "kubernetes.max_pods",
     "ecommerce.services",
     "ecommerce.tenant",
     "ecommerce.funnel",
@@ -587,6 +597,37 @@ TEST(EcommerceConfigTest, ErrorsNameTheirKey) {
     EXPECT_NE(err.find(std::string("config.yaml: ") + key + ":"), std::string::npos)
         << yaml << " -> " << err;
   }
+}
+
+}  // namespace
+}  // namespace redtap::config
+
+namespace redtap::config {
+namespace {
+
+TEST(ConfigTest, KubernetesSection) {
+  auto ok = LoadConfigString(
+      "kubernetes:\n  metadata: true\n  pods_url: http://127.0.0.1:10255/pods\n"
+      "  refresh_interval: 1m\n  verify_tls: false\n  max_pods: 50\n",
+      "test");
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  EXPECT_EQ(ok.value().kubernetes.metadata, KubernetesConfig::Mode::kOn);
+  EXPECT_EQ(ok.value().kubernetes.pods_url, "http://127.0.0.1:10255/pods");
+  EXPECT_EQ(ok.value().kubernetes.refresh_interval_ms, 60000u);
+  EXPECT_FALSE(ok.value().kubernetes.verify_tls);
+  EXPECT_EQ(ok.value().kubernetes.max_pods, 50u);
+  EXPECT_EQ(DefaultConfig().kubernetes.metadata, KubernetesConfig::Mode::kAuto);
+
+  const auto fails = [](const std::string& text, const std::string& key) {
+    auto r = LoadConfigString(text, "test");
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_NE(r.error().find(key), std::string::npos) << r.error();
+  };
+  fails("kubernetes:\n  metadata: sometimes\n", "kubernetes.metadata: must be auto, true or false");
+  fails("kubernetes:\n  pods_url: ftp://x/pods\n", "kubernetes.pods_url");
+  fails("kubernetes:\n  refresh_interval: 10ms\n", "kubernetes.refresh_interval");
+  fails("kubernetes:\n  max_pods: 0\n", "kubernetes.max_pods");
+  fails("kubernetes:\n  kubelet: x\n", "kubernetes.kubelet");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 
 namespace redtap::enrich {
@@ -121,6 +122,87 @@ TEST(Tenant, Sanitize) {
   EXPECT_EQ(SanitizeTenant("jane@example.com"), "");
   EXPECT_EQ(SanitizeTenant("a b"), "");
   EXPECT_EQ(SanitizeTenant(std::string(65, 'a')), "");
+}
+
+// The Enricher's metadata::Resolver has the default paths: /proc and podman's storage.
+constexpr std::string_view kShopfrontId =
+    "de96e43b82e1c3d2d665ad183d5d370e3e47df58792360bed1876dc5954d3a9d";
+
+struct FakeProc {
+  std::map<std::string, std::string> files = {
+      {"/proc/4242/cgroup", "0::/machine.slice/libpod-" + std::string(kShopfrontId) + ".scope\n"},
+      {"/var/lib/containers/storage/overlay-containers/containers.json",
+       R"([{"id":")" + std::string(kShopfrontId) + R"(","names":["shopfront"]}])"},
+  };
+  int reads = 0;
+  metadata::FileReader Reader() {
+    return [this](const std::string& path, size_t) {
+      ++reads;
+      auto it = files.find(path);
+      return it == files.end() ? std::string() : it->second;
+    };
+  }
+};
+
+std::string Extra(const Enriched& e, std::string_view key) {
+  for (const auto& a : e.extras) {
+    if (a.key == key) return a.str;
+  }
+  return "<absent>";
+}
+
+TEST(Enricher, ContainerNameIsTheDefaultService) {
+  FakeProc proc;
+  Enricher en(config::Config{}, NoExe, proc.Reader());
+  const http::Transaction t = Txn("/api/products/1");
+  const ConnMeta m = Meta("node", 4242);
+  const Enriched& e = en.Enrich(t, m, 1);
+  EXPECT_EQ(e.service, "shopfront");
+  ASSERT_NE(e.workload, nullptr);
+  EXPECT_EQ(e.workload->container_id, kShopfrontId);
+  EXPECT_EQ(e.workload->container_name, "shopfront");
+  EXPECT_EQ(Extra(e, "container.id"), kShopfrontId);
+  EXPECT_EQ(Extra(e, "container.name"), "shopfront");
+  EXPECT_EQ(e.route, "/api/products/{id}");
+  // The next transaction of the process: cached, same answers, extras not duplicated.
+  const int reads = proc.reads;
+  const Enriched& f = en.Enrich(t, m, 2);
+  EXPECT_EQ(f.service, "shopfront");
+  EXPECT_EQ(f.extras.size(), 2u);
+  EXPECT_EQ(proc.reads, reads);
+  // A process on the host: its command, no workload, no extras left over.
+  const Enriched& g = en.Enrich(t, Meta("shop", 42), 3);
+  EXPECT_EQ(g.service, "shop");
+  EXPECT_EQ(g.workload, nullptr);
+  EXPECT_TRUE(g.extras.empty());
+}
+
+TEST(Enricher, ServiceRuleWinsOverTheContainerName) {
+  FakeProc proc;
+  config::Config cfg;
+  cfg.services.push_back({"storefront", "node", "", 0});
+  Enricher en(cfg, NoExe, proc.Reader());
+  const http::Transaction t = Txn("/");
+  const Enriched& e = en.Enrich(t, Meta("node", 4242), 1);
+  EXPECT_EQ(e.service, "storefront");
+  ASSERT_NE(e.workload, nullptr);
+  EXPECT_EQ(e.workload->container_name, "shopfront");
+  EXPECT_EQ(Extra(e, "container.id"), kShopfrontId);
+  EXPECT_EQ(Extra(e, "container.name"), "shopfront");
+  // Another command in the same container: no rule, the container's name.
+  EXPECT_EQ(en.Enrich(t, Meta("sidecar", 4242), 2).service, "shopfront");
+}
+
+TEST(Enricher, PacketsHaveNoWorkloadAndReadNothing) {
+  FakeProc proc;
+  proc.files["/proc/0/cgroup"] = proc.files["/proc/4242/cgroup"];  // never to be read
+  Enricher en(config::Config{}, NoExe, proc.Reader());
+  ConnMeta m = Meta("", 0);  // what `redtap pcap` gives: no pid, no command
+  const Enriched& e = en.Enrich(Txn("/x"), m, 1);
+  EXPECT_EQ(e.workload, nullptr);
+  EXPECT_TRUE(e.extras.empty());
+  EXPECT_EQ(e.service, "127.0.0.1:8080");
+  EXPECT_EQ(proc.reads, 0);
 }
 
 }  // namespace

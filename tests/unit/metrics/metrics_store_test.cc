@@ -361,5 +361,109 @@ TEST(MetricsStoreTest, ConcurrentRecordAndRender) {
   EXPECT_EQ(store.GetStats().transactions, 20000u);
 }
 
+// Containers: one service name, two workloads → two series sets, told apart by their
+// labels, which come right after service_name; a process off containers has none.
+TEST(MetricsStoreTest, WorkloadLabelsSplitAServiceByContainer) {
+  const std::string id_a(64, 'a');
+  const std::string id_b(64, 'b');
+  const auto workload = [](const std::string& id, const std::string& name) {
+    metadata::Workload w;
+    w.container_id = id;
+    w.container_name = name;
+    w.service_name = "shop";
+    w.key = "c:" + id;
+    w.labels = {{"container_id", id}, {"container_name", name}};
+    w.attributes = {{"container.id", id}, {"container.name", name}};
+    return w;
+  };
+  const metadata::Workload wa = workload(id_a, "shop-1");
+  const metadata::Workload wb = workload(id_b, "shop-2");
+  config::Config c;
+  c.metrics.duration_buckets = {0.1};
+  c.metrics.body_size_buckets = {1024};
+  MetricsStore store(c);
+  const ConnMeta meta = Server("node");
+  const auto record = [&](const metadata::Workload* w, int n, uint64_t now) {
+    for (int i = 0; i < n; ++i) {
+      const http::Transaction t = Txn("GET", "/api/items", 200, 5 * kMs);
+      enrich::Enriched e;
+      e.txn = &t;
+      e.meta = &meta;
+      e.service = "shop";
+      e.route = "/api/items";
+      e.workload = w;
+      e.now_ns = now;
+      store.Consume(e);
+    }
+  };
+  record(&wa, 3, kT0);
+  record(&wb, 2, kT0 + kSec);
+  record(nullptr, 1, kT0 + 2 * kSec);
+  record(&wa, 1, kT0 + 3 * kSec);  // back to the first container: its own series again
+
+  EXPECT_EQ(store.GetStats().services, 3u);
+  EXPECT_EQ(store.GetStats().endpoints, 3u);
+  exposition::Families f;
+  store.Collect(&f);
+  const std::string text = exposition::RenderText(std::move(f));
+  const std::string common = "http_request_method=\"GET\",http_route=\"/api/items\"";
+  const std::string with_a =
+      "service_name=\"shop\",container_id=\"" + id_a + "\",container_name=\"shop-1\"," + common;
+  const std::string with_b =
+      "service_name=\"shop\",container_id=\"" + id_b + "\",container_name=\"shop-2\"," + common;
+  const std::string bare = "service_name=\"shop\"," + common;
+  const std::string status = ",http_response_status_code=\"200\"}";
+  EXPECT_NE(text.find("http_server_request_duration_seconds_count{" + with_a + status + " 4"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("http_server_request_duration_seconds_count{" + with_b + status + " 2"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("http_server_request_duration_seconds_count{" + bare + status + " 1"),
+            std::string::npos)
+      << text;
+  // Every http_* series of a container carries its labels, in the same place.
+  std::istringstream lines(text);
+  std::string line;
+  size_t series_a = 0, series_b = 0, series_bare = 0;
+  while (std::getline(lines, line)) {
+    if (!line.starts_with("http_")) continue;
+    if (line.find("service_name=\"shop\"") == std::string::npos) continue;
+    if (line.find(id_a) != std::string::npos) {
+      EXPECT_NE(line.find(with_a), std::string::npos) << line;
+      ++series_a;
+    } else if (line.find(id_b) != std::string::npos) {
+      EXPECT_NE(line.find(with_b), std::string::npos) << line;
+      ++series_b;
+    } else {
+      EXPECT_EQ(line.find("container_"), std::string::npos) << line;
+      EXPECT_NE(line.find(bare), std::string::npos) << line;
+      ++series_bare;
+    }
+  }
+  EXPECT_GT(series_a, 0u);
+  EXPECT_EQ(series_a, series_b);
+  EXPECT_EQ(series_a, series_bare);
+
+  // /api/v1/endpoints: one row per workload, with its labels.
+  auto rows = nlohmann::json::parse(store.RenderEndpointsJson(kT0 + 10 * kSec));
+  ASSERT_EQ(rows.size(), 3u);
+  std::map<std::string, uint64_t> totals;
+  for (const auto& r : rows) {
+    EXPECT_EQ(r["service"], "shop");
+    EXPECT_EQ(r["route"], "/api/items");
+    const std::string id = r.contains("container_id") ? r["container_id"].get<std::string>() : "";
+    if (!id.empty()) {
+      EXPECT_EQ(r["container_name"], id == id_a ? "shop-1" : "shop-2");
+    } else {
+      EXPECT_FALSE(r.contains("container_name"));
+    }
+    totals[id] += r["requests_total"].get<uint64_t>();
+  }
+  EXPECT_EQ(totals[id_a], 4u);
+  EXPECT_EQ(totals[id_b], 2u);
+  EXPECT_EQ(totals[""], 1u);
+}
+
 }  // namespace
 }  // namespace redtap::metrics
