@@ -393,20 +393,6 @@ class Deploy(unittest.TestCase):
                           "--directory", pods_dir], stderr=subprocess.DEVNULL)
         harness.wait_port(kubelet)
 
-        config = os.path.join(self.tmp, "k8s.yaml")
-        with open(config, "w") as f:
-            f.write("kubernetes:\n  metadata: true\n"
-                    f"  pods_url: http://127.0.0.1:{kubelet}/pods\n  refresh_interval: 1s\n")
-        agent = harness.Agent(REDTAP, self.tmp, self.procs, ["--config", config])
-        agent.start()
-
-        def pod_list_read():
-            text = get(f"http://127.0.0.1:{agent.http_port}/metrics")[1]
-            ok = metric_value(text, "redtap_agent_kubernetes_refreshes_total", outcome="ok")
-            return ok is not None and ok >= 1 and \
-                metric_value(text, "redtap_agent_kubernetes_pods") == len(pods["items"])
-        self.assertTrue(wait_for(pod_list_read, 15), agent.read_log()[-2000:])
-
         # The "pod": backend.py moved into the container's cgroup as a kubelet would place it.
         be = harness.free_port()
         proc = self.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(be)])
@@ -421,6 +407,20 @@ class Deploy(unittest.TestCase):
         self.cleanups.append(leave_cgroup)
         with open(f"/proc/{proc.pid}/cgroup") as f:
             self.assertIn(f"/kubepods/burstable/pod{pod_uid}/{cid}", f.read())
+
+        config = os.path.join(self.tmp, "k8s.yaml")
+        with open(config, "w") as f:
+            f.write("kubernetes:\n  metadata: true\n"
+                    f"  pods_url: http://127.0.0.1:{kubelet}/pods\n  refresh_interval: 1s\n")
+        agent = harness.Agent(REDTAP, self.tmp, self.procs, ["--config", config])
+        agent.start()
+
+        def pod_list_read():
+            text = get(f"http://127.0.0.1:{agent.http_port}/metrics")[1]
+            ok = metric_value(text, "redtap_agent_kubernetes_refreshes_total", outcome="ok")
+            return ok is not None and ok >= 1 and \
+                metric_value(text, "redtap_agent_kubernetes_pods") == len(pods["items"])
+        self.assertTrue(wait_for(pod_list_read, 15), agent.read_log()[-2000:])
 
         n = 9
         for _ in range(n):
@@ -446,6 +446,12 @@ class Deploy(unittest.TestCase):
             text, "http_server_request_duration_seconds_count", service_name="nginx-deployment",
             container_id=cid, k8s_pod_uid=pod_uid, k8s_pod_name=pod["metadata"]["name"],
             k8s_namespace_name="default", k8s_deployment_name="nginx-deployment"), n)
+        # The TCP sampler names the listener the same way (the pod list is read before it starts).
+        def tcp_named():
+            t = get(f"http://127.0.0.1:{agent.http_port}/metrics")[1]
+            return metric_value(t, "redtap_tcp_listen_backlog_max",
+                                service_name="nginx-deployment", server_port=str(be)) is not None
+        self.assertTrue(wait_for(tcp_named, 15), "no TCP listener series named nginx-deployment")
 
 
 if __name__ == "__main__":

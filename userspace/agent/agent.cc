@@ -180,10 +180,14 @@ int RunAgent(const config::Config& cfg) {
   }
   Agent a(std::move(outputs.value()));
   a.Describe(cfg.http.listen, cfg.events.path.empty() ? "off" : cfg.events.path);
+  auto tcp = std::make_unique<agent::TcpComponent>(cfg, &a.outputs());
+  metadata::Resolver* tcp_metadata = &tcp->metadata();
+  // First: the pod list is read before the capture and the TCP sampler name anything.
+  a.Add(std::make_unique<agent::MetadataComponent>(cfg, &a.outputs(),
+                                                   std::vector<metadata::Resolver*>{tcp_metadata}));
   a.Add(std::make_unique<agent::CaptureComponent>(cfg, &a.outputs()));
-  a.Add(std::make_unique<agent::TcpComponent>(cfg, &a.outputs()));
+  a.Add(std::move(tcp));
   a.Add(std::make_unique<agent::AlertsComponent>(cfg, &a.outputs()));
-  a.Add(std::make_unique<agent::MetadataComponent>(cfg, &a.outputs()));
   a.AddHealth();
   if (auto st = a.outputs().StartApi(cfg.http.listen); !st.ok()) {
     spdlog::error("{}", st.message());

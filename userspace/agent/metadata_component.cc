@@ -5,8 +5,9 @@
 
 namespace redtap::agent {
 
-MetadataComponent::MetadataComponent(const config::Config& cfg, Outputs* outputs)
-    : cfg_(cfg), outputs_(outputs) {}
+MetadataComponent::MetadataComponent(const config::Config& cfg, Outputs* outputs,
+                                     std::vector<metadata::Resolver*> others)
+    : cfg_(cfg), outputs_(outputs), others_(std::move(others)) {}
 
 MetadataComponent::~MetadataComponent() { FinishStop(); }
 
@@ -20,8 +21,10 @@ Status MetadataComponent::Start() {
   if (url.empty()) {
     return Status::Error("kubernetes: " + problem + "; series keep container ids and pod uids");
   }
-  watcher_ = std::make_unique<metadata::PodWatcher>(cfg_.kubernetes, std::move(url),
-                                                    &outputs_->pipeline().enricher().metadata());
+  std::vector<metadata::Resolver*> resolvers = others_;
+  resolvers.push_back(&outputs_->pipeline().enricher().metadata());
+  watcher_ =
+      std::make_unique<metadata::PodWatcher>(cfg_.kubernetes, std::move(url), std::move(resolvers));
   metadata::PodWatcher* w = watcher_.get();
   outputs_->registry().Add([w](exposition::Families* out) { w->Collect(out); });
   watcher_->Start();

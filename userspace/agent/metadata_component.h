@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "userspace/agent/component.h"
 #include "userspace/agent/outputs.h"
@@ -16,7 +17,9 @@ namespace redtap::agent {
 
 class MetadataComponent : public Component {
  public:
-  MetadataComponent(const config::Config& cfg, Outputs* outputs);
+  /// `others`: Resolvers of other threads (the TCP sampler's) that get the pod list too.
+  MetadataComponent(const config::Config& cfg, Outputs* outputs,
+                    std::vector<metadata::Resolver*> others = {});
   ~MetadataComponent() override;
 
   const char* name() const override { return "kubernetes"; }
@@ -27,6 +30,7 @@ class MetadataComponent : public Component {
  private:
   const config::Config& cfg_;
   Outputs* outputs_;
+  std::vector<metadata::Resolver*> others_;
   std::unique_ptr<metadata::PodWatcher> watcher_;
 };
 

@@ -28,13 +28,17 @@ Status TcpComponent::Start() {
   // Its own resolver: the sampler thread names listeners and connections (the pipeline's
   // enricher belongs to the decoding thread).
   auto resolver = std::make_shared<enrich::ServiceResolver>(cfg_.services);
-  o.resolver = [resolver](uint32_t pid, const std::string& comm, uint16_t port) {
+  o.resolver = [resolver, md = metadata_](uint32_t pid, const std::string& comm, uint16_t port) {
     ConnMeta m;
     m.pid = pid;
     m.command = comm;
     m.role = port ? Role::kServer : Role::kClient;
     m.local.port = port;
-    return std::string(resolver->Resolve(m, NowNs()));
+    const uint64_t now = NowNs();
+    // The same default name as the HTTP series: the workload or container, else the command.
+    const metadata::Workload* w = md->Of(pid, now);
+    const std::string_view workload = w != nullptr ? std::string_view(w->service_name) : "";
+    return std::string(resolver->Resolve(m, now, workload));
   };
   for (const auto& p : cfg_.alerts.pools)
     o.pools.push_back({p.name, p.service, p.server_port, p.size});

@@ -11,6 +11,7 @@
 #include "userspace/agent/outputs.h"
 #include "userspace/config/config.h"
 #include "userspace/enrich/service_resolver.h"
+#include "userspace/metadata/resolver.h"
 #include "userspace/saturation/tcp_monitor.h"
 
 namespace redtap::agent {
@@ -27,12 +28,17 @@ class TcpComponent : public Component {
   void BeginStop(std::vector<struct bpf_link*>* links) override;
   void FinishStop() override;
 
+  /// The sampler thread's container lookups (the enricher's belong to the decoding thread);
+  /// the MetadataComponent publishes the pod list to both.
+  metadata::Resolver& metadata() { return *metadata_; }
+
  private:
   const config::Config& cfg_;
   Outputs* outputs_;
   // Read by HTTP threads; cleared before the monitor stops so no scrape reaches it.
   std::atomic<saturation::TcpMonitor*> live_{nullptr};
   std::unique_ptr<saturation::TcpMonitor> monitor_;
+  std::shared_ptr<metadata::Resolver> metadata_ = std::make_shared<metadata::Resolver>();
   std::thread stopping_;
 };
 

@@ -13,6 +13,8 @@ namespace {
 
 constexpr size_t kMaxAnswer = 64 << 20;  // a PodList of ~1000 pods is a few MB
 constexpr long kTimeoutMs = 10000;
+// The first read delays the agent's start: it gets less time.
+constexpr long kFirstTimeoutMs = 3000;
 
 struct Body {
   std::string data;
@@ -60,16 +62,16 @@ std::string PodsUrl(const config::KubernetesConfig& k, std::string* problem) {
          ":10250/pods";
 }
 
-PodWatcher::PodWatcher(const config::KubernetesConfig& cfg, std::string url, Resolver* resolver,
-                       std::string service_account_dir)
+PodWatcher::PodWatcher(const config::KubernetesConfig& cfg, std::string url,
+                       std::vector<Resolver*> resolvers, std::string service_account_dir)
     : cfg_(cfg),
       url_(std::move(url)),
-      resolver_(resolver),
+      resolvers_(std::move(resolvers)),
       sa_dir_(std::move(service_account_dir)) {}
 
 PodWatcher::~PodWatcher() { Stop(); }
 
-bool PodWatcher::RefreshOnce(std::string* error) {
+bool PodWatcher::RefreshOnce(std::string* error, long timeout_ms) {
   static const CURLcode global = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (global != CURLE_OK) {
     *error = std::string("libcurl: ") + curl_easy_strerror(global);
@@ -93,8 +95,8 @@ bool PodWatcher::RefreshOnce(std::string* error) {
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_URL, url_.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, kTimeoutMs);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, kTimeoutMs);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Append);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   const std::string ca = sa_dir_ + "/ca.crt";
@@ -127,7 +129,7 @@ bool PodWatcher::RefreshOnce(std::string* error) {
   // Publish only a change: each publish makes every process's workload be rebuilt.
   if (!last_ || !(*last_ == *table)) {
     last_ = table;
-    resolver_->SetPods(std::move(table));
+    for (Resolver* r : resolvers_) r->SetPods(table);
   }
   std::lock_guard<std::mutex> lock(mu_);
   pods_ = n;
@@ -138,36 +140,48 @@ bool PodWatcher::RefreshOnce(std::string* error) {
 void PodWatcher::Start() {
   spdlog::info("kubernetes: reading the node's pods from {} every {} s", url_,
                cfg_.refresh_interval_ms / 1000);
+  // Once now, before the capture starts: the first transactions and TCP series already carry
+  // pod names and workloads when the kubelet answers.
+  Record(Read(kFirstTimeoutMs));
   thread_ = std::thread([this] { Loop(); });
+}
+
+PodWatcher::Outcome PodWatcher::Read(long timeout_ms) {
+  Outcome o;
+  o.ok = RefreshOnce(&o.error, timeout_ms);
+  return o;
+}
+
+void PodWatcher::Record(const Outcome& o) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (o.ok) {
+    ++ok_;
+    if (warned_) spdlog::info("kubernetes: pod list read again ({} pods)", pods_);
+    warned_ = false;
+    return;
+  }
+  ++errors_;
+  if (!warned_) {
+    spdlog::warn(
+        "kubernetes: cannot read the pod list from {}: {} (retrying every {} s; series "
+        "keep container ids without pod names)",
+        url_, o.error, cfg_.refresh_interval_ms / 1000);
+  } else {
+    spdlog::debug("kubernetes: pod list: {}", o.error);
+  }
+  warned_ = true;
 }
 
 void PodWatcher::Loop() {
   while (true) {
-    std::string error;
-    const bool ok = RefreshOnce(&error);
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (ok) {
-        ++ok_;
-        if (warned_) spdlog::info("kubernetes: pod list read again ({} pods)", pods_);
-        warned_ = false;
-      } else {
-        ++errors_;
-        if (!warned_) {
-          spdlog::warn(
-              "kubernetes: cannot read the pod list from {}: {} (retrying every {} s; "
-              "series keep container ids without pod names)",
-              url_, error, cfg_.refresh_interval_ms / 1000);
-        } else {
-          spdlog::debug("kubernetes: pod list: {}", error);
-        }
-        warned_ = true;
-      }
       if (cv_.wait_for(lock, std::chrono::milliseconds(cfg_.refresh_interval_ms),
                        [this] { return stop_; })) {
         return;
       }
     }
+    Record(Read(kTimeoutMs));
   }
 }
 

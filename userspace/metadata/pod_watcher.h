@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Reads the node's pod list (the kubelet's /pods, or the API server filtered by node) every
-// kubernetes.refresh_interval with the ServiceAccount's token, and publishes it to a
-// Resolver. One thread; a failed read keeps the last good list (pods rarely change names)
-// and is counted; the first failure is logged as a warning, later ones at debug level.
+// kubernetes.refresh_interval with the ServiceAccount's token, and publishes it to the
+// Resolvers (one per thread that looks processes up). One thread; a failed read keeps the last good
+// list (pods rarely change names) and is counted; the first failure is logged as a warning, later
+// ones at debug level.
 #pragma once
 
 #include <condition_variable>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "userspace/config/config.h"
 #include "userspace/exposition/registry.h"
@@ -31,29 +33,35 @@ std::string PodsUrl(const config::KubernetesConfig& k, std::string* problem);
 
 class PodWatcher {
  public:
-  PodWatcher(const config::KubernetesConfig& cfg, std::string url, Resolver* resolver,
+  PodWatcher(const config::KubernetesConfig& cfg, std::string url, std::vector<Resolver*> resolvers,
              std::string service_account_dir = kServiceAccountDir);
   ~PodWatcher();
   PodWatcher(const PodWatcher&) = delete;
   PodWatcher& operator=(const PodWatcher&) = delete;
 
-  /// Reads once (so the first transactions already carry pod names when the kubelet answers)
-  /// and starts the refresh thread.
+  /// Reads once (at most 3 s: the first transactions already carry pod names when the kubelet
+  /// answers) and starts the refresh thread.
   void Start();
   void Stop();
 
   /// One read and publish; false with *error (never the token) on failure.
-  bool RefreshOnce(std::string* error);
+  bool RefreshOnce(std::string* error, long timeout_ms = 10000);
 
   /// redtap_agent_kubernetes_pods, redtap_agent_kubernetes_refreshes_total{outcome}.
   void Collect(exposition::Families* out) const;
 
  private:
+  struct Outcome {
+    bool ok = false;
+    std::string error;
+  };
+  Outcome Read(long timeout_ms);
+  void Record(const Outcome& o);  // counts, and logs the first failure and the recovery
   void Loop();
 
   const config::KubernetesConfig cfg_;
   const std::string url_;
-  Resolver* resolver_;
+  const std::vector<Resolver*> resolvers_;
   const std::string sa_dir_;
   std::thread thread_;
   mutable std::mutex mu_;

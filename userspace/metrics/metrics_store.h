@@ -25,7 +25,8 @@ namespace redtap::metrics {
 /// Hard bounds. What goes beyond folds into "_OTHER" label values and is counted in
 /// redtap_agent_series_folded_total{reason}.
 struct StoreLimits {
-  size_t max_services = 256;                    // reason "services": service_name="_OTHER"
+  // One per (service, container): a node running ~100 pods of a few containers each fits.
+  size_t max_services = 1024;                   // reason "services": service_name="_OTHER"
   size_t max_peers_per_service = 256;           // reason "peers": server_address/port="_OTHER"
   size_t max_endpoints = 10000;                 // reason "endpoints": method _OTHER, route "/*"
   size_t max_series = 50000;                    // reason "series": status "_OTHER"

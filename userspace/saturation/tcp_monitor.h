@@ -158,7 +158,10 @@ class TcpMonitor {
   std::map<RawKey, std::string> key_service_;                              // sticky names
   std::map<RawKey, uint64_t> unnamed_since_;  // inbound keys waiting for their listener (gen)
   bool rescan_netns_ = false;                 // a key names a namespace not sampled yet
-  std::map<std::tuple<uint32_t, std::string, uint16_t>, std::string> resolved_;
+  // (pid, comm, port) → name, and when it was resolved: names are asked again after
+  // kResolveTtlNs (a pod list read since may name the process's workload).
+  static constexpr int64_t kResolveTtlNs = 30'000'000'000;
+  std::map<std::tuple<uint32_t, std::string, uint16_t>, std::pair<std::string, int64_t>> resolved_;
   std::unordered_map<uint64_t, Owner> inode_owner_;  // sockets older than the agent
   std::map<uint64_t, int64_t> inode_unowned_;        // looked for and not found: when
   std::map<uint64_t, uint64_t> listener_drops_;      // sk -> sk_drops at the last sample

@@ -29,12 +29,13 @@ namespace redtap::saturation {
 
 std::string TcpMonitor::Resolve(uint32_t pid, const std::string& comm, uint16_t port) {
   auto k = std::make_tuple(pid, comm, port);
+  const int64_t now = ClockNs(CLOCK_MONOTONIC);
   auto it = resolved_.find(k);
-  if (it != resolved_.end()) return it->second;
+  if (it != resolved_.end() && now - it->second.second < kResolveTtlNs) return it->second.first;
   std::string name = opt_.resolver(pid, comm, port);
   if (name.empty()) name = comm.empty() ? "unknown" : comm;
   if (resolved_.size() > 16384) resolved_.clear();
-  resolved_.emplace(k, name);
+  resolved_[k] = {name, now};
   return name;
 }
 

@@ -66,7 +66,10 @@ std::string Find(const exporter::EventExtras& ex, const std::string& key) {
 class View {
  public:
   explicit View(const config::Config& cfg)
-      : enricher_(cfg, [](uint32_t) { return std::string(); }), view_(cfg) {}
+      : enricher_(
+            cfg, [](uint32_t) { return std::string(); },
+            [](const std::string&, size_t) { return std::string(); }),
+        view_(cfg) {}
   bool enabled() const { return view_.enabled(); }
   size_t BodyBytesToKeep(const http::Request& r) const { return view_.BodyBytesToKeep(r); }
   void Record(const http::Transaction& t, ConnMeta meta, const std::string& service, uint64_t now,

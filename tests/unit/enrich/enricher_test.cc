@@ -30,11 +30,13 @@ ConnMeta Meta(std::string comm = "shop", uint32_t pid = 42) {
 }
 
 std::string NoExe(uint32_t) { return ""; }
+// Fake pids are not looked up in the host's /proc.
+std::string NoProc(const std::string&, size_t) { return ""; }
 
 TEST(Enricher, ServiceRouteAndCache) {
   config::Config cfg;
   cfg.routes.patterns.push_back({"", "/api/products/{id}"});
-  Enricher en(cfg, NoExe);
+  Enricher en(cfg, NoExe, NoProc);
   const ConnMeta m = Meta();
   for (int round = 0; round < 2; ++round) {  // the second round is served from the cache
     const http::Transaction a = Txn("/api/products/123?x=1");
@@ -54,7 +56,7 @@ TEST(Enricher, ServiceRouteAndCache) {
 TEST(Enricher, RoutesAreBoundedPerService) {
   config::Config cfg;
   cfg.routes.max_per_service = 10;
-  Enricher en(cfg, NoExe);
+  Enricher en(cfg, NoExe, NoProc);
   const ConnMeta m = Meta("web");
   int folded = 0;
   for (int i = 0; i < 30; ++i) {
@@ -72,7 +74,7 @@ TEST(Enricher, RoutesAreBoundedPerService) {
 }
 
 TEST(Enricher, UnparsedRequestsHaveTheirFixedRoute) {
-  Enricher en(config::Config{}, NoExe);
+  Enricher en(config::Config{}, NoExe, NoProc);
   http::Transaction t = Txn(std::string(http::kUnparsedTarget), std::string(http::kUnparsedMethod));
   t.request.unparsed = true;
   EXPECT_EQ(en.Enrich(t, Meta(), 1).route, "/*unparsed");
@@ -83,7 +85,7 @@ TEST(Enricher, TraceContextAndTenant) {
   config::Config cfg;
   cfg.ecommerce.tenant.push_back({"X-Tenant-Id", 0, ""});
   cfg.ecommerce.tenant.push_back({"", 2, "/t/"});
-  Enricher en(cfg, NoExe);
+  Enricher en(cfg, NoExe, NoProc);
   http::Transaction t = Txn("/t/globex/cart");
   t.request.headers.push_back(
       {"traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01"});

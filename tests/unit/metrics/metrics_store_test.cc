@@ -53,13 +53,15 @@ ConnMeta Client(const std::string& comm, const std::string& addr, uint16_t port)
   return m;
 }
 
+// Fake pids are not looked up in the host's /proc (a container there would change labels).
+std::string NoProc(const std::string&, size_t) { return ""; }
 std::string NoExe(uint32_t) { return ""; }
 
 // The store behind the enricher, as the pipeline feeds it.
 class Fed {
  public:
   explicit Fed(const config::Config& c, StoreLimits limits = {})
-      : enricher_(c, NoExe), store_(c, limits) {}
+      : enricher_(c, NoExe, NoProc), store_(c, limits) {}
   void Record(const http::Transaction& t, const ConnMeta& m, uint64_t now) {
     if (t.request.placeholder) return;  // as the pipeline does
     store_.Consume(enricher_.Enrich(t, m, now));
