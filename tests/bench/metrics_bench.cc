@@ -2,6 +2,7 @@
 // ns per MetricsStore::Record for a realistic mix: 3 services, ~50 route shapes with
 // templated ids, mostly 2xx, a few 4xx/5xx, server and client transactions.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <random>
 #include <string>
@@ -10,6 +11,7 @@
 #include "userspace/alerts/engine.h"
 #include "userspace/config/config.h"
 #include "userspace/enrich/route_templater.h"
+#include "userspace/metadata/resolver.h"
 #include "userspace/metrics/ddsketch.h"
 #include "userspace/metrics/metrics_store.h"
 
@@ -104,6 +106,24 @@ void BM_DDSketchAdd(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DDSketchAdd);
+
+// What container metadata costs a transaction: Resolver::Of on a pid seen before (the cache
+// hit every transaction but the first of a process pays). Arg 0: a host process (this one,
+// in no container: what "off a cluster" costs); arg 1: a process in a podman container.
+void BM_MetadataLookup(benchmark::State& state) {
+  const bool container = state.range(0) == 1;
+  metadata::Resolver r(container ? metadata::FileReader([](const std::string&, size_t) {
+    return std::string(
+        "0::/libpod_parent/libpod-"
+        "de96e43b82e1c3d2d665ad183d5d370e3e47df58792360bed1876dc5954d3a9d\n");
+  })
+                                 : metadata::FileReader(metadata::ReadFileBounded));
+  const uint32_t pid = static_cast<uint32_t>(getpid());
+  uint64_t now = 1;
+  for (auto _ : state) benchmark::DoNotOptimize(r.Of(pid, now += 1000));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MetadataLookup)->ArgName("container")->Arg(0)->Arg(1);
 
 void BM_RenderPrometheus(benchmark::State& state) {
   enrich::Enricher enricher(config::Config{}, [](uint32_t) { return std::string(); });
