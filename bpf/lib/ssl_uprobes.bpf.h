@@ -123,6 +123,31 @@ int BPF_KRETPROBE(ssl_write_ex_exit, long ret)
 	return ssl__exit((int)ret, REDTAP_DIR_EGRESS, REDTAP_SYS_SSL_WRITE);
 }
 
+/* Emulated probe sites (userspace/tls/probe_sites.h): no single-step, no uretprobe.
+ * ssl_call: on the `call` of SSL_read/SSL_write to their internal function, whose arguments
+ * are (ssl, buf, num, &bytes): the bytes slot is the 4th. ssl_*_post: on the conditional
+ * jump right after that call returns: eax = the internal status (> 0: success), the byte
+ * count in the slot saved by ssl_call. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_call, void *ssl, void *buf, __u64 num, void *bytes)
+{
+	return ssl__enter(ssl, buf, bytes);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_post)
+{
+	int st = (int)PT_REGS_RC(ctx);
+	return ssl__exit(st > 0 ? 1 : 0, REDTAP_DIR_INGRESS, REDTAP_SYS_SSL_READ);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_post)
+{
+	int st = (int)PT_REGS_RC(ctx);
+	return ssl__exit(st > 0 ? 1 : 0, REDTAP_DIR_EGRESS, REDTAP_SYS_SSL_WRITE);
+}
+
 /* SSL_set_fd(ssl, fd): the direct answer to "which socket is this SSL on". */
 SEC("uprobe")
 int BPF_KPROBE(ssl_set_fd_enter, void *ssl, int fd)

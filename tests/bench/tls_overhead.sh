@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Throughput of a TLS nginx under `ab -k` with and without the agent (its OpenSSL uprobes and
-# syscall tracepoints), rounds alternating A/B; prints per-round req/s and the median ratio.
+# Throughput of a TLS nginx under `ab -k` without the agent, with it (its OpenSSL uprobes on
+# emulated instructions where the disassembly allows: tls.emulated_sites, the default), and
+# with entry + uretprobe everywhere (tls.emulated_sites: false), side by side in each round;
+# prints per-round req/s and the median ratios.
 #   tests/bench/tls_overhead.sh [--redtap BIN] [--rounds N] [--requests N]
 # Root; loopback only; nginx pinned to CPU 1, ab to CPU 0 on a 2-CPU box.
 set -euo pipefail
@@ -45,16 +47,28 @@ rps() {
   taskset -c 0 ab -q -n "$N" -c 16 -k "https://127.0.0.1:$port/" 2>/dev/null |
     awk '/Requests per second/ {print $4}'
 }
-base=(); with=(); ratios=()
+cat > "$work/uretprobes.yaml" <<YAML
+tls:
+  emulated_sites: false
+YAML
+with_agent() {  # with_agent [run args...]: req/s with the agent running
+  "$REDTAP" run --http "127.0.0.1:$http" "$@" 2>"$work/agent.log" & agent=$!
+  until curl -sf "http://127.0.0.1:$http/ready" >/dev/null; do sleep 0.05; done
+  rps
+  kill -TERM "$agent"; wait "$agent" || true
+}
+base=(); with=(); ratios=(); uret=(); uratios=()
 for r in $(seq 1 "$ROUNDS"); do
   a=$(rps)
-  "$REDTAP" run --http "127.0.0.1:$http" 2>"$work/agent.log" & agent=$!
-  until curl -sf "http://127.0.0.1:$http/ready" >/dev/null; do sleep 0.05; done
-  b=$(rps)
-  kill -TERM "$agent"; wait "$agent" || true
+  b=$(with_agent)
+  c=$(with_agent --config "$work/uretprobes.yaml")
   ratio=$(echo "scale=3; $b / $a" | bc)
-  base+=("$a"); with+=("$b"); ratios+=("$ratio")
-  echo "round $r: without $a req/s, with $b req/s, ratio $ratio"
+  uratio=$(echo "scale=3; $c / $a" | bc)
+  base+=("$a"); with+=("$b"); ratios+=("$ratio"); uret+=("$c"); uratios+=("$uratio")
+  echo "round $r: without $a req/s, emulated sites $b (ratio $ratio), entry+uretprobe $c (ratio $uratio)"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-echo "TLS nginx, ab -n $N -c 16 -k: median without $(median "${base[@]}") req/s, with $(median "${with[@]}") req/s, median ratio $(median "${ratios[@]}") (min $(printf '%s\n' "${ratios[@]}" | sort -n | head -1), max $(printf '%s\n' "${ratios[@]}" | sort -n | tail -1))"
+range() { echo "min $(printf '%s\n' "$@" | sort -n | head -1), max $(printf '%s\n' "$@" | sort -n | tail -1)"; }
+echo "TLS nginx, ab -n $N -c 16 -k: median without $(median "${base[@]}") req/s"
+echo "  emulated sites (default): $(median "${with[@]}") req/s, median ratio $(median "${ratios[@]}") ($(range "${ratios[@]}"))"
+echo "  entry + uretprobe:        $(median "${uret[@]}") req/s, median ratio $(median "${uratios[@]}") ($(range "${uratios[@]}"))"

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.request
 
 import harness
 
@@ -133,7 +134,12 @@ def recv_responses(sock, n, timeout=5.0):
 
 
 class TlsCapture(harness.Scenario):
+    """The default placement: SSL_read/SSL_write of Debian's libssl3 probed on emulated
+    instructions (the internal call and the jump after it), the _ex functions and node's
+    OpenSSL on entry + uretprobe."""
     PREFIX = "redtap-tls-"
+    CONFIG = ""  # extra agent config (YAML), "" = the defaults
+    SSL_READ_MODE = "emulated"
 
     @classmethod
     def curl(cls, path, *args, host="127.0.0.1"):
@@ -181,8 +187,16 @@ class TlsCapture(harness.Scenario):
                                                                    cls.blocked_port)))
         time.sleep(0.3)  # the server thread is now blocked in SSL_read
 
-        cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs)
+        extra = []
+        if cls.CONFIG:
+            path = os.path.join(cls.tmp, "agent.yaml")
+            with open(path, "w") as f:
+                f.write(cls.CONFIG)
+            extra = ["--config", path]
+        cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs, extra)
         cls.agent.start()
+        with urllib.request.urlopen(f"http://127.0.0.1:{cls.agent.http_port}/metrics") as r:
+            cls.metrics_text = r.read().decode()
 
         # 0. The blocked SSL_read returns with a request the uprobes never saw: its answer is
         # reported as unparsed (server side); the client's call is seen whole.
@@ -345,6 +359,27 @@ class TlsCapture(harness.Scenario):
 
     def test_ciphertext_never_parsed(self):
         self.assertIn(" 0 parse errors", self.log)
+
+    def test_probe_placement_per_function(self):
+        # What the agent says it chose: its log line and redtap_agent_tls_probes.
+        self.assertRegex(self.log, r"OpenSSL probes attached to \S*libssl\.so\S* \(\d+ probes: "
+                         rf"SSL_read {self.SSL_READ_MODE}, SSL_write {self.SSL_READ_MODE},")
+        modes = re.findall(r'redtap_agent_tls_probes\{library="([^"]*libssl[^"]*)",'
+                           r'function="(SSL_read|SSL_write)",mode="([a-z_]+)"\} 1',
+                           self.metrics_text)
+        self.assertTrue(modes, self.metrics_text)
+        self.assertEqual({m for _, _, m in modes}, {self.SSL_READ_MODE})
+        if self.node:
+            # Node's OpenSSL inlines the internal calls; its functions start with push.
+            self.assertRegex(self.metrics_text, r'redtap_agent_tls_probes\{library="[^"]*node[^"]*",'
+                             r'function="SSL_read",mode="uretprobe_emulated_entry"\} 1')
+
+
+class TlsCaptureUretprobes(TlsCapture):
+    """The same traffic, counted the same, with entry + uretprobe everywhere."""
+    PREFIX = "redtap-tls-uret-"
+    CONFIG = "tls:\n  emulated_sites: false\n"
+    SSL_READ_MODE = "uretprobe_stepped_entry"
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ Status CaptureComponent::Start() {
       [this](const void* d, size_t n) { tracker_->OnRecord(d, n); }, [this] { Tick(); }));
   loader_->AttachAll();
   if (cfg_.tls.enabled) {
-    tls_ = std::make_unique<tls::TlsAttacher>(loader_.get());
+    tls_ = std::make_unique<tls::TlsAttacher>(loader_.get(), cfg_.tls.emulated_sites);
     tracker_->SetExecHandler([t = tls_.get()](uint32_t pid) { t->OnExec(pid); });
     tls_->Start();
   }
@@ -140,6 +140,18 @@ void CaptureComponent::Collect(exposition::Families* out) const {
   out->push_back(exposition::SingleGauge("redtap_agent_ring_buffer_size_bytes",
                                          "Size of the kernel ring buffer.",
                                          static_cast<double>(loader_->RingBufferSize())));
+  if (tls_) {
+    auto probes = Family("redtap_agent_tls_probes",
+                         "OpenSSL functions probed, per library file and function, by placement: "
+                         "emulated (no single-step, no uretprobe), or entry + uretprobe with an "
+                         "emulated or a single-stepped entry.",
+                         MetricType::Gauge);
+    for (const auto& m : tls_->ProbeModes()) {
+      probes.metric.push_back(
+          Gauge({{"library", m.library}, {"function", m.function}, {"mode", m.mode}}, 1));
+    }
+    out->push_back(std::move(probes));
+  }
 }
 
 void CaptureComponent::Hooks(std::vector<HookStatus>* out) const {

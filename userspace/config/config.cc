@@ -246,7 +246,8 @@ void ParseMetrics(const YAML::Node& node, const std::string& prefix, MetricsConf
 // ---- tls, log ----
 
 void ParseTls(const YAML::Node& node, const std::string& prefix, TlsConfig& t) {
-  ParseMap(node, prefix, {{"enabled", BoolField(t.enabled)}});
+  ParseMap(node, prefix,
+           {{"enabled", BoolField(t.enabled)}, {"emulated_sites", BoolField(t.emulated_sites)}});
 }
 
 void ParseKubernetes(const YAML::Node& node, const std::string& prefix, KubernetesConfig& k) {

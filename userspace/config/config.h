@@ -89,6 +89,10 @@ struct LogConfig {
 
 struct TlsConfig {
   bool enabled = true;  // tls.enabled: OpenSSL uprobes (HTTPS plaintext without keys)
+  /// tls.emulated_sites: SSL_read/SSL_write probed on instructions the kernel emulates where
+  /// the disassembly shows the known shape (no single-step, no uretprobe); false: entry +
+  /// uretprobe everywhere.
+  bool emulated_sites = true;
 };
 
 /// kubernetes: pod names, namespaces and workloads for the k8s_* labels (container ids and

@@ -20,6 +20,9 @@
 #include "userspace/bpf/bpf_object.h"
 #include "userspace/bpf/tracefs.h"
 #include "userspace/common/errno_text.h"
+#include "userspace/tls/elf_symbols.h"
+#include "userspace/tls/probe_sites.h"
+#include "userspace/tls/tls_attacher.h"
 
 extern "C" __attribute__((noinline, used, visibility("default"))) void
 redtap_doctor_uprobe_target() {
@@ -102,6 +105,28 @@ DoctorCheck CheckBtf() {
   c.ok = true;
   c.detail = "/sys/kernel/btf/vmlinux, " + std::to_string(btf__type_cnt(btf)) + " types";
   btf__free(btf);
+  return c;
+}
+
+// Where the OpenSSL probes go in this host's system libssl, per function (tls/probe_sites.h):
+// "emulated" costs two emulated traps per call; "uretprobe_stepped_entry" a single-step trap
+// and a return trap (~15 us on a VM). Informational: every mode captures the same.
+DoctorCheck CheckTlsProbeSites() {
+  DoctorCheck c{"tls probe placement", true, false, ""};
+  for (const std::string& lib : tls::SystemLibssl()) {
+    auto off =
+        tls::FindFunctionOffsets(lib, {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex"});
+    if (!off.ok() || off->empty()) continue;
+    std::string line;
+    for (const char* fn : {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex"}) {
+      auto it = off->find(fn);
+      if (it == off->end()) continue;
+      const tls::ProbeSites sites = tls::FindProbeSitesInFile(lib, it->second);
+      line += std::string(line.empty() ? "" : ", ") + fn + " " + sites.Mode();
+    }
+    c.detail += (c.detail.empty() ? "" : "; ") + lib + ": " + line;
+  }
+  if (c.detail.empty()) c.detail = "no system libssl found (executables are checked at attach)";
   return c;
 }
 
@@ -262,6 +287,7 @@ std::vector<DoctorCheck> RunDoctor() {
   out.push_back(CheckHook("hook iter/tcp", "probe_iter_tcp", false,
                           "used by saturation sampling (listen backlog)"));
   out.push_back(CheckHook("hook uprobe", "probe_uprobe", false, "used for TLS (OpenSSL)"));
+  out.push_back(CheckTlsProbeSites());
   out.push_back(CheckHook("hook sockops", "probe_sockops", false, "used for TCP RTT"));
   out.push_back(CheckHook("hook cgroup_skb", "probe_cgroup_skb", false, "optional"));
   out.push_back(CheckHook("hook kprobe", "probe_kprobe", false,

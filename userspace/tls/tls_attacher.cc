@@ -13,28 +13,28 @@
 #include "userspace/common/errno_text.h"
 #include "userspace/loader/loader.h"
 #include "userspace/tls/elf_symbols.h"
+#include "userspace/tls/probe_sites.h"
 
 namespace redtap::tls {
 namespace {
 
-struct ProbeSpec {
+// One probed function: its entry and return programs, and the program for the emulated
+// "post" site (probe_sites.h) when the function has that shape ("" = never emulated).
+struct FunctionSpec {
   const char* symbol;
-  const char* prog;
-  bool retprobe;
-  bool required;  // without it the file is not attached
+  const char* enter;
+  const char* exit;  // "" = entry only
+  const char* post;  // "" = no emulated placement
+  bool required;     // without it the file is not attached
 };
 
-constexpr ProbeSpec kProbes[] = {
-    {"SSL_read", "ssl_read_enter", false, true},
-    {"SSL_read", "ssl_read_exit", true, true},
-    {"SSL_write", "ssl_write_enter", false, true},
-    {"SSL_write", "ssl_write_exit", true, true},
-    {"SSL_read_ex", "ssl_read_ex_enter", false, false},
-    {"SSL_read_ex", "ssl_read_ex_exit", true, false},
-    {"SSL_write_ex", "ssl_write_ex_enter", false, false},
-    {"SSL_write_ex", "ssl_write_ex_exit", true, false},
-    {"SSL_set_fd", "ssl_set_fd_enter", false, false},
-    {"SSL_free", "ssl_free_enter", false, false},
+constexpr FunctionSpec kFunctions[] = {
+    {"SSL_read", "ssl_read_enter", "ssl_read_exit", "ssl_read_post", true},
+    {"SSL_write", "ssl_write_enter", "ssl_write_exit", "ssl_write_post", true},
+    {"SSL_read_ex", "ssl_read_ex_enter", "ssl_read_ex_exit", "ssl_read_post", false},
+    {"SSL_write_ex", "ssl_write_ex_enter", "ssl_write_ex_exit", "ssl_write_post", false},
+    {"SSL_set_fd", "ssl_set_fd_enter", "", "", false},
+    {"SSL_free", "ssl_free_enter", "", "", false},
 };
 
 // Where distributions keep the system OpenSSL (merged /usr makes some of these the same file).
@@ -64,7 +64,28 @@ bool SameRootAsOurs(const std::string& proc_root) {
 
 }  // namespace
 
-TlsAttacher::TlsAttacher(CaptureLoader* loader) : loader_(loader) {}
+std::vector<std::string> SystemLibssl() {
+  std::vector<std::string> out;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  for (const char* pattern : kSystemGlobs) {
+    glob_t g{};
+    if (glob(pattern, 0, nullptr, &g) == 0) {
+      for (size_t i = 0; i < g.gl_pathc; i++) {
+        struct stat st {};
+        if (stat(g.gl_pathv[i], &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (!seen.insert({st.st_dev, st.st_ino}).second) continue;
+        char* real = realpath(g.gl_pathv[i], nullptr);
+        out.push_back(real ? real : g.gl_pathv[i]);
+        free(real);
+      }
+    }
+    globfree(&g);
+  }
+  return out;
+}
+
+TlsAttacher::TlsAttacher(CaptureLoader* loader, bool emulated_sites)
+    : loader_(loader), emulated_sites_(emulated_sites) {}
 
 TlsAttacher::~TlsAttacher() { Stop(); }
 
@@ -201,7 +222,7 @@ void TlsAttacher::Consider(const std::string& path, bool system, std::set<FileKe
 
 bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool system) {
   std::vector<std::string> names;
-  for (const auto& p : kProbes) names.push_back(p.symbol);
+  for (const auto& f : kFunctions) names.push_back(f.symbol);
   auto offsets = FindFunctionOffsets(path, names);
   if (!offsets.ok() || !offsets->count("SSL_read") || !offsets->count("SSL_write")) {
     std::lock_guard<std::mutex> l(mu_);
@@ -209,21 +230,52 @@ bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool s
     return false;
   }
   std::vector<struct bpf_link*> links;
+  std::vector<std::pair<std::string, std::string>> modes;
   std::string failure;
-  for (const auto& p : kProbes) {
-    auto it = offsets->find(p.symbol);
-    if (it == offsets->end()) continue;
-    struct bpf_program* prog = loader_->FindProgram(p.prog);
+  const auto attach = [&](const char* prog_name, bool retprobe, uint64_t offset) {
+    struct bpf_program* prog = loader_->FindProgram(prog_name);
     struct bpf_link* link =
-        prog ? bpf_program__attach_uprobe(prog, p.retprobe, -1, path.c_str(), it->second) : nullptr;
-    if (!link) {
-      if (p.required) {
-        failure = std::string(p.prog) + " on " + p.symbol + ": " + ErrnoText(errno);
+        prog ? bpf_program__attach_uprobe(prog, retprobe, -1, path.c_str(), offset) : nullptr;
+    if (link) links.push_back(link);
+    return link != nullptr;
+  };
+  for (const auto& f : kFunctions) {
+    auto it = offsets->find(f.symbol);
+    if (it == offsets->end()) continue;
+    const uint64_t off = it->second;
+    const size_t before = links.size();
+    bool ok = false;
+    ProbeSites sites;
+    if (*f.exit != '\0') sites = FindProbeSitesInFile(path, off);
+    const bool use_sites = *f.post != '\0' && emulated_sites_ && sites.emulated;
+    if (use_sites) {
+      // The call and the jump after it: both emulated, no uretprobe.
+      ok = attach("ssl_call", false, off + sites.call_offset) &&
+           attach(f.post, false, off + sites.post_offset);
+    } else {
+      ok = attach(f.enter, false, off) && (*f.exit == '\0' || attach(f.exit, true, off));
+    }
+    if (!ok) {
+      const std::string err = ErrnoText(errno);
+      for (size_t i = before; i < links.size(); ++i) bpf_link__destroy(links[i]);
+      links.resize(before);
+      if (f.required) {
+        failure = std::string(f.symbol) + ": " + err;
         break;
       }
       continue;
     }
-    links.push_back(link);
+    if (*f.exit != '\0') {
+      const std::string mode = use_sites              ? "emulated"
+                               : sites.entry_emulated ? "uretprobe_emulated_entry"
+                                                      : "uretprobe_stepped_entry";
+      modes.emplace_back(f.symbol, mode);
+      spdlog::debug(
+          "tls: {} in {}: {}{}", f.symbol, path, mode,
+          use_sites
+              ? fmt::format(" (call +{:#x}, post +{:#x})", sites.call_offset, sites.post_offset)
+              : " (" + (sites.why.empty() ? "tls.emulated_sites: false" : sites.why) + ")");
+    }
   }
   std::lock_guard<std::mutex> l(mu_);
   if (!failure.empty()) {
@@ -235,8 +287,10 @@ bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool s
   }
   stats_.files_attached++;
   stats_.probes_attached += links.size();
-  spdlog::info("tls: OpenSSL probes attached to {} ({} probes)", path, links.size());
-  attached_[key] = Attached{path, system, std::move(links)};
+  std::string summary;
+  for (const auto& [fn, mode] : modes) summary += (summary.empty() ? "" : ", ") + fn + " " + mode;
+  spdlog::info("tls: OpenSSL probes attached to {} ({} probes: {})", path, links.size(), summary);
+  attached_[key] = Attached{path, system, std::move(links), std::move(modes)};
   return true;
 }
 
@@ -261,6 +315,15 @@ std::vector<struct bpf_link*> TlsAttacher::StopAndTakeLinks() {
 TlsStats TlsAttacher::stats() const {
   std::lock_guard<std::mutex> l(mu_);
   return stats_;
+}
+
+std::vector<ProbeMode> TlsAttacher::ProbeModes() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<ProbeMode> out;
+  for (const auto& [k, a] : attached_) {
+    for (const auto& [fn, mode] : a.modes) out.push_back({a.path, fn, mode});
+  }
+  return out;
 }
 
 std::vector<std::string> TlsAttacher::AttachedFiles() const {

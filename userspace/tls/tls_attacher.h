@@ -35,9 +35,23 @@ struct TlsStats {
   uint64_t scans = 0;
 };
 
+/// The system's libssl files (distribution paths; merged /usr makes some the same file), each
+/// once, real paths.
+std::vector<std::string> SystemLibssl();
+
+/// How one function of one file is probed (ProbeSites::Mode(): "emulated",
+/// "uretprobe_emulated_entry", "uretprobe_stepped_entry").
+struct ProbeMode {
+  std::string library;  // the file's path
+  std::string function;
+  std::string mode;
+};
+
 class TlsAttacher {
  public:
-  explicit TlsAttacher(CaptureLoader* loader);
+  /// `emulated_sites`: place the SSL_read/SSL_write probes on emulated instructions where
+  /// the disassembly allows (tls.emulated_sites); false: entry + uretprobe everywhere.
+  explicit TlsAttacher(CaptureLoader* loader, bool emulated_sites = true);
   ~TlsAttacher();
 
   /// Attaches to the system's libssl and to what running processes map, then keeps watching
@@ -53,6 +67,8 @@ class TlsAttacher {
 
   TlsStats stats() const;
   std::vector<std::string> AttachedFiles() const;
+  /// Per attached file and probed function, the mode chosen.
+  std::vector<ProbeMode> ProbeModes() const;
 
  private:
   struct FileKey {
@@ -64,6 +80,7 @@ class TlsAttacher {
     std::string path;
     bool system = false;  // a well-known library path: kept even when unmapped
     std::vector<struct bpf_link*> links;
+    std::vector<std::pair<std::string, std::string>> modes;  // function, mode
   };
 
   void Worker();
@@ -74,6 +91,7 @@ class TlsAttacher {
   bool AttachFile(const FileKey& key, const std::string& path, bool system);
 
   CaptureLoader* loader_;
+  const bool emulated_sites_;
   mutable std::mutex mu_;
   std::map<FileKey, Attached> attached_;
   std::set<FileKey> rejected_;  // checked: no OpenSSL symbols, or attach failed

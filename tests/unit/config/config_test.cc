@@ -52,6 +52,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.metrics.duration_buckets, b.metrics.duration_buckets);
   EXPECT_EQ(a.metrics.body_size_buckets, b.metrics.body_size_buckets);
   EXPECT_EQ(a.tls.enabled, b.tls.enabled);
+  EXPECT_EQ(a.tls.emulated_sites, b.tls.emulated_sites);
   EXPECT_EQ(a.kubernetes.metadata, b.kubernetes.metadata);
   EXPECT_EQ(a.kubernetes.pods_url, b.kubernetes.pods_url);
   EXPECT_EQ(a.kubernetes.refresh_interval_ms, b.kubernetes.refresh_interval_ms);
@@ -112,6 +113,7 @@ const std::vector<std::string> kAllKeys = {
     "metrics.duration_buckets",
     "metrics.body_size_buckets",
     "tls.enabled",
+    "tls.emulated_sites",
     "kubernetes.metadata",
     "kubernetes.pods_url",
     "kubernetes.refresh_interval",
