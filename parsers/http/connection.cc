@@ -186,7 +186,14 @@ void HttpConnection::Close(uint64_t ts_ns, std::vector<Transaction>* out) noexce
   if (c.req_parser.InBody()) c.SyncRequestBody();
   for (size_t i = c.pending_head; i < c.pending.size(); ++i) {
     Impl::Pending& p = c.pending[i];
-    if (!p.req.placeholder) c.EmitFront(p, out);  // no response
+    if (p.req.placeholder) continue;
+    if (c.resp_resync) {
+      // Response bytes were lost and no response head was found since: the answers of these
+      // requests may be what was lost. Counted as lost, never reported as unanswered.
+      ++c.stats.lost_responses;
+      continue;
+    }
+    c.EmitFront(p, out);  // no response
   }
   std::vector<Impl::Pending>().swap(c.pending);
   c.pending_head = 0;

@@ -203,6 +203,31 @@ class Scenario(unittest.TestCase):
         wait_port(cls.be)
 
 
+def bpf_ids_held(pid):
+    """The BPF program and link ids process `pid` holds open (from /proc/PID/fdinfo)."""
+    held = {"prog": set(), "link": set()}
+    base = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(base):
+        try:
+            with open(os.path.join(base, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key in ("prog_id", "link_id"):
+                held[key[:-3]].add(int(value))
+    return held
+
+
+def bpf_live_ids(kind):
+    """Ids of the BPF objects of `kind` ("prog", "link") the kernel has now."""
+    import subprocess  # noqa: PLC0415 (only the tests that need it pay the import)
+    text = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True,
+                          check=True).stdout
+    return {o["id"] for o in json.loads(text or "[]")}
+
+
 def find_redtap():
     for i, a in enumerate(sys.argv):
         if a == "--redtap" and i + 1 < len(sys.argv):

@@ -36,8 +36,6 @@ MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "redtap.yaml")
 UNIT = os.path.join(ROOT, "deploy", "systemd", "redtap.service")
 PODS_JSON = os.path.join(ROOT, "tests", "unit", "metadata", "testdata", "kubelet_pods.json")
 ENV = dict(os.environ, CONTAINERS_CONF=os.path.join(ROOT, "deploy", "container", "containers.conf"))
-# Names of the capture programs, as the kernel shows them (a subset is enough to see leftovers).
-CAPTURE_PROGS = {"read_exit", "write_exit", "accept4_exit", "connect_exit", "close_enter"}
 
 
 def podman(*args, check=True, timeout=120):
@@ -54,12 +52,6 @@ def manifest_docs():
 
 def daemonset_container(docs):
     return docs["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]
-
-
-def bpf_prog_ids():
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
-                         check=True).stdout
-    return {p["id"] for p in json.loads(out or "[]") if p.get("name") in CAPTURE_PROGS}
 
 
 def get(url, timeout=5):
@@ -260,7 +252,6 @@ class Deploy(unittest.TestCase):
         backend = harness.free_port()  # nginx's upstream: unused here
         ng = harness.Nginx(self.tmp, self.procs, backend)
         ng.start()
-        before = bpf_prog_ids()
         name = f"redtap-test-ds-{os.getpid()}"
         self.cleanups.append(lambda: podman("rm", "-f", "-t", "5", name, check=False))
         podman("run", "-d", "--name", name, *args, tag, *cmd)
@@ -276,6 +267,9 @@ class Deploy(unittest.TestCase):
         if not wait_for(is_ready, 60):
             self.fail("agent in the container not ready: " + podman("logs", name, check=False).stderr[-3000:])
         self.assertEqual(get(f"http://127.0.0.1:{port}{live}")[0], 200)
+        pid = int(podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip())
+        held = harness.bpf_ids_held(pid)  # the container's agent is a host process (hostPID)
+        self.assertTrue(held["prog"] and held["link"], held)
 
         n = 12
         for _ in range(n):
@@ -304,7 +298,71 @@ class Deploy(unittest.TestCase):
         podman("stop", "-t", "30", name, timeout=60)
         code = podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
         self.assertEqual(code, "0", podman("logs", name, check=False).stderr[-2000:])
-        self.assertEqual(bpf_prog_ids() - before, set(), "capture programs left behind")
+        self.assertEqual(held["prog"] & harness.bpf_live_ids("prog"), set(), "programs left behind")
+        self.assertEqual(held["link"] & harness.bpf_live_ids("link"), set(), "links left behind")
+
+    def test_least_privilege_per_feature(self):
+        """Each capability dropped in turn: doctor names what is missing, and the agent runs
+        with what the rest allows (plaintext capture without CAP_SYS_ADMIN: no TLS)."""
+        tag = self.build_image()
+        config_dir = os.path.join(self.tmp, "config")
+        os.makedirs(config_dir)
+        port = harness.free_port()
+        with open(os.path.join(config_dir, "redtap.yaml"), "w") as f:
+            f.write(f'http:\n  listen: "127.0.0.1:{port}"\nevents:\n  path: "-"\n')
+        args, cmd = self.daemonset_podman_args(config_dir)
+        caps = self.manifest_caps()
+
+        def without(*dropped, seccomp=True):
+            a = [x for x in args if x not in {f"--cap-add={c}" for c in dropped}]
+            if not seccomp:
+                i = a.index("seccomp=unconfined")
+                a = a[:i - 1] + a[i + 1:]
+            return a
+
+        r = podman("run", "--rm", *without("SYS_ADMIN"), tag, "doctor", check=False, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)  # capture still works
+        self.assertRegex(r.stdout, r"no   hook uprobe .*missing CAP_SYS_ADMIN")
+        # CAP_SYS_ADMIN covers CAP_PERFMON: both dropped.
+        r = podman("run", "--rm", *without("PERFMON", "SYS_ADMIN"), tag, "doctor", check=False,
+                   timeout=180)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"FAIL hook tracepoint \(syscalls\) .*missing CAP_PERFMON")
+        # The runtime's default seccomp profile without CAP_SYS_ADMIN: named as the cause.
+        r = podman("run", "--rm", *without("SYS_ADMIN", seccomp=False), tag, "doctor",
+                   check=False, timeout=180)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"FAIL hook tracepoint \(syscalls\) .*seccomp")
+        self.assertIn("SYS_ADMIN", caps)
+
+        # Without CAP_SYS_ADMIN the agent runs: plaintext HTTP is captured, TLS is not.
+        ng = harness.Nginx(self.tmp, self.procs, harness.free_port())
+        ng.start()
+        name = f"redtap-test-nosysadmin-{os.getpid()}"
+        self.cleanups.append(lambda: podman("rm", "-f", "-t", "5", name, check=False))
+        podman("run", "-d", "--name", name, *without("SYS_ADMIN"), tag, "run", "--config",
+               "/etc/redtap/redtap.yaml")
+
+        def is_ready():
+            try:
+                return get(f"http://127.0.0.1:{port}/ready", 1)[0] == 200
+            except Exception:
+                return False
+        if not wait_for(is_ready, 60):
+            self.fail("not ready: " + podman("logs", name, check=False).stderr[-3000:])
+        n = 6
+        for _ in range(n):
+            with urllib.request.urlopen(f"http://127.0.0.1:{ng.port}/ok", timeout=5) as resp:
+                self.assertEqual(resp.status, 200)
+
+        def served():
+            text = get(f"http://127.0.0.1:{port}/metrics")[1]
+            v = metric_value(text, "http_server_request_duration_seconds_count",
+                             service_name="nginx", http_route="/ok")
+            return v if v == n else None
+        self.assertEqual(wait_for(served, 15), n)
+        self.assertIn("cannot attach OpenSSL probes", podman("logs", name, check=False).stderr)
+        podman("stop", "-t", "30", name, timeout=60)
 
     # ---- container and pod metadata ----
 

@@ -160,11 +160,12 @@ int RunPcapCommand(const pcap::PcapOptions& opt, const config::Config& cfg, bool
 }
 
 int RunAgent(const config::Config& cfg) {
-  // Block the stop signals in every thread; the main thread waits for them below.
+  // Block the stop signals and SIGHUP in every thread; the main thread waits for them below.
   sigset_t stop_set;
   sigemptyset(&stop_set);
   sigaddset(&stop_set, SIGINT);
   sigaddset(&stop_set, SIGTERM);
+  sigaddset(&stop_set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
 
   if (geteuid() != 0)
@@ -200,7 +201,14 @@ int RunAgent(const config::Config& cfg) {
   }
 
   int sig = 0;
-  sigwait(&stop_set, &sig);
+  while (sigwait(&stop_set, &sig) == 0 && sig == SIGHUP) {
+    // Log rotation: the events file is opened again. The config is not reloaded (BPF maps,
+    // filters and hooks are sized and attached from it): restart the agent to apply changes.
+    if (auto* w = a.outputs().writer()) w->Reopen();
+    spdlog::info(
+        "SIGHUP: events file reopened; the config is not reloaded (restart to apply "
+        "config changes)");
+  }
   spdlog::info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   a.Stop();
   return 0;

@@ -20,6 +20,7 @@ exposition::Reasons UserspaceDrops(const TrackerStats& s) {
       {"conn_evicted_idle", s.conns_evicted_idle},
       {"bad_record", s.bad_records},
       {"truncated_head", s.parser.truncated_heads},
+      {"head_too_large", s.parser.head_too_large},
       {"lost_response", s.parser.lost_responses},
       {"orphan_response", s.parser.orphan_responses},
       {"pending_overflow", s.parser.pending_overflow},

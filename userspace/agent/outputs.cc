@@ -47,9 +47,15 @@ Result<std::unique_ptr<Outputs>> Outputs::Build(const config::Config& cfg, Outpu
   o->registry_.Add([self](exposition::Families* out) { self->pipeline_.enricher().Collect(out); });
   o->registry_.Add([self](exposition::Families* out) {
     if (self->writer_) {
-      out->push_back(exposition::ReasonCounter("redtap_agent_userspace_drops_total",
-                                               "Events or data the agent dropped, by reason.",
-                                               {{"event_queue_full", self->writer_->dropped()}}));
+      const uint64_t lost = self->writer_->write_lost();
+      out->push_back(exposition::ReasonCounter(
+          "redtap_agent_userspace_drops_total", "Events or data the agent dropped, by reason.",
+          {{"event_queue_full", self->writer_->dropped() - lost}, {"event_write_failed", lost}}));
+      out->push_back(exposition::SingleCounter(
+          "redtap_agent_events_file_reopened_total",
+          "Times the events file was opened again: SIGHUP (log rotation), or its path deleted "
+          "or replaced.",
+          static_cast<double>(self->writer_->reopened())));
     }
   });
   o->registry_.Add([self](exposition::Families* out) { self->ecommerce_.Collect(NowNs(), out); });

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "capture.skel.h"
 #include "probe.skel.h"
@@ -173,6 +174,52 @@ struct bpf_link* AttachToRootCgroup(struct bpf_program* prog) {
 
 // Loads probe.bpf.o with only `prog` enabled, attaches it, detaches it (through the BPF
 // loading library, quietly: failures are what the doctor reports).
+// Whether this process runs under a seccomp filter (/proc/self/status "Seccomp: 2").
+bool SeccompFiltered() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("Seccomp:", 0) == 0) return line.find('2') != std::string::npos;
+  }
+  return false;
+}
+
+// When a hook failed with EPERM/EACCES: the capability that is missing for it, named (or the
+// seccomp profile, when every capability is there). "" for other errors.
+std::string MissingCapabilityHint(std::string_view prog, std::string_view error, bool attach) {
+  if (error.find("Operation not permitted") == std::string_view::npos &&
+      error.find("Permission denied") == std::string_view::npos) {
+    return "";
+  }
+  const uint64_t caps = EffectiveCaps();
+  const auto has = [&](int bit) { return ((caps >> bit) & 1) != 0; };
+  constexpr int kSysAdmin = 21, kBpf = 39, kPerfmon = 38, kNetAdmin = 12;
+  const bool cgroup = prog == "probe_sockops" || prog == "probe_cgroup_skb";
+  std::vector<std::string> missing;
+  if (!attach) {
+    if (!has(kBpf) && !has(kSysAdmin)) missing.push_back("CAP_BPF");
+    if (!cgroup && !has(kPerfmon) && !has(kSysAdmin)) missing.push_back("CAP_PERFMON");
+    if (cgroup && !has(kNetAdmin) && !has(kSysAdmin)) missing.push_back("CAP_NET_ADMIN");
+  } else if (prog == "probe_uprobe") {
+    if (!has(kSysAdmin)) missing.push_back("CAP_SYS_ADMIN");
+  } else if (cgroup) {
+    if (!has(kNetAdmin)) missing.push_back("CAP_NET_ADMIN");
+  } else if (!has(kPerfmon) && !has(kSysAdmin)) {
+    missing.push_back("CAP_PERFMON");
+  }
+  if (missing.empty()) {
+    // Every capability is there: a seccomp filter (a container runtime's default profile
+    // refuses bpf() without CAP_SYS_ADMIN) is the usual culprit; without one, the kernel
+    // itself refuses (e.g. fentry here), and no hint is better than a wrong one.
+    if (!SeccompFiltered()) return "";
+    return " (every capability it needs is present: this process runs under a seccomp "
+           "filter, which may refuse it: run with seccomp Unconfined)";
+  }
+  std::string out = " (missing ";
+  for (size_t i = 0; i < missing.size(); ++i) out += (i ? " and " : "") + missing[i];
+  return out + ")";
+}
+
 DoctorCheck CheckHook(const char* label, const char* prog_name, bool required,
                       std::string why_needed) {
   DoctorCheck c{label, false, required, ""};
@@ -198,7 +245,9 @@ DoctorCheck CheckHook(const char* label, const char* prog_name, bool required,
   if (!loaded.ok()) {
     c.detail = loaded.error();
     // An object that does not open says only that; a load failure says what the hook is for.
-    if (!c.detail.starts_with(kOpenError)) c.detail += " — " + why_needed;
+    if (!c.detail.starts_with(kOpenError)) {
+      c.detail += MissingCapabilityHint(prog_name, c.detail, false) + " — " + why_needed;
+    }
     return c;
   }
   BpfObject& obj = *loaded.value();
@@ -216,7 +265,7 @@ DoctorCheck CheckHook(const char* label, const char* prog_name, bool required,
   obj.AttachAll({spec});
   const HookStatus& h = obj.hooks().front();
   if (!h.attached) {
-    c.detail = "attach failed: " + h.error;
+    c.detail = "attach failed: " + h.error + MissingCapabilityHint(prog_name, h.error, true);
     if (cgroup && Cgroup2Mount().empty()) why_needed = "no cgroup v2 mount";
   } else {
     c.ok = true;

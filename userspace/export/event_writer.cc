@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -120,8 +121,18 @@ void EventWriter::Run() {
   std::vector<std::string> batch;
   std::unique_lock lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_ || (!paused_ && !pending_.empty()); });
-    if (pending_.empty()) break;  // stopping, and everything is taken
+    // Wakes at least every second to notice a deleted or rotated file.
+    work_cv_.wait_for(lock, std::chrono::seconds(1), [&] {
+      return stop_ || reopen_requested_.load(std::memory_order_relaxed) ||
+             (!paused_ && !pending_.empty());
+    });
+    if (pending_.empty() && stop_) break;  // stopping, and everything is taken
+    if (owns_fd_) {
+      lock.unlock();
+      MaybeReopen(reopen_requested_.exchange(false, std::memory_order_relaxed));
+      lock.lock();
+    }
+    if (pending_.empty() || (paused_ && !stop_)) continue;
     batch.swap(pending_);
     lock.unlock();
     for (std::string& line : batch) {
@@ -143,6 +154,39 @@ void EventWriter::Run() {
   }
   lock.unlock();
   WriteBuffer();
+}
+
+void EventWriter::Reopen() {
+  reopen_requested_.store(true, std::memory_order_relaxed);
+  work_cv_.notify_all();
+}
+
+void EventWriter::MaybeReopen(bool asked) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!asked && now - last_check_ < std::chrono::seconds(1)) return;
+  last_check_ = now;
+  if (!asked) {
+    struct stat at_path {};
+    struct stat open_file {};
+    const bool same = ::stat(path_.c_str(), &at_path) == 0 && ::fstat(fd_, &open_file) == 0 &&
+                      at_path.st_dev == open_file.st_dev && at_path.st_ino == open_file.st_ino;
+    if (same) return;
+  }
+  WriteBuffer();  // what was meant for the old file goes there
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    if (!error_logged_) {
+      error_logged_ = true;
+      spdlog::error("events: cannot reopen {}: {}; still writing to the file opened before", path_,
+                    std::strerror(errno));
+    }
+    return;
+  }
+  ::close(fd_);
+  fd_ = fd;
+  reopened_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("events: {} {}", path_,
+               asked ? "reopened (SIGHUP)" : "was deleted or replaced: reopened");
 }
 
 void EventWriter::WriteBuffer() {
@@ -173,6 +217,7 @@ void EventWriter::WriteBuffer() {
   written_.fetch_add(lines_written, std::memory_order_relaxed);
   if (error != 0) {
     dropped_.fetch_add(lines_lost, std::memory_order_relaxed);
+    write_lost_.fetch_add(lines_lost, std::memory_order_relaxed);
     write_errors_.fetch_add(1, std::memory_order_relaxed);
     if (!error_logged_) {
       error_logged_ = true;

@@ -23,6 +23,8 @@ namespace redtap::exporter {
 /// out whenever the queue runs empty, and at least every 100 ms under sustained load.
 /// A failed write (disk full, closed pipe) loses that batch: its lines are counted as
 /// dropped, the failure is counted and logged once; the writer keeps going.
+/// A file path is reopened (logrotate, or someone deleted the file) on Reopen() (SIGHUP),
+/// and by itself within a second when the path no longer names the open file.
 class EventWriter {
  public:
   /// `path`: "-" = standard output, else a file opened for appending (created 0640).
@@ -45,7 +47,16 @@ class EventWriter {
   void Stop();
 
   uint64_t written() const { return written_.load(std::memory_order_relaxed); }
+  /// Lines lost: queue full, plus lines of failed writes.
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  /// Of dropped(): lines of failed writes (disk full, closed pipe).
+  uint64_t write_lost() const { return write_lost_.load(std::memory_order_relaxed); }
+  /// Times the file was opened again (Reopen, or the path deleted or replaced).
+  uint64_t reopened() const { return reopened_.load(std::memory_order_relaxed); }
+
+  /// Asks the writer thread to reopen the file at its path (after writing what it holds).
+  /// Thread- and signal-context-safe enough for the main thread's SIGHUP handling.
+  void Reopen();
   /// write(2) calls that failed.
   uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
 
@@ -58,8 +69,11 @@ class EventWriter {
   void Run();
   /// Writes `buffer_` out; updates counters. Called by the writer thread only.
   void WriteBuffer();
+  /// Writer thread: reopens the file when asked or when its path names another file (or
+  /// none) any more; at most once a second unless asked.
+  void MaybeReopen(bool asked);
 
-  const int fd_;
+  int fd_;  // writer thread only (and the destructor, after it joined)
   const bool owns_fd_;
   const std::string path_;
   const size_t capacity_;
@@ -84,6 +98,10 @@ class EventWriter {
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> write_errors_{0};
+  std::atomic<uint64_t> write_lost_{0};
+  std::atomic<uint64_t> reopened_{0};
+  std::atomic<bool> reopen_requested_{false};
+  std::chrono::steady_clock::time_point last_check_;  // writer thread only
 
   std::mutex stop_mu_;  // serializes Stop()
   std::thread thread_;

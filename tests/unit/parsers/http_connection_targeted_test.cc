@@ -222,6 +222,37 @@ TEST(HttpConnection, GapInEofBodyKeepsCounting) {
   EXPECT_EQ(out[0].response.body_size, 4u);
 }
 
+// Response bytes lost (a ring buffer overflow) while requests wait, then the close: their
+// answers may be what was lost. Counted as lost responses, never reported unanswered.
+TEST(HttpConnection, RequestsPendingAcrossAResponseGapAreLostNotUnanswered) {
+  HttpConnection c;
+  std::vector<Transaction> out;
+  c.Feed(Direction::kRequest, kGet, kGet.size(), 1, &out);
+  c.Feed(Direction::kRequest, kGet, kGet.size(), 2, &out);
+  c.Gap(Direction::kResponse);  // the parser was idle: the responses may be in the gap
+  c.Close(3, &out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(c.stats().lost_responses, 2u);
+  // Without a gap, a request the server never answered is reported as such.
+  HttpConnection d;
+  d.Feed(Direction::kRequest, kGet, kGet.size(), 1, &out);
+  d.Close(2, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].has_response);
+  // After the gap, a response head found again: pairing resumes, a later unanswered request
+  // is reported as such.
+  HttpConnection e;
+  out.clear();
+  e.Feed(Direction::kRequest, kGet, kGet.size(), 1, &out);
+  e.Gap(Direction::kResponse);
+  e.Feed(Direction::kResponse, k200, k200.size(), 2, &out);
+  e.Feed(Direction::kRequest, kGet, kGet.size(), 3, &out);
+  e.Close(4, &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].has_response);
+  EXPECT_FALSE(out[1].has_response);
+}
+
 TEST(HttpConnection, PendingLimit) {
   http::Limits limits;
   limits.max_pending_requests = 3;
