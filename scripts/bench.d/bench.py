@@ -317,6 +317,9 @@ def main():
     ap.add_argument("--bench-binary", default=os.path.join(ROOT, "build", "tests", "bench",
                                                            "redtap_bench"))
     ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--soak", metavar="MINUTES", nargs="?", type=float, const=10.0,
+                    help="only the soak: MINUTES (default 10) of steady paced load with events "
+                         "on; the agent's CPU per transaction and RSS must stay flat")
     ap.add_argument("--from-json", metavar="FILE",
                     help="print the table of an earlier --out/--json result, run nothing")
     args = ap.parse_args()
@@ -332,6 +335,21 @@ def main():
         runner.startups = {v: [old["agent"][v]["startup_s"]] for v in variants}
         res = summarize(runner, variants, ["tiny", "2k"], old["losses"], old["micro"])
         print(json.dumps(res, indent=1, default=str) if args.json else fmt_table(res, variants, ["tiny", "2k"], args))
+        return
+    if args.soak:
+        from soak import print_soak, run_soak  # noqa: PLC0415
+        workdir = tempfile.mkdtemp(prefix="redtap-soak.")
+        os.chmod(workdir, 0o755)
+        binary = os.path.join(workdir, "redtap")
+        shutil.copy2(args.binary, binary)
+        try:
+            res = run_soak(args, binary, workdir, args.soak)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        print_soak(res, args.json)
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(res, f, indent=1)
         return
     if args.quick:
         args.rounds, args.duration = 3, 3
