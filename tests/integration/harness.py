@@ -203,6 +203,18 @@ class Scenario(unittest.TestCase):
         wait_port(cls.be)
 
 
+def wait_for(pred, timeout=10.0, step=0.1):
+    """Polls `pred` until it returns something true (returned) or `timeout` s pass (its
+    last value is returned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def bpf_ids_held(pid):
     """The BPF program and link ids process `pid` holds open (from /proc/PID/fdinfo)."""
     held = {"prog": set(), "link": set()}

@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.request
 import uuid
@@ -29,6 +28,7 @@ import uuid
 import yaml
 
 import harness
+from harness import wait_for
 
 REDTAP = harness.find_redtap()
 ROOT = os.path.abspath(os.path.join(harness.HERE, "..", ".."))
@@ -72,16 +72,6 @@ def metric_value(text, name, **labels):
     return total if found else None
 
 
-def wait_for(pred, timeout=15.0, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
 def cgroup2_mount():
     with open("/proc/self/mounts") as f:
         for line in f:
@@ -110,6 +100,20 @@ class Deploy(unittest.TestCase):
                 print(f"cleanup: {e}", file=sys.stderr)
         self.procs.stop_all()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def get_200s(self, agent, port, n):
+        """n GET /status/200 to the backend on `port`; its n server events, once all are in."""
+        for _ in range(n):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/200", timeout=5) as r:
+                self.assertEqual(r.status, 200)
+
+        def server_events():
+            evs = [e for e in agent.read_events() if e.get("kind") == "server"
+                   and e.get("server.port") == port]
+            return evs if len(evs) >= n else None
+        evs = wait_for(server_events, 15) or []
+        self.assertEqual(len(evs), n)
+        return evs
 
     def manifest_caps(self):
         return daemonset_container(self.docs)["securityContext"]["capabilities"]["add"]
@@ -394,16 +398,8 @@ class Deploy(unittest.TestCase):
         self.assertRegex(cid, r"^[0-9a-f]{64}$")
         harness.wait_port(port)
         n = 7
-        for _ in range(n):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status/200", timeout=5) as r:
-                self.assertEqual(r.status, 200)
 
-        def server_events():
-            evs = [e for e in agent.read_events() if e.get("kind") == "server"
-                   and e.get("server.port") == port]
-            return evs if len(evs) >= n else None
-        evs = wait_for(server_events, 15) or []
-        self.assertEqual(len(evs), n)
+        evs = self.get_200s(agent, port, n)
         for e in evs:
             self.assertEqual(e.get("container.id"), cid)
             self.assertEqual(e.get("container.name"), name)
@@ -481,16 +477,7 @@ class Deploy(unittest.TestCase):
         self.assertTrue(wait_for(pod_list_read, 15), agent.read_log()[-2000:])
 
         n = 9
-        for _ in range(n):
-            with urllib.request.urlopen(f"http://127.0.0.1:{be}/status/200", timeout=5) as r:
-                self.assertEqual(r.status, 200)
-
-        def server_events():
-            evs = [e for e in agent.read_events() if e.get("kind") == "server"
-                   and e.get("server.port") == be]
-            return evs if len(evs) >= n else None
-        evs = wait_for(server_events, 15) or []
-        self.assertEqual(len(evs), n)
+        evs = self.get_200s(agent, be, n)
         for e in evs:
             self.assertEqual(e.get("container.id"), cid)
             self.assertEqual(e.get("k8s.pod.uid"), pod_uid)

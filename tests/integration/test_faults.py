@@ -16,11 +16,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.request
 
 import harness
+from harness import wait_for
 
 REDTAP = harness.find_redtap()
 
@@ -40,16 +40,6 @@ def metric(text, name, **labels):
         if all(f'{k}="{v}"' in head for k, v in labels.items()) and head.startswith(name + "{"):
             return float(value)
     return None
-
-
-def wait_for(pred, timeout=10.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def read(path):

@@ -173,7 +173,10 @@ TEST(Enricher, ContainerNameIsTheDefaultService) {
   EXPECT_EQ(f.extras.size(), 2u);
   EXPECT_EQ(proc.reads, reads);
   // A process on the host: its command, no workload, no extras left over.
-  const Enriched& g = en.Enrich(t, Meta("shop", 42), 3);
+  // A named ConnMeta, not a temporary: Enriched's views (service = the command here) and its
+  // `meta` point into the ConnMeta passed (ASan: stack-use-after-scope).
+  const ConnMeta host = Meta("shop", 42);
+  const Enriched& g = en.Enrich(t, host, 3);
   EXPECT_EQ(g.service, "shop");
   EXPECT_EQ(g.workload, nullptr);
   EXPECT_TRUE(g.extras.empty());

@@ -165,11 +165,13 @@ TEST(Fragments, Ipv4OutOfOrderReassembly) {
   Packet p;
   std::string_view dg;
   uint8_t proto = 0;
-  // Second half first.
-  ASSERT_EQ(DecodeIp(Ipv4(b, 6, 1, 2, 9, static_cast<uint16_t>(32 / 8)), &p),
-            DecodeResult::kFragment);
+  // Second half first. The packets are named, not temporaries: p.frag.data points into
+  // them until Add has copied it (ASan: heap-use-after-free).
+  const std::string second = Ipv4(b, 6, 1, 2, 9, static_cast<uint16_t>(32 / 8));
+  ASSERT_EQ(DecodeIp(second, &p), DecodeResult::kFragment);
   EXPECT_FALSE(r.Add(p.frag, 1, &dg, &proto));
-  ASSERT_EQ(DecodeIp(Ipv4(a, 6, 1, 2, 9, 0x2000), &p), DecodeResult::kFragment);
+  const std::string first = Ipv4(a, 6, 1, 2, 9, 0x2000);
+  ASSERT_EQ(DecodeIp(first, &p), DecodeResult::kFragment);
   ASSERT_TRUE(r.Add(p.frag, 2, &dg, &proto));
   EXPECT_EQ(proto, 6);
   EXPECT_EQ(dg, tcp);
@@ -187,9 +189,12 @@ TEST(Fragments, Ipv6FragmentHeader) {
                     Be16(static_cast<uint16_t>((off << 3) | (more ? 1 : 0))) + Be32(77) + d,
                 44);
   };
-  ASSERT_EQ(DecodeIp(frag(0, true, tcp.substr(0, 48)), &p), DecodeResult::kFragment);
+  // Named packets: p.frag.data points into them until Add has copied it.
+  const std::string first = frag(0, true, tcp.substr(0, 48));
+  ASSERT_EQ(DecodeIp(first, &p), DecodeResult::kFragment);
   EXPECT_FALSE(r.Add(p.frag, 1, &dg, &proto));
-  ASSERT_EQ(DecodeIp(frag(6, false, tcp.substr(48)), &p), DecodeResult::kFragment);
+  const std::string second = frag(6, false, tcp.substr(48));
+  ASSERT_EQ(DecodeIp(second, &p), DecodeResult::kFragment);
   ASSERT_TRUE(r.Add(p.frag, 2, &dg, &proto));
   EXPECT_EQ(dg, tcp);
 }
