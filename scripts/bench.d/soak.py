@@ -40,6 +40,8 @@ def run_soak(args, binary, workdir, minutes):
                 "vmrss_mb": status_kb(agent.proc.pid, "VmRSS") / 1024,
                 "rssanon_mb": status_kb(agent.proc.pid, "RssAnon") / 1024,
                 "drops": sum(d["kernel_drops"].values()) + sum(d["user_drops"].values()),
+                "drop_reasons": {**{f"kernel:{k}": v for k, v in d["kernel_drops"].items() if v},
+                                 **{f"user:{k}": v for k, v in d["user_drops"].items() if v}},
             }
             samples.append(s)
             log(f"soak {s['minute']:5.1f} min: {s['rps']:8.0f} req/s, "
@@ -59,7 +61,11 @@ def run_soak(args, binary, workdir, minutes):
         "cpu_flat": abs(cpu1 - cpu0) <= 0.10 * max(cpu0, 1e-9),
         "rss_flat": abs(rss1 - rss0) <= 4.0,
         "drops": sum(x["drops"] for x in samples),
+        "drop_reasons": {},
     }
+    for x in samples:
+        for k, v in x.get("drop_reasons", {}).items():
+            verdict["drop_reasons"][k] = verdict["drop_reasons"].get(k, 0) + v
     return {"minutes": minutes, "interval_s": INTERVAL_S, "samples": samples, "verdict": verdict}
 
 
@@ -76,7 +82,8 @@ def fmt_soak(res):
     lines += ["", f"CPU per transaction: {v['cpu_us_per_txn_first']:.2f} → "
               f"{v['cpu_us_per_txn_last']:.2f} µs ({'flat' if v['cpu_flat'] else 'NOT flat'}); "
               f"RssAnon {v['rssanon_mb_first']:.1f} → {v['rssanon_mb_last']:.1f} MB "
-              f"({'flat' if v['rss_flat'] else 'NOT flat'}); drops {v['drops']:.0f}"]
+              f"({'flat' if v['rss_flat'] else 'NOT flat'}); drops {v['drops']:.0f} "
+              f"{json.dumps(v.get('drop_reasons', {}))}"]
     return "\n".join(lines)
 
 
