@@ -7,10 +7,12 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 #include <string_view>
 #include <utility>
 
@@ -346,13 +348,44 @@ const std::string& DefaultConfigText() {
   return text;
 }
 
+namespace {
+
+// Counts the documents of a YAML stream, stopping at `cap`: yaml-cpp 0.7's parser never
+// ends on some malformed text (a stray ',' at the top level yields empty documents
+// forever), so YAML::LoadAll would loop and grow without bound (found by fuzz_config).
+class NullEvents : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+size_t CountDocuments(const std::string& text, size_t cap) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  NullEvents events;
+  size_t n = 0;
+  while (n < cap && parser.HandleNextDocument(events)) ++n;
+  return n;
+}
+
+}  // namespace
+
 Result<Config> LoadConfigString(const std::string& text, const std::string& origin) {
   try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1) {
-      return Status::Error(origin + ": expected one YAML document, found " +
-                           std::to_string(docs.size()));
+    if (CountDocuments(text, 2) > 1) {
+      return Status::Error(origin + ": expected one YAML document, found more than one");
     }
+    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
     Config config;
     if (!docs.empty()) detail::ParseRoot(docs[0], config);
     detail::CheckAlertsAgainstConfig(config);

@@ -183,6 +183,15 @@ TEST(ConfigTest, EmptyAndCommentOnlyTextGiveDefaults) {
   }
 }
 
+// fuzz_config: yaml-cpp 0.7's LoadAll never returned (empty documents forever, memory
+// growing) on a stray ',' at the top level; the loader must answer with an error.
+TEST(ConfigTest, StrayCommaIsAnErrorNotAHang) {
+  for (const std::string yaml :
+       {",", ", a", ",  error_categories:  # x\n", "---\na: 1\n---\nb: 2\n"}) {
+    EXPECT_NE(ErrorOf(yaml).find("expected one YAML document"), std::string::npos) << yaml;
+  }
+}
+
 TEST(ConfigTest, OverridesOnTopOfDefaults) {
   Result<Config> r = LoadConfigString(R"(
 capture:

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "userspace/export/redact.h"
+
 namespace redtap::enrich {
 namespace {
 
@@ -91,6 +93,19 @@ TEST(RouteTemplaterTest, AutoTemplateOffStillHidesPrivateData) {
   EXPECT_EQ(t.Template("s", "/cards/4111111111111111"), "/cards/{card}");
   EXPECT_EQ(t.Template("s", "/phone/0612345678"), "/phone/{id}");
   EXPECT_EQ(t.Template("s", "/acct/acct-123456789"), "/acct/{id}");
+}
+
+// fuzz_redact_route: a segment whose raw bytes hold no card number, but whose escaped form
+// in the route does ("\xCA " -> "%CA%20"), became a route with a card number in it.
+TEST(RouteTemplaterTest, NoCardNumberAfterEscaping) {
+  for (bool auto_template : {false, true}) {
+    config::RoutesConfig c;
+    c.auto_template = auto_template;
+    const RouteTemplater t(c);
+    const std::string route = t.Template("s", "/file.tes 5540 1111 1111\xCA 1111");
+    EXPECT_FALSE(exporter::HasCardNumber(route)) << route;
+    EXPECT_NE(route.find("{card}"), std::string::npos) << route;
+  }
 }
 
 TEST(RouteTemplaterTest, PatternsPrecedence) {
