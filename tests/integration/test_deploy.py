@@ -115,6 +115,19 @@ class Deploy(unittest.TestCase):
         self.assertEqual(len(evs), n)
         return evs
 
+    def assert_nginx_counted(self, nginx_port, agent_port, n):
+        """n GET /ok to nginx: the agent on `agent_port` counts exactly n in its metrics."""
+        for _ in range(n):
+            with urllib.request.urlopen(f"http://127.0.0.1:{nginx_port}/ok", timeout=5) as resp:
+                self.assertEqual(resp.status, 200)
+
+        def served():
+            text = get(f"http://127.0.0.1:{agent_port}/metrics")[1]
+            v = metric_value(text, "http_server_request_duration_seconds_count",
+                             service_name="nginx", http_route="/ok")
+            return v if v == n else None
+        self.assertEqual(wait_for(served, 15), n)
+
     def manifest_caps(self):
         return daemonset_container(self.docs)["securityContext"]["capabilities"]["add"]
 
@@ -276,16 +289,7 @@ class Deploy(unittest.TestCase):
         self.assertTrue(held["prog"] and held["link"], held)
 
         n = 12
-        for _ in range(n):
-            with urllib.request.urlopen(f"http://127.0.0.1:{ng.port}/ok", timeout=5) as resp:
-                self.assertEqual(resp.status, 200)
-
-        def served():
-            text = get(f"http://127.0.0.1:{port}/metrics")[1]
-            v = metric_value(text, "http_server_request_duration_seconds_count",
-                             service_name="nginx", http_route="/ok")
-            return v if v == n else None
-        self.assertEqual(wait_for(served, 15), n)
+        self.assert_nginx_counted(ng.port, port, n)
         # Events go to the container's stdout (events.path: "-"), as a log shipper reads them.
         def events():
             out = podman("logs", name, check=False).stdout
@@ -355,16 +359,7 @@ class Deploy(unittest.TestCase):
         if not wait_for(is_ready, 60):
             self.fail("not ready: " + podman("logs", name, check=False).stderr[-3000:])
         n = 6
-        for _ in range(n):
-            with urllib.request.urlopen(f"http://127.0.0.1:{ng.port}/ok", timeout=5) as resp:
-                self.assertEqual(resp.status, 200)
-
-        def served():
-            text = get(f"http://127.0.0.1:{port}/metrics")[1]
-            v = metric_value(text, "http_server_request_duration_seconds_count",
-                             service_name="nginx", http_route="/ok")
-            return v if v == n else None
-        self.assertEqual(wait_for(served, 15), n)
+        self.assert_nginx_counted(ng.port, port, n)
         self.assertIn("cannot attach OpenSSL probes", podman("logs", name, check=False).stderr)
         podman("stop", "-t", "30", name, timeout=60)
 
