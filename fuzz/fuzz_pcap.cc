@@ -34,6 +34,10 @@ class Touch : public TransactionSink {
     for (const auto& h : t.request.headers) sum += h.name.size() + h.value.size();
     ++count;
   }
+  void OnDbOperation(db::Operation&& op, const ConnMeta&) noexcept override {
+    sum += op.operation.size() + op.query_text.size() + op.status_code.size() + op.DurationNs();
+    ++count;
+  }
   uint64_t sum = 0, count = 0;
 };
 
@@ -52,6 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   pcap::FlowLimits limits;
   limits.lenient_http = data[1] & 1;
   limits.response_fields = data[1] & 2;
+  limits.db_enabled = !(data[1] & 16);  // database flows (the default ports, first messages)
   if (data[1] & 4) {
     limits.max_flows = 2;
     limits.idle_timeout_ns = 50'000'000;  // 50 ms of packet time

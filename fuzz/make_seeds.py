@@ -173,8 +173,80 @@ def redact_seeds():
     return n
 
 
+# --- fuzz_db: [flags] then (ctl, len, bytes) ops: the first two bits of flags pick the parser --
+def pg_msg(t, body):
+    return t + struct.pack('>I', len(body) + 4) + body
+
+
+def my_pkt(seq, payload):
+    return struct.pack('<I', len(payload))[:3] + bytes([seq]) + payload
+
+
+def resp(*args):
+    out = b'*%d\r\n' % len(args)
+    for a in args:
+        out += b'$%d\r\n%s\r\n' % (len(a), a)
+    return out
+
+
+def db_seed(proto, messages, split):
+    out = bytearray([proto | 0x3c])  # max_pending 256, max_buffered 64 KiB
+    for d, data in messages:
+        for i in range(0, len(data), split):
+            part = data[i:i + split]
+            out += bytes([d, len(part)]) + part
+    return bytes(out)
+
+
+def db_seeds():
+    startup = struct.pack('>II', 0, 196608) + b'user\0app\0database\0shop\0\0'
+    startup = struct.pack('>I', len(startup)) + startup[4:]
+    q = b"INSERT INTO orders (item, qty) VALUES ('widget', 3)\0"
+    pg = [(0, startup), (1, pg_msg(b'R', struct.pack('>I', 0)) + pg_msg(b'Z', b'I')),
+          (0, pg_msg(b'Q', q)),
+          (1, pg_msg(b'C', b'INSERT 0 1\0') + pg_msg(b'Z', b'I')),
+          (0, pg_msg(b'P', b'\0SELECT n FROM stock WHERE item = $1\0\0\0') +
+           pg_msg(b'B', b'\0\0\0\0\0\x01\0\0\0\x06widget\0\0') + pg_msg(b'E', b'\0\0\0\0\0') +
+           pg_msg(b'S', b'')),
+          (1, pg_msg(b'1', b'') + pg_msg(b'2', b'') + pg_msg(b'D', b'\0\x01\0\0\0\x014') +
+           pg_msg(b'C', b'SELECT 1\0') + pg_msg(b'Z', b'I')),
+          (0, pg_msg(b'Q', b"INSERT INTO c VALUES (1, '4111111111111111')\0")),
+          (1, pg_msg(b'E', b'SERROR\0C23505\0Mduplicate key\0\0') + pg_msg(b'Z', b'I'))]
+    greeting = b'\x0a5.5.5-10.11.6-MariaDB\0' + b'\x01\0\0\0' + b'abcdefgh\0' + \
+        b'\xfe\xf7\x2d\x02\0\xff\x81\x15' + b'\0' * 10 + b'ijklmnopqrst\0mysql_native_password\0'
+    my = [(1, my_pkt(0, greeting)),
+          (0, my_pkt(1, b'\x85\xa6\xff\x01\0\0\0\x01\x2d' + b'\0' * 23 + b'app\0\x14' + b'x' * 20)),
+          (1, my_pkt(2, b'\0\0\0\x02\0\0\0')),
+          (0, my_pkt(0, b'\x03SELECT email FROM items WHERE id = 1')),
+          (1, my_pkt(1, b'\x01') + my_pkt(2, b'\x03def\x04shop\x05items\x05items\x05email\x05email\x0c!\0\0\x01\0\0\xfd\0\0\0\0\0') +
+           my_pkt(3, b'\xfe\0\0\x02\0') + my_pkt(4, b'\x10jane@example.com') + my_pkt(5, b'\xfe\0\0\x02\0')),
+          (0, my_pkt(0, b"\x03INSERT INTO items VALUES (1, 'a', '4111111111111111')")),
+          (1, my_pkt(1, b'\xff\x26\x04#23000Duplicate entry')),
+          (0, my_pkt(0, b'\x16INSERT INTO t (v) VALUES (?)')),
+          (1, my_pkt(1, b'\0\x01\0\0\0\0\0\x01\0\0\0\0'))]
+    rd = [(0, resp(b'SET', b'user:jane@example.com', b'4111111111111111') + resp(b'GET', b'k')),
+          (1, b'+OK\r\n$3\r\nabc\r\n'),
+          (0, resp(b'MULTI') + resp(b'INCR', b'k') + resp(b'LPUSH', b'k', b'v') + resp(b'EXEC')),
+          (1, b'+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n-WRONGTYPE Operation\r\n'),
+          (0, b'PING\r\n' + resp(b'SUBSCRIBE', b'a', b'b')),
+          (1, b'+PONG\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n')]
+    n = 0
+    for proto, msgs in ((0, pg), (1, my), (2, rd)):
+        for split in (255, 7, 1):
+            write('fuzz_db', db_seed(proto, msgs, split))
+            n += 1
+    for stmt in (b"SELECT a FROM t WHERE x = 'it''s' AND y = 4111111111111111",
+                 b"WITH a AS (SELECT * FROM t) SELECT * FROM a JOIN b ON a.id = b.id",
+                 b"INSERT INTO t VALUES (E'\\'', $$x$$, 0x1f, 1e5) -- c",
+                 b"/*!40101 SET NAMES utf8 */; COPY t FROM STDIN"):
+        write('fuzz_db', bytes([3]) + stmt)
+        n += 1
+    return n
+
+
 if __name__ == '__main__':
     counts = {'fuzz_http_connection': http_seeds(), 'fuzz_pcap': pcap_seeds(),
-              'fuzz_config': config_seeds(), 'fuzz_redact_route': redact_seeds()}
+              'fuzz_config': config_seeds(), 'fuzz_redact_route': redact_seeds(),
+              'fuzz_db': db_seeds()}
     for k, v in counts.items():
         print(f'{k}: {v} seeds')

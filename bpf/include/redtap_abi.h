@@ -25,6 +25,15 @@ enum redtap_event_type {
 	REDTAP_EV_EXEC = 4,       /* a process exec'd (TLS: look for new libssl files) */
 };
 
+/* The protocol of an open connection: which parser userspace feeds (redtap_conn_open_event.proto). */
+enum redtap_proto {
+	REDTAP_PROTO_HTTP = 0,
+	REDTAP_PROTO_POSTGRESQL = 1,
+	REDTAP_PROTO_MYSQL = 2,
+	REDTAP_PROTO_REDIS = 3,
+	REDTAP_PROTO_MAX,
+};
+
 enum redtap_role {
 	REDTAP_ROLE_UNKNOWN = 0,
 	REDTAP_ROLE_SERVER = 1, /* accepted, or inferred: reads requests / writes responses */
@@ -74,7 +83,8 @@ enum redtap_drop_reason {
 /* Per-connection state in conn_map. */
 enum redtap_conn_state {
 	REDTAP_STATE_UNKNOWN = 0,  /* no data yet */
-	REDTAP_STATE_HTTP = 1,     /* first bytes were HTTP/1.x: data flows to userspace */
+	REDTAP_STATE_HTTP = 1,     /* open: first bytes were HTTP/1.x or a database protocol
+				    * (redtap_conn_info.proto): data flows to userspace */
 	REDTAP_STATE_IGNORED = 2,  /* not HTTP, filtered out, or muted by userspace */
 	REDTAP_STATE_REARMED = 3,  /* userspace dropped its tracker: re-open on the next HTTP start */
 	REDTAP_STATE_UNPARSED = 4, /* first request bytes were not HTTP: the first answer decides
@@ -124,8 +134,9 @@ struct redtap_conn_open_event {
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 	char comm[REDTAP_COMM_LEN];
-	__u8 tls; /* 1: plaintext comes from the TLS library (uprobes) */
-	__u8 pad[7];
+	__u8 tls;   /* 1: plaintext comes from the TLS library (uprobes) */
+	__u8 proto; /* enum redtap_proto */
+	__u8 pad[6];
 };
 
 struct redtap_data_event {
@@ -158,16 +169,18 @@ struct redtap_exec_event {
 /* Value of conn_map. */
 struct redtap_conn_info {
 	__u64 gen;
-	__u64 sk;       /* struct sock * of the fd, read for endpoints when the conn turns HTTP */
-	__u32 seq;      /* next record sequence number */
-	__u8 state;     /* enum redtap_conn_state */
-	__u8 role;      /* enum redtap_role */
-	__u8 source;    /* enum redtap_conn_source */
-	__u8 tls;       /* 1: the socket carries TLS; plaintext comes from uprobes only */
-	__u8 tls_seen;  /* its first bytes were a TLS handshake record */
-	__u8 cap_shift; /* per-endpoint capture: the current request matched endpoint_cap_map,
+	__u64 sk;           /* struct sock * of the fd, read for endpoints when the conn turns HTTP */
+	__u32 seq;          /* next record sequence number */
+	__u8 state;         /* enum redtap_conn_state */
+	__u8 role;          /* enum redtap_role */
+	__u8 source;        /* enum redtap_conn_source */
+	__u8 tls;           /* 1: the socket carries TLS; plaintext comes from uprobes only */
+	__u8 tls_seen;      /* its first bytes were a TLS handshake record */
+	__u8 cap_shift;     /* per-endpoint capture: the current request matched endpoint_cap_map,
 			 * payload cap is 1 << cap_shift until the next request; 0 = default cap */
-	__u8 pad[2];
+	__u8 proto;         /* enum redtap_proto, set when the connection opens */
+	__u8 pg_ssl_req;    /* a PostgreSQL SSLRequest was sent: its one-byte answer ('S'/'N') is
+			    * not the connection's first message */
 	__u32 unparsed_len; /* REDTAP_STATE_UNPARSED: request bytes moved so far (saturating) */
 	__u64 unparsed_ts;  /* REDTAP_STATE_UNPARSED: when the first of them moved */
 };

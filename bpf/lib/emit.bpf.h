@@ -70,6 +70,7 @@ static __always_inline int conn__open(struct redtap_conn_key *key, struct redtap
 	ev.role = info->role;
 	ev.source = info->source;
 	ev.tls = info->tls;
+	ev.proto = info->proto;
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	sock__endpoints((struct sock *)info->sk, &ev);
 	if (!conn__passes_filters(&ev)) {
@@ -109,7 +110,7 @@ static __always_inline void data__emit(struct redtap_conn_key *key, struct redta
 	__u32 copied = (src->buf || src->iov) ? io__copy(src, want, s) : 0;
 	if ((__u64)ret > copied && (src->buf || src->iov))
 		stats__drop(REDTAP_DROP_TRUNCATED);
-	if (cfg_skip_bodies && !info->cap_shift) {
+	if (cfg_skip_bodies && !info->cap_shift && info->proto == REDTAP_PROTO_HTTP) {
 		__u32 keep = body__skip(copied, ret);
 		if (keep < copied)
 			copied = keep;

@@ -64,6 +64,16 @@ struct {
 	__type(value, __u8);
 } port_filter_map SEC(".maps");
 
+/* Database port hints: server port -> enum redtap_proto. A connection to or from one of them
+ * opens on a weak pattern too (a typed message mid-stream: connections that predate the
+ * agent). Filled by userspace before attach (db.ports). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u16);
+	__type(value, __u8);
+} db_port_map SEC(".maps");
+
 /* Per-endpoint capture size: request-line prefixes ("POST /api/payment/process") whose
  * requests (and responses) get a larger payload cap. key: redtap_endpoint_key (LPM on the
  * request's first bytes); value: log2 of the cap. Filled by userspace before attach. */

@@ -37,10 +37,14 @@ const volatile __u8 cfg_port_exclude = 0;        /* port_filter_map holds exclud
 const volatile __u8 cfg_tls = 0;                 /* TLS uprobes are in use */
 const volatile __u8 cfg_endpoint_caps = 0;       /* endpoint_cap_map has entries */
 const volatile __u8 cfg_skip_bodies = 0;         /* whole Content-Length messages: head only */
+const volatile __u8 cfg_db = 0;                  /* database protocols are recognised */
+const volatile __u8 cfg_db_hints = 0;            /* db_port_map has entries */
 
 #include "io.bpf.h"
 #include "emit.bpf.h"
 #include "unparsed.bpf.h"
+#include "db_sniff.bpf.h"
+#include "db_hint.bpf.h"
 
 /* `ret` bytes moved on `fd`: by a data syscall (tls = 0: the bytes on the socket), or by
  * SSL_read/SSL_write (tls = 1: the plaintext of a TLS socket). */
@@ -94,6 +98,84 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 		__u8 head[REDTAP_SNIFF_LEN] = {};
 		__u32 n = io__peek(src, ret, head);
 		int kind = sniff__http(head, n);
+		if (!info && kind == REDTAP_SNIFF_NONE && cfg_db) {
+			/* Not HTTP: a database connection found on its first bytes seen (it predates
+			 * the agent, or was inherited)? Strong patterns say which side wrote them; weak
+			 * ones need a hinted port, whose side gives the role. */
+			__u64 w0, w1;
+			db__words(head, &w0, &w1);
+			__u32 r = db__sniff(w0, w1, n);
+			if (r & REDTAP_DB_STRONG) {
+				if ((r & 0xff) == REDTAP_PROTO_REDIS || (r & REDTAP_DB_SSLREQ))
+					r = 0; /* a reply looks the same; an SSLRequest opens nothing */
+			} else if (!cfg_db_hints) {
+				r = 0;
+			}
+			if (r) {
+				struct sock *sk = sock__from_fd(fd);
+				if (!sk)
+					return;
+				__u32 proto = 0;
+				__u8 role = REDTAP_ROLE_SERVER;
+				if (r & REDTAP_DB_STRONG) {
+					proto = r & 0xff;
+					/* Client bytes written, or server bytes read: the client. */
+					int frontend = ((r >> 8) & 0xf) == REDTAP_DB_SIDE_FRONTEND;
+					if (frontend == (dir == REDTAP_DIR_EGRESS))
+						role = REDTAP_ROLE_CLIENT;
+				} else {
+					__u32 hint = db__port_hint((__u64)sk, REDTAP_ROLE_UNKNOWN);
+					proto = db__decide(r, hint, 0, 0);
+					if (((hint >> 8) & 0xff) == REDTAP_DB_HINT_REMOTE)
+						role = REDTAP_ROLE_CLIENT;
+				}
+				if (!proto)
+					return;
+				if (conn__track(&key, sk, role, REDTAP_SRC_DISCOVERED, tls))
+					return;
+				info = bpf_map_lookup_elem(&conn_map, &key);
+				if (!info)
+					return;
+				info->proto = proto;
+				opening = true;
+				goto open;
+			}
+		}
+		if (info && cfg_db && (info->state == REDTAP_STATE_UNKNOWN || (info->state == REDTAP_STATE_REARMED && info->proto != REDTAP_PROTO_HTTP))) {
+			/* A fresh connection (accepted or connected: its role is known), or a database
+			 * connection whose tracker was dropped. */
+			int request_dir = (info->role == REDTAP_ROLE_CLIENT) == (dir == REDTAP_DIR_EGRESS);
+			if (info->pg_ssl_req && !request_dir && n == 1 &&
+			    (head[0] == 'S' || head[0] == 'N'))
+				return; /* the SSLRequest's answer: TLS follows ('S') or the startup */
+			__u32 hint = cfg_db_hints ? db__port_hint(info->sk, info->role) : 0;
+			if (kind == REDTAP_SNIFF_NONE || hint || info->proto != REDTAP_PROTO_HTTP) {
+				__u64 w0, w1;
+				db__words(head, &w0, &w1);
+				__u32 r = db__sniff(w0, w1, n);
+				__u32 proto;
+				if (info->state == REDTAP_STATE_UNKNOWN) {
+					proto = db__decide(r, hint, request_dir, 1);
+				} else {
+					/* Re-armed: wait for something shaped like one of its messages. */
+					proto = info->proto;
+					int match = (r & REDTAP_DB_STRONG)
+					                    ? (r & 0xff) == proto
+					                    : !!((r >> REDTAP_DB_WEAK_SHIFT) & (1u << proto));
+					if (!match)
+						return;
+				}
+				if (proto && (r & REDTAP_DB_SSLREQ)) {
+					info->pg_ssl_req = 1;
+					return;
+				}
+				if (proto) {
+					info->proto = proto;
+					opening = true;
+					goto open;
+				}
+			}
+		}
 		if (!info) {
 			if (kind == REDTAP_SNIFF_NONE) {
 				/* A TLS record read outside any probed SSL call (the ssl_args_map check
@@ -148,6 +230,7 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 		missed_tls = tls && !src->iov && dir == REDTAP_DIR_EGRESS &&
 		             kind == REDTAP_SNIFF_RESPONSE && info->source == REDTAP_SRC_DISCOVERED;
 	}
+open:
 	if (opening && info) {
 		if (conn__open(&key, info))
 			return;
@@ -157,7 +240,7 @@ static __always_inline void io__handle(__u32 fd, const struct io_src *src, long 
 			tls__missed_request(&key, info, pid_tgid);
 	}
 	__u32 cap = cfg_capture_cap;
-	if (cfg_endpoint_caps)
+	if (cfg_endpoint_caps && info && info->proto == REDTAP_PROTO_HTTP)
 		cap = endpoint__cap(info,
 		                    src->iov ? (src->iovcnt ? (__u64)src->iov : 0) : (__u64)src->buf,
 		                    ret,

@@ -21,7 +21,8 @@ class EventGenerator {
       : tgid_(tgid), fd_(fd), gen_(gen), role_(role) {}
 
   std::vector<uint8_t> Open(uint64_t ts, const char* comm = "nginx", uint16_t lport = 8080,
-                            uint16_t rport = 40000) {
+                            uint16_t rport = 40000, uint8_t proto = REDTAP_PROTO_HTTP,
+                            const char* raddr = "127.0.0.2") {
     redtap_conn_open_event ev{};
     Hdr(&ev.hdr, REDTAP_EV_CONN_OPEN, sizeof(ev), ts);
     ev.id = {tgid_, fd_, gen_};
@@ -32,7 +33,8 @@ class EventGenerator {
     ev.lport = lport;
     ev.rport = rport;
     inet_pton(AF_INET, "127.0.0.1", ev.laddr);
-    inet_pton(AF_INET, "127.0.0.2", ev.raddr);
+    inet_pton(AF_INET, raddr, ev.raddr);
+    ev.proto = proto;
     std::strncpy(ev.comm, comm, sizeof(ev.comm) - 1);
     return Bytes(&ev, sizeof(ev));
   }

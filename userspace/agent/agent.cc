@@ -136,6 +136,7 @@ int RunPcapCommand(const pcap::PcapOptions& opt, const config::Config& cfg, bool
   if (opt.summary) {
     summary = std::make_unique<pcap::SummarySink>(cfg);
     out.AddSink(summary.get());
+    if (cfg.db.enabled) out.pipeline().AddDbSink(summary.get());  // after the events: reads only
   }
   if (serve_http) {
     if (auto st = out.StartApi(cfg.http.listen); !st.ok()) {

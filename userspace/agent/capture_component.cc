@@ -24,6 +24,11 @@ exposition::Reasons UserspaceDrops(const TrackerStats& s) {
       {"lost_response", s.parser.lost_responses},
       {"orphan_response", s.parser.orphan_responses},
       {"pending_overflow", s.parser.pending_overflow},
+      {"db_lost_reply", s.db.lost_responses},
+      {"db_orphan_reply", s.db.orphan_responses},
+      {"db_pending_overflow", s.db.pending_overflow},
+      {"db_oversized_message", s.db.oversized},
+      {"db_statement_evicted", s.db.statements_evicted},
   };
 }
 
@@ -129,6 +134,26 @@ void CaptureComponent::Collect(exposition::Families* out) const {
   out->push_back(exposition::ReasonCounter(
       "redtap_agent_parse_errors_total",
       "HTTP messages that could not be parsed as sent, by reason.", parse));
+  auto db_conns = Family("redtap_agent_db_connections_total",
+                         "Database connections (PostgreSQL, MySQL, Redis) the kernel recognised, "
+                         "by what became of them: parsed; server_side_skipped (a server's side "
+                         "whose client is on this host: measured from the client); invalid (not "
+                         "the protocol after all, or TLS after an SSL request).",
+                         MetricType::Counter);
+  db_conns.metric.push_back(
+      Counter({{"outcome", "parsed"}}, static_cast<double>(s.db_conns_opened)));
+  db_conns.metric.push_back(
+      Counter({{"outcome", "server_side_skipped"}}, static_cast<double>(s.db_server_skipped)));
+  db_conns.metric.push_back(
+      Counter({{"outcome", "invalid"}}, static_cast<double>(s.db_conns_invalid)));
+  out->push_back(std::move(db_conns));
+  out->push_back(exposition::SingleCounter("redtap_agent_db_operations_total",
+                                           "Database operations decoded.",
+                                           static_cast<double>(s.db_operations)));
+  out->push_back(exposition::SingleCounter(
+      "redtap_agent_db_parse_errors_total",
+      "Bytes of a database connection that were not its protocol where a message starts.",
+      static_cast<double>(s.db.parse_errors)));
   auto conns =
       Family("redtap_agent_tracked_connections",
              "Connections tracked now, in the kernel and in the agent.", MetricType::Gauge);
@@ -181,11 +206,12 @@ void CaptureComponent::FinishStop() {
   exporter::EventWriter* w = outputs_->writer();
   outputs_->StopEvents();  // flushes: the counts below are final
   spdlog::info(
-      "stopped: {} transactions ({} unanswered), {} events written, {} events dropped "
+      "stopped: {} transactions ({} unanswered), {} database operations, {} events written, {} "
+      "events dropped "
       "(queue full), {} records, {} seq gaps, {} parse errors, {} data without conn, {} orphan "
       "responses, {} truncated heads, {} conns opened, {} muted, {} evicted; kernel drops:{}",
-      s.transactions, s.unanswered, w ? w->written() : 0, w ? w->dropped() : 0, s.records,
-      s.seq_gaps, s.parser.parse_errors, s.data_without_conn, s.parser.orphan_responses,
+      s.transactions, s.unanswered, s.db_operations, w ? w->written() : 0, w ? w->dropped() : 0,
+      s.records, s.seq_gaps, s.parser.parse_errors, s.data_without_conn, s.parser.orphan_responses,
       s.parser.truncated_heads, s.conns_opened, s.conns_muted,
       s.conns_evicted_full + s.conns_evicted_idle, kernel);
 }

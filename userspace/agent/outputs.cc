@@ -19,10 +19,11 @@ uint64_t ResidentBytes() {
 }
 
 Outputs::Outputs(const config::Config& cfg, const OutputOptions& opt)
-    : pipeline_(cfg), store_(cfg), ecommerce_(cfg) {
+    : pipeline_(cfg), store_(cfg), db_store_(cfg), ecommerce_(cfg) {
   // Sinks run in this order: the metrics, the e-commerce view (it adds event attributes),
   // then the events.
   if (opt.metrics) pipeline_.AddSink(&store_);
+  if (opt.metrics && cfg.db.enabled) pipeline_.AddDbSink(&db_store_);
   // The e-commerce view, when configured, counts and adds its event attributes; the events
   // carry the trace context the enricher reads.
   const bool events = !opt.events_path.empty();
@@ -40,10 +41,14 @@ Result<std::unique_ptr<Outputs>> Outputs::Build(const config::Config& cfg, Outpu
     o->writer_ = std::move(w.value());
     o->events_ = std::make_unique<exporter::EventSink>(cfg, o->writer_.get(), opt.events);
     o->pipeline_.SetLastSink(o->events_.get());
+    if (cfg.db.enabled) o->pipeline_.AddDbSink(o->events_.get());
   }
   Outputs* self = o.get();
   // Each module's families, in exposition order.
   o->registry_.Add([self](exposition::Families* out) { self->store_.Collect(out); });
+  if (cfg.db.enabled) {
+    o->registry_.Add([self](exposition::Families* out) { self->db_store_.Collect(out); });
+  }
   o->registry_.Add([self](exposition::Families* out) { self->pipeline_.enricher().Collect(out); });
   o->registry_.Add([self](exposition::Families* out) {
     if (self->writer_) {
@@ -65,6 +70,9 @@ Result<std::unique_ptr<Outputs>> Outputs::Build(const config::Config& cfg, Outpu
   });
   o->api_.Get("/api/v1/endpoints", [self, kJson] {
     return HttpResponse{200, kJson, self->store_.RenderEndpointsJson(NowNs())};
+  });
+  o->api_.Get("/api/v1/databases", [self, kJson] {
+    return HttpResponse{200, kJson, self->db_store_.RenderDatabasesJson(NowNs())};
   });
   o->api_.Get("/api/v1/funnel", [self, kJson] {
     return HttpResponse{200, kJson, self->ecommerce_.FunnelJson(NowNs())};

@@ -16,6 +16,7 @@
 #include "userspace/export/event_sink.h"
 #include "userspace/export/event_writer.h"
 #include "userspace/exposition/registry.h"
+#include "userspace/metrics/db_store.h"
 #include "userspace/metrics/metrics_store.h"
 #include "userspace/pipeline/pipeline.h"
 
@@ -48,6 +49,7 @@ class Outputs {
   /// The capture keeps body prefixes for the e-commerce view only (null when it is off).
   const http::BodyCapturePolicy* body_policy() const;
   metrics::MetricsStore& store() { return store_; }
+  metrics::DbStore& db_store() { return db_store_; }
 
   /// Serves the API on cfg.http.listen.
   Status StartApi(const std::string& listen) { return api_.Start(listen); }
@@ -60,6 +62,7 @@ class Outputs {
 
   pipeline::Pipeline pipeline_;
   metrics::MetricsStore store_;
+  metrics::DbStore db_store_;
   ecommerce::EcommerceView ecommerce_;
   std::unique_ptr<exporter::EventWriter> writer_;
   std::unique_ptr<exporter::EventSink> events_;

@@ -10,6 +10,12 @@
 namespace redtap {
 namespace {
 
+// The client of a database connection is on this host when the peer is a loopback address:
+// its own side is (or can be) captured, and is the one the metrics are measured from.
+bool IsLoopback(const std::string& address) {
+  return address.starts_with("127.") || address == "::1";
+}
+
 template <typename T>
 bool Decode(const void* data, size_t size, T* out) {
   if (size < sizeof(T)) return false;
@@ -27,6 +33,7 @@ ConnTracker::ConnTracker(const config::LimitsConfig& limits, TransactionSink* si
   parser_limits_.response_fields = false;  // nothing downstream reads a response header
   conns_.reserve(std::min<size_t>(limits.max_connections, 4096));
   out_.reserve(16);
+  db_out_.reserve(16);
 }
 
 ConnTracker::~ConnTracker() = default;
@@ -70,9 +77,23 @@ void ConnTracker::OnOpen(const void* data, size_t size) noexcept {
     return;
   }
   ConnKey key{ev.id.tgid, ev.id.fd, ev.id.gen};
+  const bool is_db = ev.proto > REDTAP_PROTO_HTTP && ev.proto < REDTAP_PROTO_MAX;
+  if (is_db && ev.role == REDTAP_ROLE_SERVER && IsLoopback(FormatAddress(ev.family, ev.raddr))) {
+    // A database server's side whose client is on this host: measured from the client.
+    stats_.db_server_skipped++;
+    if (kernel_) kernel_->Mute(ev.id.tgid, ev.id.fd, ev.id.gen);
+    auto stale = conns_.find(key);
+    if (stale != conns_.end()) Retire(key, *stale->second), conns_.erase(stale);
+    return;
+  }
   if (conns_.size() >= limits_.max_connections && !conns_.count(key)) EvictOldest();
   auto c = std::make_unique<Conn>();
-  c->http = http::HttpConnection(parser_limits_);
+  if (is_db) {
+    c->db = db::MakeParser(static_cast<db::System>(ev.proto), db_limits_);
+    stats_.db_conns_opened++;
+  } else {
+    c->http = http::HttpConnection(parser_limits_);
+  }
   c->meta.pid = ev.id.tgid;
   c->meta.command.assign(ev.comm, strnlen(ev.comm, sizeof(ev.comm)));
   c->meta.role = ev.role == REDTAP_ROLE_CLIENT ? Role::kClient : Role::kServer;
@@ -92,8 +113,13 @@ void ConnTracker::CheckSeq(Conn& c, uint32_t seq) noexcept {
   if (seq != c.next_seq) {
     // Records of this connection were lost (ring buffer full): resync both directions.
     stats_.seq_gaps++;
-    c.http.Gap(http::Direction::kRequest);
-    c.http.Gap(http::Direction::kResponse);
+    if (c.db) {
+      c.db->Gap(db::Direction::kRequest);
+      c.db->Gap(db::Direction::kResponse);
+    } else {
+      c.http.Gap(http::Direction::kRequest);
+      c.http.Gap(http::Direction::kResponse);
+    }
   }
   c.next_seq = seq + 1;
 }
@@ -120,6 +146,18 @@ void ConnTracker::OnData(const void* data, size_t size) noexcept {
   CheckSeq(c, ev.seq);
   c.last_ts = ev.hdr.ts_ns;
   c.meta.tid = ev.tid;
+  if (c.db) {
+    FeedDb(c, ev, data);
+    if (c.db->invalid()) {
+      // Not the protocol its first bytes suggested, or TLS after an SSL request: stop.
+      stats_.db_conns_invalid++;
+      if (kernel_) kernel_->Mute(ev.id.tgid, ev.id.fd, ev.id.gen);
+      stats_.conns_muted++;
+      Retire(it->first, c);
+      conns_.erase(it);
+    }
+    return;
+  }
   bool ingress = ev.dir == REDTAP_DIR_INGRESS;
   bool server = c.meta.role == Role::kServer;
   auto dir = (ingress == server) ? http::Direction::kRequest : http::Direction::kResponse;
@@ -153,8 +191,13 @@ void ConnTracker::OnClose(const void* data, size_t size) noexcept {
   if (it == conns_.end()) return;
   Conn& c = *it->second;
   CheckSeq(c, ev.seq);
-  c.http.Close(ev.hdr.ts_ns, &out_);
-  Emit(c);
+  if (c.db) {
+    c.db->Close(ev.hdr.ts_ns, &db_out_);
+    EmitDb(c);
+  } else {
+    c.http.Close(ev.hdr.ts_ns, &out_);
+    Emit(c);
+  }
   stats_.conns_closed++;
   Retire(it->first, c);
   conns_.erase(it);
@@ -169,7 +212,32 @@ void ConnTracker::Emit(Conn& c) noexcept {
   out_.clear();
 }
 
-void ConnTracker::Retire(const ConnKey&, Conn& c) noexcept { retired_parser_.Add(c.http.stats()); }
+void ConnTracker::FeedDb(Conn& c, const redtap_data_event& ev, const void* data) noexcept {
+  if (ev.flags & REDTAP_DATA_F_UNPARSED) return;  // HTTP-only records
+  const bool ingress = ev.dir == REDTAP_DIR_INGRESS;
+  const bool server = c.meta.role == Role::kServer;
+  const auto dir = (ingress == server) ? db::Direction::kRequest : db::Direction::kResponse;
+  std::string_view payload(static_cast<const char*>(data) + sizeof(ev), ev.cap_len);
+  c.db->Feed(dir, payload, ev.len, ev.hdr.ts_ns, &db_out_);
+  EmitDb(c);
+}
+
+void ConnTracker::EmitDb(Conn& c) noexcept {
+  for (db::Operation& op : db_out_) {
+    stats_.db_operations++;
+    if (!op.has_response) stats_.db_unanswered++;
+    if (sink_) sink_->OnDbOperation(std::move(op), c.meta);
+  }
+  db_out_.clear();
+}
+
+void ConnTracker::Retire(const ConnKey&, Conn& c) noexcept {
+  if (c.db) {
+    retired_db_.Add(c.db->stats());
+    return;
+  }
+  retired_parser_.Add(c.http.stats());
+}
 
 void ConnTracker::EvictOldest() noexcept {
   auto oldest = conns_.end();
@@ -199,7 +267,14 @@ void ConnTracker::Sweep(uint64_t now_ns) noexcept {
 TrackerStats ConnTracker::stats() const {
   TrackerStats s = stats_;
   s.parser = retired_parser_;
-  for (const auto& [k, c] : conns_) s.parser.Add(c->http.stats());
+  s.db = retired_db_;
+  for (const auto& [k, c] : conns_) {
+    if (c->db) {
+      s.db.Add(c->db->stats());
+    } else {
+      s.parser.Add(c->http.stats());
+    }
+  }
   return s;
 }
 

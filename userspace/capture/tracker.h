@@ -10,10 +10,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "parsers/db/types.h"
 #include "parsers/http/connection.h"
 #include "userspace/capture/conn_meta.h"
 #include "userspace/config/config.h"
 #include "userspace/pipeline/transaction_sink.h"
+
+struct redtap_data_event;
 
 namespace redtap {
 
@@ -35,6 +38,14 @@ struct TrackerStats {
   uint64_t transactions = 0;
   uint64_t unanswered = 0;  // requests whose connection closed without a response
   http::ConnStats parser;   // summed over closed and live connections
+  // Databases and caches (PostgreSQL, MySQL, Redis).
+  uint64_t db_conns_opened = 0;
+  uint64_t db_operations = 0;
+  uint64_t db_unanswered = 0;      // operations whose connection closed without a reply
+  uint64_t db_server_skipped = 0;  // a database server's side of a connection whose client is
+                                   // on this host (loopback): the client side is parsed
+  uint64_t db_conns_invalid = 0;   // not the protocol recognised, or TLS after an SSL request
+  db::ConnStats db;                // summed over closed and live database connections
 };
 
 /// What the tracker asks of the kernel side (implemented by CaptureLoader).
@@ -87,6 +98,7 @@ class ConnTracker {
   struct Conn {
     ConnMeta meta;
     http::HttpConnection http;
+    std::unique_ptr<db::Parser> db;  // set for a database connection (http unused)
     uint32_t next_seq = 0;
     uint64_t last_ts = 0;
   };
@@ -96,6 +108,8 @@ class ConnTracker {
   void OnClose(const void* data, size_t size) noexcept;
   void CheckSeq(Conn& c, uint32_t seq) noexcept;
   void Emit(Conn& c) noexcept;
+  void EmitDb(Conn& c) noexcept;
+  void FeedDb(Conn& c, const redtap_data_event& ev, const void* data) noexcept;
   void Retire(const ConnKey& key, Conn& c) noexcept;
   void EvictOldest() noexcept;
 
@@ -106,8 +120,11 @@ class ConnTracker {
   std::function<void(uint32_t)> on_exec_;
   std::unordered_map<ConnKey, std::unique_ptr<Conn>, ConnKeyHash> conns_;
   std::vector<http::Transaction> out_;
+  std::vector<db::Operation> db_out_;
+  db::Limits db_limits_;
   TrackerStats stats_;
   http::ConnStats retired_parser_;  // parser counters of connections already gone
+  db::ConnStats retired_db_;
 };
 
 }  // namespace redtap

@@ -252,6 +252,53 @@ void ParseTls(const YAML::Node& node, const std::string& prefix, TlsConfig& t) {
            {{"enabled", BoolField(t.enabled)}, {"emulated_sites", BoolField(t.emulated_sites)}});
 }
 
+void ParseDb(const YAML::Node& node, const std::string& prefix, DbConfig& d) {
+  ParseMap(
+      node, prefix,
+      {
+          {"enabled", BoolField(d.enabled)},
+          {"ports",
+           [&](const YAML::Node& n, const std::string& key) {
+             ParseMap(
+                 n, key,
+                 {
+                     {"postgresql",
+                      [&](const YAML::Node& v, const std::string& k) {
+                        ParsePortList(v, k, d.postgresql_ports);
+                      }},
+                     {"mysql", [&](const YAML::Node& v,
+                                   const std::string& k) { ParsePortList(v, k, d.mysql_ports); }},
+                     {"redis", [&](const YAML::Node& v,
+                                   const std::string& k) { ParsePortList(v, k, d.redis_ports); }},
+                 });
+           }},
+          {"slow_threshold",
+           [&](const YAML::Node& n, const std::string& key) {
+             d.slow_threshold_ms = ParseDurationMs(n, key, 1, 3600000);
+           }},
+          {"max_series",
+           [&](const YAML::Node& n, const std::string& key) {
+             d.max_series = ParseUint(n, key, {10, 1000000});
+           }},
+      });
+  // One protocol per port: the kernel's hint map has one value per port.
+  std::vector<std::pair<uint16_t, std::string_view>> seen;
+  const auto check = [&](const std::vector<uint16_t>& ports, std::string_view name) {
+    for (uint16_t p : ports) {
+      for (const auto& [q, other] : seen) {
+        if (q == p && other != name) {
+          Fail(Join(prefix, "ports"), "port " + std::to_string(p) + " is listed for both " +
+                                          std::string(other) + " and " + std::string(name));
+        }
+      }
+      seen.emplace_back(p, name);
+    }
+  };
+  check(d.postgresql_ports, "postgresql");
+  check(d.mysql_ports, "mysql");
+  check(d.redis_ports, "redis");
+}
+
 void ParseKubernetes(const YAML::Node& node, const std::string& prefix, KubernetesConfig& k) {
   ParseMap(node, prefix,
            {
@@ -327,6 +374,7 @@ void ParseRoot(const YAML::Node& root, Config& config) {
                {"routes", SectionField(ParseRoutes, config.routes)},
                {"metrics", SectionField(ParseMetrics, config.metrics)},
                {"tls", SectionField(ParseTls, config.tls)},
+               {"db", SectionField(ParseDb, config.db)},
                {"kubernetes", SectionField(ParseKubernetes, config.kubernetes)},
                {"ecommerce", SectionField(ParseEcommerce, config.ecommerce)},
                {"alerts", SectionField(ParseAlerts, config.alerts)},

@@ -95,6 +95,23 @@ struct TlsConfig {
   bool emulated_sites = true;
 };
 
+/// db: PostgreSQL, MySQL/MariaDB and Redis from the same capture.
+struct DbConfig {
+  bool enabled = true;  // db.enabled: recognise and parse database connections
+  /// db.ports: server ports that open a connection on a mid-stream message too (connections
+  /// older than the agent). Strong first messages (a PostgreSQL startup, a MySQL greeting, a
+  /// RESP command) are recognised on any port.
+  std::vector<uint16_t> postgresql_ports = {5432};
+  std::vector<uint16_t> mysql_ports = {3306};
+  std::vector<uint16_t> redis_ports = {6379};
+  /// db.slow_threshold: operations at least this long are logged at WARN and counted in
+  /// redtap_db_slow_operations_total (the seed's "requêtes lentes (> 1s)").
+  uint64_t slow_threshold_ms = 1000;
+  /// db.max_operations: (service, system, operation, collection, server, error) series kept;
+  /// beyond, the operation and collection fold into "_OTHER".
+  size_t max_series = 5000;
+};
+
 /// kubernetes: pod names, namespaces and workloads for the k8s_* labels (container ids and
 /// pod uids come from /proc/PID/cgroup whatever this says).
 struct KubernetesConfig {
@@ -206,6 +223,7 @@ struct Config {
   RoutesConfig routes;
   MetricsConfig metrics;
   TlsConfig tls;
+  DbConfig db;
   KubernetesConfig kubernetes;
   EcommerceConfig ecommerce;
   AlertsConfig alerts;

@@ -182,6 +182,28 @@ Enriched& Enricher::Enrich(const http::Transaction& txn, const ConnMeta& meta,
   return out_;
 }
 
+EnrichedDb& Enricher::EnrichDb(db::Operation& op, const ConnMeta& meta, uint64_t now_ns) noexcept {
+  db_out_.extras.clear();
+  db_out_.op = &op;
+  db_out_.meta = &meta;
+  db_out_.now_ns = now_ns;
+  db_out_.service = {};
+  db_out_.workload = nullptr;
+  try {
+    const metadata::Workload* w = meta.pid != 0 ? metadata_.Of(meta.pid, now_ns) : nullptr;
+    db_out_.workload = w;
+    const std::string_view workload_name =
+        w != nullptr ? std::string_view(w->service_name) : std::string_view();
+    db_out_.service = resolver_.Resolve(meta, now_ns, workload_name);
+    if (w != nullptr) {
+      for (const auto& [key, value] : w->attributes) db_out_.extras.push_back({key, value});
+    }
+  } catch (...) {
+    // Out of memory: the fields not derived yet stay empty.
+  }
+  return db_out_;
+}
+
 void Enricher::Collect(exposition::Families* out) const {
   exposition::MetricFamily folded =
       exposition::Family("redtap_agent_routes_folded_total",

@@ -18,6 +18,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "parsers/db/types.h"
 #include "parsers/http/types.h"
 #include "userspace/capture/conn_meta.h"
 #include "userspace/config/config.h"
@@ -55,6 +56,17 @@ struct Enriched {
   bool server() const { return meta->role == Role::kServer; }
 };
 
+/// One database operation and what was derived from it (valid until the next EnrichDb call).
+/// `op` may be modified by the sinks (the last one, the events, may move from it).
+struct EnrichedDb {
+  db::Operation* op = nullptr;
+  const ConnMeta* meta = nullptr;
+  std::string_view service;  // service.name of the process that ran the operation
+  const metadata::Workload* workload = nullptr;
+  uint64_t now_ns = 0;
+  exporter::EventExtras extras;  // the workload's attributes (container, pod)
+};
+
 /// W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"): trace id and parent span id, lower
 /// case. False when absent or malformed (all-zero ids are invalid).
 bool ParseTraceparent(std::string_view value, std::string* trace_id, std::string* span_id);
@@ -82,6 +94,9 @@ class Enricher {
 
   /// Derives everything for `txn` seen on `meta` at `now_ns` (monotonic). Never throws.
   Enriched& Enrich(const http::Transaction& txn, const ConnMeta& meta, uint64_t now_ns) noexcept;
+
+  /// Service and workload of a database operation's process.
+  EnrichedDb& EnrichDb(db::Operation& op, const ConnMeta& meta, uint64_t now_ns) noexcept;
 
   /// Transactions whose route was folded into "/*" (routes.max_per_service), per service
   /// seen (0 included), sorted by name. Any thread.
@@ -120,6 +135,7 @@ class Enricher {
   std::array<CacheEntry, kCacheSize> cache_;
 
   Enriched out_;
+  EnrichedDb db_out_;
   std::string route_;
   std::string trace_id_, span_id_, tenant_;
   mutable std::mutex mu_;  // guards ServiceRoutes::folded for RoutesFolded()

@@ -2,6 +2,7 @@
 #include "userspace/export/event_sink.h"
 
 #include "userspace/common/clock.h"
+#include "userspace/export/db_event.h"
 #include "userspace/export/event_json.h"
 
 namespace redtap::exporter {
@@ -9,7 +10,8 @@ namespace redtap::exporter {
 EventSink::EventSink(const config::Config& config, EventWriter* writer, Options options)
     : redactor_(config.redaction),
       writer_(writer),
-      offset_(options.wall_clock ? 0 : MonotonicToRealtimeOffsetNs()) {
+      offset_(options.wall_clock ? 0 : MonotonicToRealtimeOffsetNs()),
+      db_slow_ns_(config.db.slow_threshold_ms * 1'000'000ull) {
   if (options.threaded) thread_ = std::make_unique<FormatThread>(config, writer, offset_);
 }
 
@@ -45,6 +47,11 @@ void EventSink::Consume(enrich::Enriched& e) noexcept {
   } catch (...) {
     // Out of memory: this event is lost (the slot is reused as is).
   }
+}
+
+void EventSink::ConsumeDb(enrich::EnrichedDb& e) noexcept {
+  writer_->Push(FormatDbEvent(*e.op, *e.meta, e.service, offset_, db_slow_ns_,
+                              e.extras.empty() ? nullptr : &e.extras));
 }
 
 void EventSink::Flush() noexcept {

@@ -18,7 +18,7 @@
 
 namespace redtap::exporter {
 
-class EventSink : public pipeline::Sink {
+class EventSink : public pipeline::Sink, public pipeline::DbSink {
  public:
   struct Options {
     bool threaded = false;
@@ -30,6 +30,9 @@ class EventSink : public pipeline::Sink {
   EventSink(const config::Config& config, EventWriter* writer, Options options);
   ~EventSink() override;
   void Consume(enrich::Enriched& e) noexcept override;
+  /// A database operation: formatted on the calling thread in both modes (only the live
+  /// capture decodes them).
+  void ConsumeDb(enrich::EnrichedDb& e) noexcept override;
   /// Threaded: hands the partial batch over (live pcap, every ~100 ms).
   void Flush() noexcept;
   /// Threaded: formats what is left and joins the thread (the writer is stopped apart).
@@ -42,6 +45,7 @@ class EventSink : public pipeline::Sink {
   Redactor redactor_;
   EventWriter* writer_;
   int64_t offset_;  // added to timestamps: kernel monotonic -> Unix time, or 0
+  uint64_t db_slow_ns_;
   std::unique_ptr<FormatThread> thread_;
 };
 

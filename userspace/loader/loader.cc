@@ -57,6 +57,10 @@ Status ConfigureCapture(const config::Config& cfg, struct capture* s, bool probi
   s->rodata->cfg_endpoint_caps = !EndpointCapturePrefixes(cfg.ecommerce).empty();
   // The e-commerce view reads request and response bodies (amounts, decline reasons).
   s->rodata->cfg_skip_bodies = cfg.capture.skip_bodies && !cfg.ecommerce.enabled();
+  s->rodata->cfg_db = cfg.db.enabled;
+  s->rodata->cfg_db_hints =
+      cfg.db.enabled && (!cfg.db.postgresql_ports.empty() || !cfg.db.mysql_ports.empty() ||
+                         !cfg.db.redis_ports.empty());
   int err =
       bpf_map__set_max_entries(s->maps.conn_map, probing ? 1024 : cfg.capture.max_connections);
   if (!err)
@@ -158,6 +162,19 @@ Status CaptureLoader::ApplyFilters(const config::Config& cfg) {
   for (const auto& c : cfg.filter.exclude_processes) REDTAP_RETURN_IF_ERROR(put_comm(c, 2));
   for (auto p : cfg.filter.include_ports) REDTAP_RETURN_IF_ERROR(put_port(p, 1));
   for (auto p : cfg.filter.exclude_ports) REDTAP_RETURN_IF_ERROR(put_port(p, 2));
+  if (cfg.db.enabled) {
+    auto put_db = [&](uint16_t port, uint8_t proto) -> Status {
+      if (bpf_map__update_elem(skel_->maps.db_port_map, &port, sizeof(port), &proto, sizeof(proto),
+                               BPF_ANY))
+        return Status::Error("db: cannot add port " + std::to_string(port) + ": " +
+                             ErrnoText(errno));
+      return Status::Ok();
+    };
+    for (auto p : cfg.db.postgresql_ports)
+      REDTAP_RETURN_IF_ERROR(put_db(p, REDTAP_PROTO_POSTGRESQL));
+    for (auto p : cfg.db.mysql_ports) REDTAP_RETURN_IF_ERROR(put_db(p, REDTAP_PROTO_MYSQL));
+    for (auto p : cfg.db.redis_ports) REDTAP_RETURN_IF_ERROR(put_db(p, REDTAP_PROTO_REDIS));
+  }
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace redtap::pcap {
 namespace {
@@ -58,6 +59,46 @@ size_t FindResponseStart(std::string_view d) noexcept {
     from = i + 1;
   }
   return std::string_view::npos;
+}
+
+bool SniffDbFirstMessage(std::string_view d, db::System* sys, bool* from_client) noexcept {
+  const size_t n = d.size();
+  auto b = [&](size_t i) -> uint32_t { return static_cast<uint8_t>(d[i]); };
+  auto digit = [&](size_t i) { return d[i] >= '0' && d[i] <= '9'; };
+  // PostgreSQL StartupMessage (int32 length, protocol 3.0) or SSLRequest 80877103 /
+  // GSSENCRequest 80877104 (length 8).
+  if (n >= 8 && b(0) == 0 && b(1) == 0) {
+    const uint32_t len = b(2) << 8 | b(3);
+    if (b(4) == 0 && b(5) == 3 && b(6) == 0 && b(7) == 0 && len >= 8 && len <= 10000) {
+      *sys = db::System::kPostgresql;
+      *from_client = true;
+      return true;
+    }
+    if (len == 8 && b(4) == 0x04 && b(5) == 0xd2 && b(6) == 0x16 &&
+        (b(7) == 0x2f || b(7) == 0x30)) {
+      *sys = db::System::kPostgresql;
+      *from_client = true;
+      return true;
+    }
+  }
+  // MySQL greeting: 3-byte length, sequence 0, protocol 10, a version string.
+  if (n >= 6 && b(2) == 0 && b(3) == 0 && b(4) == 0x0a && b(5) >= '1' && b(5) <= '9') {
+    const uint32_t len = b(0) | b(1) << 8;
+    if (len >= 20 && len <= 1024) {
+      *sys = db::System::kMysql;
+      *from_client = false;
+      return true;
+    }
+  }
+  // A Redis command: "*<count>\r\n$".
+  if (n >= 5 && d[0] == '*' && digit(1) &&
+      ((d[2] == '\r' && d[3] == '\n' && d[4] == '$') ||
+       (n >= 6 && digit(2) && d[3] == '\r' && d[4] == '\n' && d[5] == '$'))) {
+    *sys = db::System::kRedis;
+    *from_client = true;
+    return true;
+  }
+  return false;
 }
 
 size_t FlowTable::FlowKeyHash::operator()(const FlowKey& k) const noexcept {
@@ -234,9 +275,106 @@ size_t FlowTable::FindStart(Flow* f, int side, std::string_view data, uint64_t w
   return pos;
 }
 
+bool FlowTable::PortSystem(uint16_t port, db::System* sys) const noexcept {
+  const std::pair<const std::vector<uint16_t>*, db::System> lists[] = {
+      {&limits_.postgresql_ports, db::System::kPostgresql},
+      {&limits_.mysql_ports, db::System::kMysql},
+      {&limits_.redis_ports, db::System::kRedis},
+  };
+  for (const auto& [ports, s] : lists) {
+    if (std::find(ports->begin(), ports->end(), port) != ports->end()) {
+      *sys = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Called with the first bytes delivered on a flow (either side): is it a database flow? A
+// strong first message decides on any port (and tells the client); else the server port
+// (the side opposite the SYN's sender, or, without a SYN, the one side whose port is a
+// database port). Sets the parser and the client.
+bool FlowTable::ChooseDb(Flow* f, int side, std::string_view data) noexcept {
+  db::System sys = db::System::kPostgresql;
+  int client = -1;
+  bool from_client = false;
+  if (SniffDbFirstMessage(data, &sys, &from_client)) {
+    const int c = from_client ? side : 1 - side;
+    // A RESP array may be a reply too: a command only at the start of a connection seen
+    // opening. Any other pattern must agree with the SYN.
+    const bool ok = sys == db::System::kRedis ? f->syn[side] && f->client == side
+                                              : f->client < 0 || f->client == c;
+    if (ok) client = c;
+  }
+  if (client < 0) {
+    db::System s0 = sys, s1 = sys;
+    const bool h0 = PortSystem(f->key.pa, &s0);
+    const bool h1 = PortSystem(f->key.pb, &s1);
+    int server;
+    if (f->client >= 0) {
+      server = 1 - f->client;
+      if (!(server == 0 ? h0 : h1)) return false;
+    } else if (h0 != h1) {
+      server = h0 ? 0 : 1;
+    } else if (h0) {
+      server = f->key.pa <= f->key.pb ? 0 : 1;  // both: the lower port serves
+    } else {
+      return false;
+    }
+    // Without a SYN the database port may be a client's ephemeral port: HTTP stays HTTP.
+    if (f->client < 0 &&
+        (http::LooksLikeRequestStart(data) || http::LooksLikeResponseStart(data))) {
+      return false;
+    }
+    sys = server == 0 ? s0 : s1;
+    client = 1 - server;
+  }
+  std::unique_ptr<db::Parser> p = db::MakeParser(sys, limits_.db);
+  if (p == nullptr) return false;  // no parser for that system
+  f->db = std::move(p);
+  if (f->client < 0) SetClient(f, client);
+  ++stats_.db_flows;
+  // Holes before the choice: that side's next bytes may start anywhere.
+  for (int i = 0; i < 2; ++i) {
+    if (f->lost[i]) f->db->Gap(i == f->client ? db::Direction::kRequest : db::Direction::kResponse);
+  }
+  return true;
+}
+
+void FlowTable::EmitDb(Flow* f) noexcept {
+  for (db::Operation& op : db_out_) {
+    ++stats_.db_operations;
+    if (!op.has_response) ++stats_.db_unanswered;
+    if (sink_) sink_->OnDbOperation(std::move(op), f->meta);
+  }
+  db_out_.clear();
+}
+
+// Bytes of a database flow (data empty and wire_len > 0: a hole of that size).
+void FlowTable::FeedDb(Flow* f, int side, std::string_view data, uint64_t wire_len,
+                       uint64_t ts) noexcept {
+  const db::Direction dir = side == f->client ? db::Direction::kRequest : db::Direction::kResponse;
+  f->db->Feed(dir, data, wire_len, ts, &db_out_);
+  if (!db_out_.empty()) EmitDb(f);
+  if (f->db->invalid()) {
+    // Not that protocol, or encrypted from here on (SSL accepted): stop feeding it.
+    f->dead = true;
+    ++stats_.db_flows_invalid;
+  }
+}
+
 void FlowTable::Data(Flow* f, int side, std::string_view data, uint64_t wire_len,
                      uint64_t ts) noexcept {
   if (f->dead) return;
+  if (!f->decided) {
+    f->decided = true;
+    if (limits_.db_enabled) ChooseDb(f, side, data);
+  }
+  if (f->db) {
+    f->first[side] = false;
+    FeedDb(f, side, data, wire_len, ts);
+    return;
+  }
   const bool first = f->first[side];
   f->first[side] = false;
   if (f->scan[side]) {
@@ -287,6 +425,15 @@ void FlowTable::Feed(Flow* f, int side, std::string_view data, uint64_t wire_len
 
 void FlowTable::Hole(Flow* f, int side, uint64_t len, uint64_t ts) noexcept {
   if (f->dead) return;
+  if (f->db) {
+    if (len == 0) {
+      f->db->Gap(side == f->client ? db::Direction::kRequest : db::Direction::kResponse);
+    } else {
+      FeedDb(f, side, std::string_view(), len, ts);  // the parser skips a body exactly
+    }
+    return;
+  }
+  if (!f->decided) f->lost[side] = true;
   if (f->client < 0 || f->scan[side]) {
     f->scan[side] = true;
     return;  // nothing of this direction reached the parser yet
@@ -308,7 +455,13 @@ void FlowTable::Retire(Flow* f, uint64_t ts, uint64_t* counter) noexcept {
   ++*counter;
   f->stream[0].Flush(ts, &f->side[0]);
   f->stream[1].Flush(ts, &f->side[1]);
-  if (f->client >= 0) {
+  if (f->db) {
+    if (!f->dead) {
+      f->db->Close(ts, &db_out_);
+      if (!db_out_.empty()) EmitDb(f);
+    }
+    retired_db_.Add(f->db->stats());
+  } else if (f->client >= 0) {
     f->http.Close(ts, &out_);
     if (!out_.empty()) Emit(f);
   }
@@ -433,10 +586,12 @@ FlowStats FlowTable::stats() const {
   FlowStats s = stats_;
   s.tcp = retired_tcp_;
   s.parser = retired_parser_;
+  s.db = retired_db_;
   for (const auto& [k, f] : flows_) {
     AddStream(&s.tcp, f->stream[0].stats());
     AddStream(&s.tcp, f->stream[1].stats());
     AddParser(&s.parser, f->http.stats());
+    if (f->db) s.db.Add(f->db->stats());
   }
   return s;
 }

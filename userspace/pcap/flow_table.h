@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // FlowTable: TCP connections of a capture, each with its two TcpStreams and one
-// http::HttpConnection. Decides who is the client (SYN, else the side that sends a request
-// line, else the side that sends a status line), finds message boundaries after holes and
-// at a mid-connection start, and hands every transaction to a TransactionSink. Bounded:
-// flows (LRU), idle time (packet time), buffered out-of-order bytes per direction and in
-// total; every eviction and skip is counted.
+// http::HttpConnection, or a db::Parser for a database connection (PostgreSQL, MySQL/MariaDB,
+// Redis: a server port in FlowLimits' database ports, or a strong first message on any port).
+// Decides who is the client (SYN, else the side that sends a request line, else the side that
+// sends a status line; for a database flow the side opposite the database port, or the side
+// its first message tells), finds message boundaries after holes and at a mid-connection
+// start, and hands every transaction to a TransactionSink (database operations: its
+// OnDbOperation). Bounded: flows (LRU), idle time (packet time), buffered out-of-order bytes
+// per direction and in total; every eviction and skip is counted.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "parsers/db/types.h"
 #include "parsers/http/connection.h"
 #include "userspace/capture/conn_meta.h"
 #include "userspace/capture/tracker.h"
@@ -36,6 +40,17 @@ struct FlowLimits {
   /// reports reads the others, and their copies cost ~10 % on small answers).
   bool response_fields = false;
   http::Limits http;
+  /// Databases and caches (config `db`). Off: every flow is HTTP or nothing.
+  bool db_enabled = true;
+  /// A flow whose server port is one of these gets that system's parser, whatever its first
+  /// bytes (connections whose start was not captured); the flow's other side is its client
+  /// unless a SYN tells otherwise. Strong first messages (a PostgreSQL StartupMessage or
+  /// SSLRequest, a MySQL greeting, a RESP command array right after a SYN) open a database
+  /// flow on any port.
+  std::vector<uint16_t> postgresql_ports = {5432};
+  std::vector<uint16_t> mysql_ports = {3306};
+  std::vector<uint16_t> redis_ports = {6379};
+  db::Limits db;
 };
 
 struct FlowStats {
@@ -53,8 +68,14 @@ struct FlowStats {
   uint64_t tunnels = 0;             // CONNECT tunnels whose content is parsed again
   uint64_t transactions = 0;
   uint64_t unanswered = 0;
-  StreamStats tcp;         // summed over closed and live flows
-  http::ConnStats parser;  // summed over closed and live flows
+  // Databases and caches.
+  uint64_t db_flows = 0;          // flows given a database parser (port or first message)
+  uint64_t db_flows_invalid = 0;  // given up: not that protocol, or encrypted (SSL accepted)
+  uint64_t db_operations = 0;     // operations handed to the sink
+  uint64_t db_unanswered = 0;     // of which without reply (closed, or lost to a hole)
+  StreamStats tcp;                // summed over closed and live flows
+  http::ConnStats parser;         // summed over closed and live flows
+  db::ConnStats db;               // database parsers, the same
 };
 
 class FlowTable {
@@ -113,7 +134,11 @@ class FlowTable {
     bool dead = false;             // not HTTP (or upgraded): ignore its bytes
     bool rst = false;
     bool connect_ok = false;  // the last transaction was a successful CONNECT
-    uint64_t scanned = 0;     // bytes searched before the role was known
+    // HTTP or a database: chosen once, at the first bytes delivered on either side.
+    bool decided = false;
+    bool lost[2] = {false, false};   // a hole in that side before the choice
+    std::unique_ptr<db::Parser> db;  // a database flow: its parser (http unused)
+    uint64_t scanned = 0;            // bytes searched before the role was known
     // A client seen opening the connection sent bytes that are not a request: their length
     // and time, until the server's first bytes tell whether it answers in HTTP (as the
     // kernel capture does: every answer a server sends is a transaction).
@@ -130,6 +155,10 @@ class FlowTable {
   };
 
   void Data(Flow* f, int side, std::string_view data, uint64_t wire_len, uint64_t ts) noexcept;
+  bool ChooseDb(Flow* f, int side, std::string_view data) noexcept;
+  bool PortSystem(uint16_t port, db::System* sys) const noexcept;
+  void FeedDb(Flow* f, int side, std::string_view data, uint64_t wire_len, uint64_t ts) noexcept;
+  void EmitDb(Flow* f) noexcept;
   // Results of FindStart besides a position: the chunk was consumed.
   static constexpr size_t kHeld = std::string_view::npos - 1;  // unparsed, answer awaited
   static constexpr size_t kDead = std::string_view::npos - 2;  // the flow is not HTTP
@@ -160,14 +189,24 @@ class FlowTable {
   Flow* lru_tail_ = nullptr;  // least recent
   size_t buffered_total_ = 0;
   std::vector<http::Transaction> out_;
+  std::vector<db::Operation> db_out_;
   FlowStats stats_;
   StreamStats retired_tcp_;
   http::ConnStats retired_parser_;
+  db::ConnStats retired_db_;
 };
 
 /// Where the first HTTP request line starts in `d` (at 0 or right after a '\n'), or npos.
 size_t FindRequestStart(std::string_view d) noexcept;
 /// Where the first status line ("HTTP/1.x NNN") starts in `d` (at 0 or after a '\n'), or npos.
 size_t FindResponseStart(std::string_view d) noexcept;
+
+/// Whether `d`, the first bytes one side of a connection sent, is a database first message
+/// that opens a database flow on any port: a PostgreSQL StartupMessage (int32 length, protocol
+/// 3.x) or SSLRequest / GSSENCRequest (client), a MySQL protocol-10 greeting (server), a RESP
+/// array of bulk strings ("*<n>\r\n$", client; only trusted at a connection's true start).
+/// The same patterns as the kernel's (bpf/lib/db_sniff.bpf.h). `*from_client`: which side
+/// sends that message.
+bool SniffDbFirstMessage(std::string_view d, db::System* sys, bool* from_client) noexcept;
 
 }  // namespace redtap::pcap

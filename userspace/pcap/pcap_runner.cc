@@ -211,6 +211,10 @@ FlowLimits LimitsFromConfig(const config::Config& cfg) {
   l.idle_timeout_ns = static_cast<uint64_t>(cfg.limits.idle_timeout_s) * 1'000'000'000ull;
   l.http.max_head_bytes = cfg.limits.max_head_bytes;
   l.http.max_pending_requests = cfg.limits.max_pending_requests;
+  l.db_enabled = cfg.db.enabled;
+  l.postgresql_ports = cfg.db.postgresql_ports;
+  l.mysql_ports = cfg.db.mysql_ports;
+  l.redis_ports = cfg.db.redis_ports;
   return l;
 }
 
@@ -273,17 +277,20 @@ void LogStats(const PcapStats& s, double secs, std::pair<uint64_t, uint64_t> eve
       "written {} dropped {}; flows {} (midstream {}, closed {}, flushed {}, evicted lru {} "
       "idle {}, not http {}); tcp: out-of-order {} retransmits {} overlaps {} holes {} "
       "({} bytes) forced skips {} memory skips {}; http: parse errors {} gaps {} orphan "
-      "responses {} truncated heads {}; decode: not ip {} not tcp {} truncated {} malformed "
-      "{} unsupported link {} unsupported tunnel {} tunnel too deep {}; tunnels: gtp-u {} "
-      "vxlan {} gre {} erspan {} ip-in-ip {}; fragments {} reassembled {} dropped {}; "
+      "responses {} truncated heads {}; db: flows {} operations {} (unanswered {}) given up {} "
+      "parse errors {} gaps {} orphan responses {}; decode: not ip {} not tcp {} truncated {} "
+      "malformed {} unsupported link {} unsupported tunnel {} tunnel too deep {}; tunnels: "
+      "gtp-u {} vxlan {} gre {} erspan {} ip-in-ip {}; fragments {} reassembled {} dropped {}; "
       "kernel drops {}",
       s.packets, secs, f.transactions, f.unanswered,
       secs > 0 ? static_cast<double>(f.transactions) / secs : 0.0, events_written, events_dropped,
       f.flows_created, f.midstream_flows, f.flows_closed, f.flows_flushed, f.flows_evicted_lru,
       f.flows_evicted_idle, f.flows_not_http, f.tcp.out_of_order, f.tcp.retransmits, f.tcp.overlaps,
       f.tcp.holes, f.tcp.hole_bytes, f.tcp.forced_skips, f.memory_skips, f.parser.parse_errors,
-      f.parser.gaps, f.parser.orphan_responses, f.parser.truncated_heads, dec(DecodeResult::kNotIp),
-      dec(DecodeResult::kNotTcp), dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
+      f.parser.gaps, f.parser.orphan_responses, f.parser.truncated_heads, f.db_flows,
+      f.db_operations, f.db_unanswered, f.db_flows_invalid, f.db.parse_errors, f.db.gaps,
+      f.db.orphan_responses, dec(DecodeResult::kNotIp), dec(DecodeResult::kNotTcp),
+      dec(DecodeResult::kTruncated), dec(DecodeResult::kMalformed),
       dec(DecodeResult::kUnsupportedLink), dec(DecodeResult::kUnsupportedTunnel),
       dec(DecodeResult::kTunnelTooDeep), s.tunnels[0], s.tunnels[1], s.tunnels[2], s.tunnels[3],
       s.tunnels[4], s.fragments.fragments, s.fragments.reassembled, s.fragments.dropped_sets,

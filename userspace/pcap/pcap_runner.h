@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// `redtap pcap` as a source: the HTTP decoders on a capture file (pcap or pcapng) or a live
-// interface, through libpcap. Its transactions go to the same pipeline as `redtap run`'s
-// (agent/outputs.h builds both): the same enrichment, events and metrics.
+// `redtap pcap` as a source: the HTTP and database decoders on a capture file (pcap or pcapng) or a
+// live interface, through libpcap. Its transactions (and database operations) go to the same
+// pipeline as `redtap run`'s (agent/outputs.h builds both): the same enrichment, events and
+// metrics.
 #pragma once
 
 #include <cstdint>
@@ -42,7 +43,7 @@ struct PcapOptions {
 /// The decoder options of `opt`; an error when it names too many VXLAN ports.
 Result<DecodeOptions> DecodeOptionsFrom(const PcapOptions& opt);
 
-/// Counters of one run (decode + reassembly + HTTP).
+/// Counters of one run (decode + reassembly + HTTP + databases).
 struct PcapStats {
   uint64_t packets = 0;
   uint64_t bytes = 0;  // captured bytes
@@ -53,7 +54,7 @@ struct PcapStats {
   uint64_t kernel_drops = 0;  // live: pcap_stats ps_drop + ps_ifdrop
 };
 
-/// Decode → fragments → flows → HTTP, one packet at a time. No I/O: the runner and the
+/// Decode → fragments → flows → HTTP / databases, one packet at a time. No I/O: the runner and the
 /// tests feed it frames.
 class PacketProcessor {
  public:
@@ -84,7 +85,8 @@ class PacketProcessor {
 };
 
 /// Flow limits from the config: limits.max_connections, idle_timeout_s, max_head_bytes,
-/// max_pending_requests; out-of-order buffers use the FlowLimits defaults.
+/// max_pending_requests; db.enabled and db.ports; out-of-order buffers use the FlowLimits
+/// defaults.
 FlowLimits LimitsFromConfig(const config::Config& cfg);
 
 /// Reads a whole capture file through `sink` (the corpus tests use this). `filter` may be "".

@@ -18,6 +18,12 @@ void Pipeline::OnTransactionOwned(http::Transaction&& txn, const ConnMeta& meta)
   Run(txn, meta, &txn);
 }
 
+void Pipeline::OnDbOperation(db::Operation&& op, const ConnMeta& meta) noexcept {
+  if (db_sinks_.empty()) return;
+  enrich::EnrichedDb& e = enricher_.EnrichDb(op, meta, clock_());
+  for (DbSink* s : db_sinks_) s->ConsumeDb(e);
+}
+
 void Pipeline::Run(const http::Transaction& txn, const ConnMeta& meta,
                    http::Transaction* owned) noexcept {
   // Placeholders (request heads never seen) are not transactions.

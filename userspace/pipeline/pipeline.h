@@ -2,6 +2,7 @@
 // The pipeline every mode runs (`redtap run` and `redtap pcap`):
 //
 //   sources ──► TransactionSink: Pipeline ──► Enricher ──► Sink, Sink, ... (in order)
+//                   database operations   ──► Enricher ──► DbSink, DbSink, ...
 //
 // Sources (the capture tracker, TLS, the pcap flow table) hand each decoded transaction to a
 // TransactionSink; the Pipeline enriches it once and passes it to every sink in the order they
@@ -28,6 +29,13 @@ class Sink {
   virtual void Consume(enrich::Enriched& e) noexcept = 0;
 };
 
+/// Consumes enriched database operations. Must not block and never throws.
+class DbSink {
+ public:
+  virtual ~DbSink() = default;
+  virtual void ConsumeDb(enrich::EnrichedDb& e) noexcept = 0;
+};
+
 class Pipeline : public TransactionSink {
  public:
   /// Monotonic time in ns (tests give their own).
@@ -40,9 +48,12 @@ class Pipeline : public TransactionSink {
   void AddSink(Sink* sink) { sinks_.push_back(sink); }
   /// The sink that runs after all others and may take the transaction (the events).
   void SetLastSink(Sink* sink) { last_ = sink; }
+  /// Database operations go to these, in order (the events last). Not owned.
+  void AddDbSink(DbSink* sink) { db_sinks_.push_back(sink); }
 
   void OnTransaction(const http::Transaction& txn, const ConnMeta& meta) noexcept override;
   void OnTransactionOwned(http::Transaction&& txn, const ConnMeta& meta) noexcept override;
+  void OnDbOperation(db::Operation&& op, const ConnMeta& meta) noexcept override;
 
   enrich::Enricher& enricher() { return enricher_; }
 
@@ -53,6 +64,7 @@ class Pipeline : public TransactionSink {
 
   std::vector<Sink*> sinks_;
   Sink* last_ = nullptr;
+  std::vector<DbSink*> db_sinks_;
 };
 
 }  // namespace redtap::pipeline

@@ -156,6 +156,44 @@ std::string RenderFunnel(const nlohmann::json& funnel) {
   return out;
 }
 
+std::string RenderDatabases(const nlohmann::json& databases, bool color, int width, int max_rows) {
+  if (!databases.is_array() || databases.empty()) return "";
+  std::vector<const nlohmann::json*> rows;
+  for (const auto& d : databases) rows.push_back(&d);
+  std::stable_sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) {
+    return Num(*a, "ops_1m") * 1e9 + Num(*a, "operations_total") >
+           Num(*b, "ops_1m") * 1e9 + Num(*b, "operations_total");
+  });
+  const int what_w = std::max(16, width - 116);
+  std::string out = "\n";
+  char line[1024];
+  std::snprintf(line, sizeof(line), "%-18s %-10s %-*s %-21s %9s %7s %9s %9s %9s %6s %10s\n",
+                "SERVICE", "DB", what_w, "OPERATION", "SERVER", "OPS(1m)", "ERR%", "P50ms", "P95ms",
+                "P99ms", "SLOW", "OPERATIONS");
+  out += color ? "\033[1m" + std::string(line) + "\033[0m" : line;
+  int n = 0;
+  for (const auto* d : rows) {
+    if (max_rows > 0 && n >= max_rows) break;
+    std::string what = Str(*d, "operation");
+    if (!Str(*d, "collection").empty()) what += " " + Str(*d, "collection");
+    if (!Str(*d, "error_type").empty()) what += " [" + Str(*d, "error_type") + "]";
+    const std::string server =
+        Str(*d, "server_address") + ":" + std::to_string((int)Num(*d, "server_port"));
+    const double err = Num(*d, "error_rate_1m");
+    std::snprintf(
+        line, sizeof(line), "%-18s %-10s %-*s %-21s %9.1f %6.1f%% %9s %9s %9s %6.0f %10.0f\n",
+        Fit(Str(*d, "service"), 18).c_str(), Fit(Str(*d, "db_system"), 10).c_str(), what_w,
+        Fit(what, what_w).c_str(), Fit(server, 21).c_str(), std::max(0.0, Num(*d, "ops_1m")),
+        std::max(0.0, err) * 100, Ms(Num(*d, "p50_ms")).c_str(), Ms(Num(*d, "p95_ms")).c_str(),
+        Ms(Num(*d, "p99_ms")).c_str(), std::max(0.0, Num(*d, "slow_total")),
+        std::max(0.0, Num(*d, "operations_total")));
+    const bool bad = err > 0 || Num(*d, "failed_total") > 0 || !Str(*d, "error_type").empty();
+    out += (color && bad) ? "\033[31m" + std::string(line) + "\033[0m" : line;
+    n++;
+  }
+  return out;
+}
+
 std::string RenderAlerts(const nlohmann::json& alerts) {
   if (!alerts.is_object() || !alerts.contains("data") || !alerts["data"].is_object()) return "";
   const auto& list = alerts["data"].value("alerts", nlohmann::json::array());
@@ -188,7 +226,8 @@ std::string RenderAlerts(const nlohmann::json& alerts) {
 
 namespace {
 
-// One screen from the agent's API: the endpoints table, the fullest listeners, the funnel.
+// One screen from the agent's API: the endpoints table, the fullest listeners, the databases,
+// the funnel.
 // False (and `*body` says why) when the agent cannot be read.
 bool FetchScreen(httplib::Client& cli, const TopOptions& opt, const std::string& sort, bool tty,
                  std::string* body) {
@@ -217,6 +256,9 @@ bool FetchScreen(httplib::Client& cli, const TopOptions& opt, const std::string&
   if (auto ar = cli.Get("/api/v1/alerts"); ar && ar->status == 200)
     *body = RenderAlerts(nlohmann::json::parse(ar->body, nullptr, false));
   *body += RenderTopTable(j, listeners, sort, tty, width, rows);
+  if (auto dr = cli.Get("/api/v1/databases"); dr && dr->status == 200)
+    *body +=
+        RenderDatabases(nlohmann::json::parse(dr->body, nullptr, false), tty, width, opt.limit);
   if (auto fr = cli.Get("/api/v1/funnel"); fr && fr->status == 200)
     *body += RenderFunnel(nlohmann::json::parse(fr->body, nullptr, false));
   return true;

@@ -26,6 +26,10 @@ std::string RenderTopTable(const nlohmann::json& endpoints, const nlohmann::json
 /// Renders /api/v1/funnel (may be null or disabled) as one line per step: attempts,
 /// successes and the conversion from the previous step. Empty when there is no funnel.
 std::string RenderFunnel(const nlohmann::json& funnel);
+/// Renders /api/v1/databases as a table below the endpoints (busiest first, at most
+/// `max_rows` rows, 0 = all): service, system, operation, collection, server, rate, error
+/// rate, latency quantiles, slow count. Empty when no database operation was seen.
+std::string RenderDatabases(const nlohmann::json& databases, bool color, int width, int max_rows);
 /// Renders /api/v1/alerts: the firing alerts, one line each (severity, name, labels, summary),
 /// or "" when none fires.
 std::string RenderAlerts(const nlohmann::json& alerts);

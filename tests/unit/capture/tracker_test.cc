@@ -21,7 +21,11 @@ class CollectSink : public TransactionSink {
   void OnTransaction(const http::Transaction& t, const ConnMeta& m) noexcept override {
     seen.push_back({t, m});
   }
+  void OnDbOperation(db::Operation&& op, const ConnMeta& m) noexcept override {
+    ops.push_back({std::move(op), m});
+  }
   std::vector<Seen> seen;
+  std::vector<std::pair<db::Operation, ConnMeta>> ops;
 };
 
 class FakeKernel : public KernelControl {
@@ -203,6 +207,59 @@ TEST_F(TrackerTest, MalformedRecordsAreCountedNotCrashing) {
   bad_version[2] = 99;
   Feed(bad_version);
   EXPECT_EQ(tracker.stats().bad_records, 3u);
+}
+
+TEST_F(TrackerTest, DatabaseConnectionsGoToTheirParser) {
+  EventGenerator g(300, 9, 4, REDTAP_ROLE_CLIENT);
+  Feed(g.Open(1000, "shop", 45000, 6379, REDTAP_PROTO_REDIS));
+  Feed(
+      g.Data(2000, REDTAP_DIR_EGRESS, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16\r\n4111111111111111\r\n"));
+  Feed(g.Data(2600, REDTAP_DIR_INGRESS, "+OK\r\n"));
+  Feed(g.Data(3000, REDTAP_DIR_EGRESS, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"));
+  Feed(g.Close(4000));
+  EXPECT_TRUE(sink.seen.empty());
+  ASSERT_EQ(sink.ops.size(), 2u);
+  EXPECT_EQ(sink.ops[0].first.system, db::System::kRedis);
+  EXPECT_EQ(sink.ops[0].first.operation, "SET");
+  EXPECT_EQ(sink.ops[0].first.query_text.find("4111"), std::string::npos);
+  EXPECT_EQ(sink.ops[0].first.DurationNs(), 600u);
+  EXPECT_EQ(sink.ops[0].second.server().port, 6379);
+  EXPECT_EQ(sink.ops[0].second.command, "shop");
+  EXPECT_EQ(sink.ops[1].first.operation, "GET");
+  EXPECT_FALSE(sink.ops[1].first.has_response);  // the connection closed first
+  const TrackerStats st = tracker.stats();
+  EXPECT_EQ(st.db_conns_opened, 1u);
+  EXPECT_EQ(st.db_operations, 2u);
+  EXPECT_EQ(st.db_unanswered, 1u);
+  EXPECT_EQ(st.db.requests, 2u);
+  EXPECT_EQ(st.transactions, 0u);
+}
+
+TEST_F(TrackerTest, DatabaseServerSideIsSkippedWhenItsClientIsLocal) {
+  EventGenerator local(400, 5, 1, REDTAP_ROLE_SERVER);
+  Feed(local.Open(1000, "postgres", 5432, 45000, REDTAP_PROTO_POSTGRESQL, "127.0.0.1"));
+  EXPECT_EQ(tracker.connections(), 0u);
+  ASSERT_EQ(kernel.muted.size(), 1u);
+  EXPECT_EQ(tracker.stats().db_server_skipped, 1u);
+  // A client elsewhere: the server's side is all there is to see.
+  EventGenerator remote(400, 6, 2, REDTAP_ROLE_SERVER);
+  Feed(remote.Open(1000, "redis-server", 6379, 45000, REDTAP_PROTO_REDIS, "10.1.2.3"));
+  Feed(remote.Data(2000, REDTAP_DIR_INGRESS, "*1\r\n$4\r\nPING\r\n"));
+  Feed(remote.Data(2100, REDTAP_DIR_EGRESS, "+PONG\r\n"));
+  ASSERT_EQ(sink.ops.size(), 1u);
+  EXPECT_EQ(sink.ops[0].first.operation, "PING");
+  EXPECT_EQ(sink.ops[0].second.client().address, "10.1.2.3");
+}
+
+TEST_F(TrackerTest, DatabaseGarbageMutes) {
+  EventGenerator g(500, 4, 1, REDTAP_ROLE_CLIENT);
+  Feed(g.Open(1000, "shop", 45000, 6379, REDTAP_PROTO_REDIS));
+  for (int i = 0; i < 20 && tracker.connections() > 0; ++i) {
+    Feed(g.Data(2000 + i, REDTAP_DIR_EGRESS, "\x01\x02 not resp at all \xff\r\n"));
+  }
+  EXPECT_EQ(tracker.connections(), 0u);
+  EXPECT_EQ(tracker.stats().db_conns_invalid, 1u);
+  EXPECT_EQ(kernel.muted.size(), 1u);
 }
 
 TEST(FormatAddress, V4V6AndMapped) {

@@ -53,6 +53,12 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.metrics.body_size_buckets, b.metrics.body_size_buckets);
   EXPECT_EQ(a.tls.enabled, b.tls.enabled);
   EXPECT_EQ(a.tls.emulated_sites, b.tls.emulated_sites);
+  EXPECT_EQ(a.db.enabled, b.db.enabled);
+  EXPECT_EQ(a.db.postgresql_ports, b.db.postgresql_ports);
+  EXPECT_EQ(a.db.mysql_ports, b.db.mysql_ports);
+  EXPECT_EQ(a.db.redis_ports, b.db.redis_ports);
+  EXPECT_EQ(a.db.slow_threshold_ms, b.db.slow_threshold_ms);
+  EXPECT_EQ(a.db.max_series, b.db.max_series);
   EXPECT_EQ(a.kubernetes.metadata, b.kubernetes.metadata);
   EXPECT_EQ(a.kubernetes.pods_url, b.kubernetes.pods_url);
   EXPECT_EQ(a.kubernetes.refresh_interval_ms, b.kubernetes.refresh_interval_ms);
@@ -114,6 +120,10 @@ const std::vector<std::string> kAllKeys = {
     "metrics.body_size_buckets",
     "tls.enabled",
     "tls.emulated_sites",
+    "db.enabled",
+    "db.ports",
+    "db.slow_threshold",
+    "db.max_series",
     "kubernetes.metadata",
     "kubernetes.pods_url",
     "kubernetes.refresh_interval",
@@ -167,6 +177,25 @@ TEST(ConfigTest, EmbeddedDefaultListsEveryKeyExactly) {
     }
   }
   EXPECT_EQ(count, kAllKeys.size());
+}
+
+TEST(ConfigTest, DbSection) {
+  Result<Config> r = LoadConfigString(
+      "db:\n  ports:\n    postgresql: [5432, 6432]\n    redis: []\n  slow_threshold: 250ms\n",
+      "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value().db.postgresql_ports, (std::vector<uint16_t>{5432, 6432}));
+  EXPECT_EQ(r.value().db.mysql_ports, (std::vector<uint16_t>{3306}));  // default kept
+  EXPECT_TRUE(r.value().db.redis_ports.empty());
+  EXPECT_EQ(r.value().db.slow_threshold_ms, 250u);
+  EXPECT_NE(ErrorOf("db:\n  ports:\n    mysql: [6379]\n")
+                .find("db.ports: port 6379 is listed for both mysql and redis"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("db:\n  ports:\n    oracle: [1521]\n").find("db.ports.oracle"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("db:\n  slow_threshold: fast\n").find("db.slow_threshold"), std::string::npos);
+  EXPECT_NE(ErrorOf("db:\n  ports:\n    redis: [70000]\n").find("db.ports.redis"),
+            std::string::npos);
 }
 
 TEST(ConfigTest, EmbeddedTextIsTheRepoFile) {
