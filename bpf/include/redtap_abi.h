@@ -17,6 +17,8 @@
 /* Largest payload one syscall record can carry; the runtime cap is <= this. Power of two. */
 #define REDTAP_MAX_CAPTURE 8192
 #define REDTAP_COMM_LEN    16
+/* The last bytes of a database connection's call that moved more than was captured. */
+#define REDTAP_MAX_TAIL 64
 
 enum redtap_event_type {
 	REDTAP_EV_CONN_OPEN = 1,  /* a connection became tracked as HTTP */
@@ -149,8 +151,11 @@ struct redtap_data_event {
 	__u8 dir;      /* enum redtap_dir */
 	__u8 syscall;  /* enum redtap_syscall; 0 for a REDTAP_DATA_F_UNPARSED record */
 	__u8 flags;    /* enum redtap_data_flags */
-	__u8 pad[5];
-	__u8 data[]; /* cap_len bytes */
+	__u8 tail_len; /* database connections: the call's last tail_len bytes follow the
+			* cap_len first ones, when it moved more than was captured (the end of a
+			* large reply: its status) */
+	__u8 pad[4];
+	__u8 data[]; /* cap_len bytes, then tail_len bytes */
 };
 
 struct redtap_conn_close_event {

@@ -174,7 +174,6 @@ __noinline __u32 db__sniff(__u64 w0, __u64 w1, __u32 n)
 static __always_inline void db__words(const __u8 *head, __u64 *w0, __u64 *w1)
 {
 	__u64 a = 0, b = 0;
-#pragma unroll
 	for (int i = 0; i < 8; i++) {
 		a |= (__u64)head[i] << (8 * i);
 		b |= (__u64)head[i + 8] << (8 * i);

@@ -119,12 +119,28 @@ static __always_inline void data__emit(struct redtap_conn_key *key, struct redta
 	if (copied > REDTAP_MAX_CAPTURE)
 		copied = REDTAP_MAX_CAPTURE;
 	ev->cap_len = copied;
-	ev->hdr.size = sizeof(*ev) + copied;
+	/* A database reply larger than the capture: its last bytes too, where its status is. */
+	__u32 tail = 0;
+	if (info->proto != REDTAP_PROTO_HTTP && src->buf && (__u64)ret > copied) {
+		__u64 left = (__u64)ret - copied;
+		tail = left < REDTAP_MAX_TAIL ? left : REDTAP_MAX_TAIL;
+		barrier_var(tail);
+		if (tail > REDTAP_MAX_TAIL)
+			tail = REDTAP_MAX_TAIL;
+		if (bpf_probe_read_user(&s->buf[copied], tail, (const __u8 *)src->buf + ret - tail))
+			tail = 0;
+	}
+	ev->tail_len = tail;
+	__u32 size = copied + tail;
+	barrier_var(size);
+	if (size > REDTAP_MAX_CAPTURE + REDTAP_MAX_TAIL)
+		size = REDTAP_MAX_CAPTURE + REDTAP_MAX_TAIL;
+	ev->hdr.size = sizeof(*ev) + size;
 	ev->seq = __sync_fetch_and_add(&info->seq, 1);
 	/* The fill check reads the positions the reader writes (another CPU's cache line): once
 	 * every 32 records per CPU is enough to wake it early under a burst. */
 	__u64 flags = (++s->records & 31) ? BPF_RB_NO_WAKEUP : rb__flags();
-	if (bpf_ringbuf_output(&events_rb, ev, sizeof(*ev) + copied, flags))
+	if (bpf_ringbuf_output(&events_rb, ev, sizeof(*ev) + size, flags))
 		stats__drop(REDTAP_DROP_RINGBUF_FULL);
 }
 

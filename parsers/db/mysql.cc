@@ -40,6 +40,9 @@ constexpr uint32_t kCapQueryAttributes = 0x08000000;
 
 constexpr uint16_t kStatusMoreResults = 0x0008;
 constexpr uint16_t kStatusCursorExists = 0x0040;
+constexpr uint16_t kStatusSessionStateChanged = 0x4000;
+
+constexpr uint64_t kMaxColumns = 4096;  // MySQL's limit of a table's columns
 
 constexpr uint32_t kLastPrepared = 0xFFFFFFFF;  // MariaDB: the statement prepared last
 
@@ -355,6 +358,7 @@ struct Item {
   bool op = false;       // reported as an operation
   bool dropped = false;  // not reported (max_pending): kept only to pair its reply
   bool prepared = false;
+  bool binary = false;    // result rows in the binary protocol (COM_STMT_EXECUTE)
   uint8_t reply_seq = 1;  // sequence id of the reply's first packet
   uint64_t request_ts = 0;
   StmtPtr stmt;
@@ -396,6 +400,188 @@ struct Stream {
 };
 
 enum class Tri : int8_t { kUnknown = -1, kNo = 0, kYes = 1 };
+
+// ---- Resynchronisation inside a result set ----
+//
+// What the chain validator knows of the result set being searched.
+struct ChainCtx {
+  uint64_t cols = 0;
+  bool binary = false;
+  bool deprecate_eof = false;
+};
+
+// Status flags a terminator of rows may carry: none of the unused bit 0x0004, CURSOR_EXISTS
+// (only after definitions) or the undefined 0x8000.
+bool PlausibleStatus(uint16_t status) { return (status & 0x8044) == 0; }
+
+enum class Pkt : uint8_t { kBad, kRow, kMore, kFinal };
+
+// One packet's payload (`have` captured of `total`) against the rows phase of the result set:
+// a row, a terminator (kMore: SERVER_MORE_RESULTS_EXISTS) or an ERR. A terminator or ERR must
+// be captured whole; a row only as far as captured.
+Pkt ChainPacket(const uint8_t* b, size_t have, size_t total, const ChainCtx& c, size_t* steps) {
+  if (have == 0) return total == 0 ? Pkt::kBad : Pkt::kRow;
+  const uint8_t h = b[0];
+  if (h == 0xff) {
+    // ERR: error number, '#', SQLSTATE (5 digits or capitals), message (never read).
+    if (have != total || total < 9 || b[3] != '#') return Pkt::kBad;
+    const uint16_t code = Le16(b + 1);
+    if (code < 1000 || code == 0xffff) return Pkt::kBad;
+    for (size_t k = 4; k < 9; ++k) {
+      if (!((b[k] >= '0' && b[k] <= '9') || (b[k] >= 'A' && b[k] <= 'Z'))) return Pkt::kBad;
+    }
+    return Pkt::kFinal;
+  }
+  if (h == 0xfe) {  // a row starts with 0xfe only in a 0xffffff packet, refused by the caller
+    if (have != total) return Pkt::kBad;
+    uint16_t status = 0;
+    if (!c.deprecate_eof) {
+      if (total != 5) return Pkt::kBad;  // EOF: header, warnings, status
+      status = Le16(b + 3);
+    } else {
+      size_t pos = 1;  // OK: header, affected rows, last insert id, status, warnings, info
+      uint64_t v = 0;
+      if (total < 7 || !LenEnc(b, total, &pos, &v) || !LenEnc(b, total, &pos, &v) ||
+          total - pos < 4)
+        return Pkt::kBad;
+      status = Le16(b + pos);
+    }
+    if (!PlausibleStatus(status)) return Pkt::kBad;
+    return (status & kStatusMoreResults) ? Pkt::kMore : Pkt::kFinal;
+  }
+  if (c.binary) {
+    // 0x00, a NULL bitmap whose two first bits are reserved (0) and whose bits after the last
+    // column are 0, then the values (their types are not known: not checked).
+    const size_t nb = static_cast<size_t>((c.cols + 9) / 8);
+    if (h != 0x00 || total < 1 + nb) return Pkt::kBad;
+    if (have < 1 + nb) return Pkt::kRow;
+    if (b[1] & 0x03) return Pkt::kBad;
+    const uint64_t bits = c.cols + 2;
+    if (bits % 8 != 0 && (b[nb] >> (bits % 8)) != 0) return Pkt::kBad;
+    bool all_null = true;
+    for (uint64_t k = 2; k < bits && all_null; ++k) {
+      all_null = (b[1 + k / 8] >> (k % 8)) & 1;
+    }
+    if (all_null != (total == 1 + nb)) return Pkt::kBad;  // a value is at least a byte
+    return Pkt::kRow;
+  }
+  // Text row: exactly `cols` length-encoded strings or NULLs (0xfb), filling the payload.
+  size_t pos = 0;
+  for (uint64_t k = 0; k < c.cols; ++k) {
+    if (*steps == 0) return Pkt::kBad;
+    --*steps;
+    if (pos >= total) return Pkt::kBad;
+    if (pos >= have) return Pkt::kRow;  // the rest is not captured: consistent so far
+    if (b[pos] == 0xfb) {
+      ++pos;
+      continue;
+    }
+    if (b[pos] == 0xff) return Pkt::kBad;
+    uint64_t n = 0;
+    if (!LenEnc(b, have, &pos, &n)) return have < total ? Pkt::kRow : Pkt::kBad;
+    if (n > total - pos) return Pkt::kBad;
+    pos += static_cast<size_t>(n);
+  }
+  return pos == total ? Pkt::kRow : Pkt::kBad;
+}
+
+// Whether a chain of packets starting at q[o] (q: `have` captured bytes of a record's
+// `total`) belongs to the rows phase: consecutive sequence ids, each payload valid; at least
+// `need` whole packets, or one text row ending exactly at the end of a fully captured
+// record; a terminator or ERR ending the result must end a fully captured record (nothing
+// follows the last packet of a reply).
+bool ValidChain(const uint8_t* q, size_t have, uint64_t total, size_t o, const ChainCtx& c,
+                size_t* steps) {
+  const int need = c.binary ? 3 : 2;
+  int whole = 0;
+  size_t at = o;
+  uint8_t seq = 0;
+  bool after_more = false;
+  for (;;) {
+    if (have - at < 4) {
+      // The captured bytes end here (a cut header may go on in the next record).
+      if (at == have && have == total && whole >= 1 && !c.binary) return true;
+      return whole >= need;
+    }
+    if (*steps == 0) return false;
+    --*steps;
+    const uint32_t plen = Le24(q + at);
+    const uint8_t s = q[at + 3];
+    if (at != o && s != static_cast<uint8_t>(seq + 1)) return false;
+    if (plen == kMaxPacket) return false;  // rows of 16 MiB and more are not validated
+    const size_t bh = std::min<size_t>(plen, have - at - 4);
+    const bool w = bh == plen;
+    if (at == o && !w) return false;  // a chain starts with a whole packet
+    if (w && have - at - 4 - plen >= 4) {
+      // Cheap first: the next header's sequence id.
+      if (q[at + 4 + plen + 3] != static_cast<uint8_t>(s + 1)) return false;
+    }
+    if (after_more) {
+      // The next result's first packet: a column count, an OK or an ERR; the grammar from
+      // there is the normal parser's.
+      const uint8_t b0 = bh > 0 ? q[at + 4] : 0;
+      if (plen == 0 || b0 == 0xfb || b0 == 0xfe) return false;
+      return whole + 1 >= need;
+    }
+    const Pkt k = ChainPacket(q + at + 4, bh, plen, c, steps);
+    if (k == Pkt::kBad) return false;
+    if (k == Pkt::kFinal) return at + 4 + plen == have && have == total;
+    if (!w) return whole >= need;
+    ++whole;
+    seq = s;
+    at += 4 + plen;
+    if (k == Pkt::kMore) after_more = true;
+  }
+}
+
+// An OK packet's payload (`total` bytes, captured whole) ending rows with DEPRECATE_EOF:
+// 0xfe, affected rows, last insert id, status, warnings, then nothing, or the info string and,
+// when the session state changed (then required), the state block, filling the payload
+// exactly.
+bool ValidTailOk(const uint8_t* b, size_t total, uint16_t* status) {
+  size_t pos = 1;
+  uint64_t v = 0;
+  if (total < 7 || b[0] != 0xfe || !LenEnc(b, total, &pos, &v) || !LenEnc(b, total, &pos, &v) ||
+      total - pos < 4)
+    return false;
+  *status = Le16(b + pos);
+  pos += 4;
+  // A server that reports session state changes sends them (after the info).
+  if (pos == total) return (*status & kStatusSessionStateChanged) == 0;
+  if (!LenEnc(b, total, &pos, &v) || v > total - pos) return false;  // info
+  pos += static_cast<size_t>(v);
+  if (*status & kStatusSessionStateChanged) {
+    if (!LenEnc(b, total, &pos, &v) || v != total - pos) return false;
+    pos += static_cast<size_t>(v);
+  }
+  return pos == total;
+}
+
+// Whether `t`, the last bytes of a response record, ends with a whole terminator of rows whose
+// status flags are plausible and without SERVER_MORE_RESULTS_EXISTS. Its sequence id cannot be
+// checked (the packets before it were lost). With DEPRECATE_EOF, every offset whose 3-byte
+// length makes an OK end exactly at the end is a candidate; one of them saying more results
+// follow makes the end ambiguous: no.
+bool TailEndsReply(std::string_view t, bool deprecate_eof) {
+  const auto* q = reinterpret_cast<const uint8_t*>(t.data());
+  const size_t n = t.size();
+  if (!deprecate_eof) {
+    if (n < 9) return false;
+    const uint8_t* e = q + n - 9;  // 05 00 00 seq fe warnings status
+    if (Le24(e) != 5 || e[4] != 0xfe) return false;
+    const uint16_t status = Le16(e + 7);
+    return PlausibleStatus(status) && (status & kStatusMoreResults) == 0;
+  }
+  bool found = false;
+  for (size_t o = 0; o + 11 <= n; ++o) {
+    if (Le24(q + o) != n - o - 4) continue;
+    uint16_t status = 0;
+    if (!ValidTailOk(q + o + 4, n - o - 4, &status) || !PlausibleStatus(status)) continue;
+    if (status & kStatusMoreResults) return false;
+    found = true;
+  }
+  return found;
+}
 
 }  // namespace
 
@@ -441,6 +627,7 @@ struct MysqlParser::Impl {
   bool rs_started = false;  // a packet of the head's reply was read: expect_seq is set
   uint8_t expect_seq = 0;
   uint64_t defs_left = 0;
+  uint64_t columns = 0;          // of the current result set: what a resync checks rows against
   uint32_t prep_blocks[2] = {};  // parameter and column definitions of a PREPARE_OK
   int prep_block = 0;
   enum class Finish : uint8_t { kNone, kOk, kError };
@@ -452,9 +639,30 @@ struct MysqlParser::Impl {
   bool tentative = false;
   uint64_t tentative_ts = 0;
 
+  // Response framing lost in the rows of the reply of the one command pending: records are
+  // searched for a resync point until the client's next record.
+  bool hunting = false;
+  bool resynced = false;  // parsing from a resync point, the reply not complete yet
+  // The reply completed from a resync point: any later response byte before the client's
+  // next record proves the chain was found inside row data.
+  bool held = false;
+  std::vector<Operation> held_ops;  // delivered when confirmed, dropped when abandoned
+  struct Snapshot {                 // what a resync changes, restored when it is abandoned
+    std::deque<Item> items;
+    size_t ops_pending = 0;
+    uint64_t responses = 0;
+    uint64_t columns = 0;
+  } snapshot;
+  uint64_t resyncs = 0;
+  uint64_t resync_aborts = 0;
+
   std::vector<Operation> deferred;  // completed by Gap(), which has no output
   bool in_feed = false;             // inside Feed(), at a record of time feed_ts
   uint64_t feed_ts = 0;
+  // The last record fed was a response record of time cut_ts longer than its capture: a
+  // FeedTail of that time gives its end.
+  bool cut = false;
+  uint64_t cut_ts = 0;
 
   Stream& StreamOf(Direction d) { return d == Direction::kRequest ? req : resp; }
 
@@ -478,6 +686,13 @@ struct MysqlParser::Impl {
   void Lose(Direction dir, std::vector<Operation>* out);
   void LostHeader(Direction dir, std::vector<Operation>* out);
   void SetAwait();
+  bool CanHunt() const;
+  void Hunt();
+  size_t FindResync(std::string_view p, size_t from, uint64_t len, size_t* steps) const;
+  void Resync(uint8_t seq);
+  void Abandon();
+  void Commit(std::vector<Operation>* out);
+  void FeedTail(std::string_view tail, uint64_t ts, std::vector<Operation>* out);
   void Drain(bool lost, std::vector<Operation>* out);
   void Push(Item&& it, std::vector<Operation>* out);
   void Pop();
@@ -493,7 +708,17 @@ void MysqlParser::Impl::Feed(Direction dir, std::string_view p, uint64_t len, ui
                              std::vector<Operation>* out) {
   Stream& s = StreamOf(dir);
   if (len < p.size()) len = p.size();
-  if (s.state == Stream::State::kLost) {
+  if (dir == Direction::kRequest) {
+    // The client moved on: what a resync completed stands; with no resync point, the reply
+    // is lost.
+    Commit(out);
+    if (hunting) {
+      hunting = false;
+      Lose(Direction::kResponse, out);
+    }
+  }
+  const bool hunt = dir == Direction::kResponse && hunting;
+  if (s.state == Stream::State::kLost && !hunt) {
     // Replies to commands already reported lost: wait until the client sends a command,
     // then resynchronise at the start of the next record (clients wait for replies).
     if (dir == Direction::kResponse && await_request) return;
@@ -504,23 +729,47 @@ void MysqlParser::Impl::Feed(Direction dir, std::string_view p, uint64_t len, ui
     s.lost_in_record = false;
   }
   size_t i = 0;
-  while (i < p.size() && !invalid && s.state != Stream::State::kLost) {
-    if (s.state == Stream::State::kHeader) {
-      if (s.hdr_len == 0 && !s.in_msg) s.first_ts = ts;
-      const size_t take = std::min<size_t>(4 - s.hdr_len, p.size() - i);
-      std::memcpy(s.hdr + s.hdr_len, p.data() + i, take);
-      s.hdr_len = static_cast<uint8_t>(s.hdr_len + take);
-      i += take;
-      if (s.hdr_len == 4) Header(dir, ts, out);
-    } else {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(s.remaining, p.size() - i));
-      s.remaining -= n;
-      Payload(dir, p.substr(i, n), out);
-      i += n;
-      if (!invalid && s.state == Stream::State::kBody && s.remaining == 0) {
-        EndPacket(dir, ts, out);
+  // Bounds the resync search of this record: a few walks over its captured bytes.
+  size_t steps = 8 * p.size() + 1024;
+  size_t resync_at = std::string_view::npos;  // the last resync point found in this record
+  for (;;) {
+    if (dir == Direction::kResponse && hunting) {
+      const size_t at = FindResync(p, i, len, &steps);
+      if (at == std::string_view::npos) return;
+      Resync(static_cast<uint8_t>(p[at + 3]));
+      resync_at = at;
+      i = at;
+    }
+    const uint64_t aborts = resync_aborts;
+    while (i < p.size() && !invalid && s.state != Stream::State::kLost) {
+      if (dir == Direction::kResponse && held) {
+        Abandon();  // the server wrote after the last packet of the reply: it was not
+        break;
+      }
+      if (s.state == Stream::State::kHeader) {
+        if (s.hdr_len == 0 && !s.in_msg) s.first_ts = ts;
+        const size_t take = std::min<size_t>(4 - s.hdr_len, p.size() - i);
+        std::memcpy(s.hdr + s.hdr_len, p.data() + i, take);
+        s.hdr_len = static_cast<uint8_t>(s.hdr_len + take);
+        i += take;
+        if (s.hdr_len == 4) Header(dir, ts, out);
+      } else {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(s.remaining, p.size() - i));
+        s.remaining -= n;
+        Payload(dir, p.substr(i, n), out);
+        i += n;
+        if (!invalid && s.state == Stream::State::kBody && s.remaining == 0) {
+          EndPacket(dir, ts, out);
+        }
       }
     }
+    if (!(dir == Direction::kResponse && hunting && !invalid)) break;
+    // A resync abandoned: search on, from just after a point found in this record.
+    if (resync_aborts != aborts && resync_at != std::string_view::npos) {
+      i = resync_at + 1;
+      resync_at = std::string_view::npos;
+    }
+    if (i >= p.size()) return;
   }
   if (invalid || s.state == Stream::State::kLost) return;
   uint64_t uncaptured = len - p.size();
@@ -539,7 +788,111 @@ void MysqlParser::Impl::Feed(Direction dir, std::string_view p, uint64_t len, ui
   }
   // A packet header was not captured: framing is lost in this direction.
   ++stats.gaps;
+  if (dir == Direction::kResponse && held) {
+    Abandon();  // a real terminator or ERR is the last byte the server wrote
+    return;
+  }
+  if (dir == Direction::kResponse && CanHunt()) {
+    Hunt();
+    return;
+  }
   Lose(dir, out);
+}
+
+// Resyncing is exact only when the bytes after the loss belong to one reply, in the rows of
+// a result set whose column count is known. With more commands pending, a chain found later
+// could be any of their replies.
+bool MysqlParser::Impl::CanHunt() const {
+  if (invalid || await_request || infile || held || items.size() != 1) return false;
+  const Item& it = items.front();
+  if (it.kind != Kind::kCommand || columns == 0 || columns > kMaxColumns ||
+      deprecate_eof == Tri::kUnknown)
+    return false;
+  return rs == Rs::kRows || rs == Rs::kAfterDefs;
+}
+
+void MysqlParser::Impl::Hunt() {
+  resp.NextMessage();
+  resp.state = Stream::State::kLost;
+  hunting = true;
+  resynced = false;
+}
+
+// The first offset of p[from..] where a chain of packets of the result set starts; npos if
+// none within the step budget.
+size_t MysqlParser::Impl::FindResync(std::string_view p, size_t from, uint64_t len,
+                                     size_t* steps) const {
+  if (items.empty()) return std::string_view::npos;
+  ChainCtx c;
+  c.cols = columns;
+  c.binary = items.front().binary;
+  c.deprecate_eof = deprecate_eof == Tri::kYes;
+  const auto* q = reinterpret_cast<const uint8_t*>(p.data());
+  for (size_t o = from; o + 4 <= p.size(); ++o) {
+    if (*steps == 0) break;
+    --*steps;
+    if (ValidChain(q, p.size(), len, o, c, steps)) return o;
+  }
+  return std::string_view::npos;
+}
+
+void MysqlParser::Impl::Resync(uint8_t seq) {
+  ++resyncs;
+  hunting = false;
+  resynced = true;
+  held = false;
+  snapshot.items = items;
+  snapshot.ops_pending = ops_pending;
+  snapshot.responses = stats.responses;
+  snapshot.columns = columns;
+  resp.NextMessage();
+  ResetReply();
+  rs = Rs::kRows;  // the definitions' EOF, if any, was in the lost bytes
+  rs_started = true;
+  expect_seq = seq;
+}
+
+// The chain was found inside row data: undo what it completed and search on.
+void MysqlParser::Impl::Abandon() {
+  ++resync_aborts;
+  held = false;
+  resynced = false;
+  held_ops.clear();
+  items = std::move(snapshot.items);
+  snapshot.items.clear();
+  ops_pending = snapshot.ops_pending;
+  stats.responses = snapshot.responses;
+  columns = snapshot.columns;
+  ResetReply();
+  rs = Rs::kRows;
+  Hunt();
+}
+
+void MysqlParser::Impl::Commit(std::vector<Operation>* out) {
+  resynced = false;
+  held = false;
+  snapshot.items.clear();
+  if (out == &held_ops || held_ops.empty()) return;
+  for (Operation& op : held_ops) out->push_back(std::move(op));
+  held_ops.clear();
+}
+
+// The end of a record cut by the capture while searching for a resync point: the reply may
+// end in its uncaptured bytes, with no packet left to resync at. A final terminator ending the
+// record proves success: an ERR ends a reply (nothing follows it), so had the command failed,
+// the reply's last bytes would be that ERR, not a terminator; and a terminator without
+// SERVER_MORE_RESULTS_EXISTS is the last packet of the reply. What the tail cannot rule out is
+// a terminator forged in a row value that happens to end the record: the completion is held
+// exactly as a resync's, and undone by any response byte before the client's next record.
+void MysqlParser::Impl::FeedTail(std::string_view tail, uint64_t ts, std::vector<Operation>* out) {
+  if (!cut || ts != cut_ts) return;
+  cut = false;
+  if (!hunting || !CanHunt()) return;
+  if (tail.size() > kMaxTail) tail.remove_prefix(tail.size() - kMaxTail);
+  if (!TailEndsReply(tail, deprecate_eof == Tri::kYes)) return;
+  Resync(0);
+  finish = Finish::kOk;
+  Complete(ts, out);  // held
 }
 
 void MysqlParser::Impl::Header(Direction dir, uint64_t ts, std::vector<Operation>* out) {
@@ -629,6 +982,10 @@ void MysqlParser::Impl::Classify(Direction dir, bool truncated, std::vector<Oper
 }
 
 void MysqlParser::Impl::ParseError(Direction dir, std::vector<Operation>* out) {
+  if (dir == Direction::kResponse && resynced) {
+    Abandon();  // no parse error: the resync point was inside row data
+    return;
+  }
   ++stats.parse_errors;
   if (++consecutive_errors >= kMaxConsecutiveErrors) invalid = true;
   Lose(dir, out);
@@ -637,11 +994,17 @@ void MysqlParser::Impl::ParseError(Direction dir, std::vector<Operation>* out) {
 // The bytes that would tell what a message is were not captured.
 void MysqlParser::Impl::LostHeader(Direction dir, std::vector<Operation>* out) {
   ++stats.gaps;
+  if (dir == Direction::kResponse && CanHunt()) {
+    Hunt();
+    return;
+  }
   Lose(dir, out);
 }
 
 void MysqlParser::Impl::Lose(Direction dir, std::vector<Operation>* out) {
   Stream& s = StreamOf(dir);
+  hunting = false;  // the reply searched for is drained below
+  resynced = false;
   s.NextMessage();
   s.state = Stream::State::kLost;
   s.lost_in_record = in_feed;
@@ -799,6 +1162,7 @@ void MysqlParser::Impl::EndRequest(std::vector<Operation>* out) {
       ++stats.requests;
       it.op = true;
       it.prepared = true;
+      it.binary = true;
       if (have_id) it.stmt = id == kLastPrepared ? last_prepared : statements.Get(id);
       it.name = kUnseenStatement;
       break;
@@ -1093,6 +1457,7 @@ void MysqlParser::Impl::Reply(bool truncated, std::vector<Operation>* out) {
         ParseError(Direction::kResponse, out);
         return;
       }
+      columns = count;
       if (len == pos + 1 && hl > pos && h[pos] == 0) {
         rs = Rs::kAfterDefs;
       } else {
@@ -1159,6 +1524,12 @@ void MysqlParser::Impl::EndResponse(uint64_t ts, std::vector<Operation>* out) {
 
 void MysqlParser::Impl::Complete(uint64_t ts, std::vector<Operation>* out) {
   if (items.empty()) return;
+  if (resynced) {
+    // Completed from a resync point: held until nothing the server writes contradicts it.
+    resynced = false;
+    held = true;
+    out = &held_ops;
+  }
   const Item& it = items.front();
   if (it.op && !it.dropped) Emit(it, true, ts, finish == Finish::kError, out);
   Pop();
@@ -1235,13 +1606,26 @@ void MysqlParser::Feed(Direction dir, std::string_view payload, uint64_t len, ui
   if (m.invalid) return;
   m.in_feed = true;
   m.feed_ts = ts_ns;
+  m.cut = dir == Direction::kResponse && len > payload.size();
+  m.cut_ts = ts_ns;
   m.Feed(dir, payload, len, ts_ns, out);
   m.in_feed = false;
+  // Held operations whose resync ended otherwise (a loss drained them): deliver.
+  if (!m.resynced && !m.held && !m.held_ops.empty()) m.Commit(out);
+}
+
+void MysqlParser::FeedTail(Direction dir, std::string_view tail, uint64_t ts_ns,
+                           std::vector<Operation>* out) noexcept {
+  Impl& m = *impl_;
+  if (m.invalid || dir != Direction::kResponse) return;  // a request's end tells nothing
+  m.FeedTail(tail, ts_ns, out);
 }
 
 void MysqlParser::Gap(Direction dir) noexcept {
   Impl& m = *impl_;
+  m.cut = false;
   ++stats_.gaps;
+  m.Commit(&m.deferred);  // nothing after the gap can refute what was parsed before it
   if (m.invalid) return;
   m.Lose(dir, &m.deferred);
 }
@@ -1251,7 +1635,10 @@ void MysqlParser::Close(uint64_t ts_ns, std::vector<Operation>* out) noexcept {
   Impl& m = *impl_;
   for (Operation& op : m.deferred) out->push_back(std::move(op));
   m.deferred.clear();
-  m.Drain(/*lost=*/false, out);
+  m.Commit(out);
+  // Still searching for a resync point: the capture lost the reply.
+  m.Drain(/*lost=*/m.hunting, out);
+  m.hunting = false;
 }
 
 bool MysqlParser::invalid() const noexcept { return impl_->invalid; }
@@ -1259,6 +1646,10 @@ bool MysqlParser::invalid() const noexcept { return impl_->invalid; }
 size_t MysqlParser::statements() const noexcept { return impl_->statements.size(); }
 
 int MysqlParser::deprecate_eof() const noexcept { return static_cast<int>(impl_->deprecate_eof); }
+
+uint64_t MysqlParser::resyncs() const noexcept { return impl_->resyncs; }
+
+uint64_t MysqlParser::resync_aborts() const noexcept { return impl_->resync_aborts; }
 
 std::unique_ptr<Parser> MakeMysqlParser(const Limits& limits) {
   return std::make_unique<MysqlParser>(limits);

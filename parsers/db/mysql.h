@@ -42,6 +42,46 @@
 // LOCAL INFILE: the file's packets are skipped unread up to the client's empty packet; the
 // server's OK or ERR completes the query.
 //
+// Large result sets: each syscall record carries only its first bytes (the capture cap), so a
+// result spanning records loses the framing of the response direction as soon as a packet
+// header falls in an uncaptured tail. With exactly one command pending (a COM_QUERY or
+// COM_STMT_EXECUTE in the rows of a result set whose column count and DEPRECATE_EOF are
+// known), later response records are searched (a bounded scan of each record's captured
+// bytes) for a resync point: an offset from which packets chain with consecutive sequence ids,
+// each a row of this result (text: exactly N length-encoded strings or NULLs filling the
+// payload; binary: 0x00, a NULL bitmap with its reserved and trailing bits clear, values not
+// checked), a terminator (EOF of 5 bytes, or OK 0xfe with DEPRECATE_EOF, with plausible status
+// flags) or an ERR (a number >= 1000, '#', a SQLSTATE). Needed: two whole packets (three in the
+// binary protocol), or one text row ending a fully captured record; a terminator ending the
+// reply or an ERR must end a fully captured record, since nothing follows the reply's last
+// packet. That holds for a terminator found alone after lost bytes too: an ERR in the lost
+// bytes would have ended the reply, so the last terminator is the reply's status. A terminator
+// with SERVER_MORE_RESULTS_EXISTS chains into the next result, which the normal parser reads
+// (its first packet is checked); the rows of a result whose start was lost have another column
+// count and are not searched for: such a reply is lost unless its final terminator ends a
+// captured record. Parsing resumes at the resync point; what it completes is held until the
+// client's next record (or Close, or a Gap): a sequence id or header that does not follow, or
+// any response byte after the completion, proves the chain was found inside row data; the
+// resync is undone and the search goes on (resyncs(), resync_aborts()). With several commands
+// pending nothing would tell whose reply a chain belongs to: they are reported without reply,
+// as is a reply without a resync point before the client's next record. The search runs within
+// one Feed call's bytes (a record fed in pieces is searched piece by piece).
+// Residual risk of a false status: a chain's first sequence id is not known (packets were
+// lost), so a row value can carry a valid forged chain. It is caught unless its terminator or
+// ERR ends a record after which the server writes nothing, i.e. the real reply ends there too:
+// the real last packet (an ERR's message, an OK's info) would have to end with the nine bytes
+// of a forged EOF ("05 00 00 ss fe ww ww st st") or a whole forged OK/ERR; MySQL escapes such
+// bytes in error messages. A server-initiated ERR right after a reply (e.g. an interaction
+// timeout before the client's next command) makes a correct resync be undone: lost.
+// The reply's last record itself cut by the capture (clients read ~16 KiB at a time) leaves no
+// captured packet to resync at: FeedTail gives that record's last bytes. While searching for
+// a resync point (the same conditions), a tail ending with a whole final terminator (an EOF of
+// 5 bytes, or with DEPRECATE_EOF an OK whose length ends it exactly at the tail's end, its
+// fields well formed), with plausible status flags and no SERVER_MORE_RESULTS_EXISTS, completes
+// the command with success at that record's time, held and undone as a resync's completion.
+// Anything else in the tail leaves the search (and the loss) as it was. Request tails are
+// ignored.
+//
 // Values never leave the parser: query texts go through sql::Summarize; HandshakeResponse
 // (only its capability flags are read), auth data, execute parameters, long data, rows and
 // file contents are skipped unread; of an ERR only the error number is read.
@@ -65,6 +105,8 @@ class MysqlParser final : public Parser {
 
   void Feed(Direction dir, std::string_view payload, uint64_t len, uint64_t ts_ns,
             std::vector<Operation>* out) noexcept override;
+  void FeedTail(Direction dir, std::string_view tail, uint64_t ts_ns,
+                std::vector<Operation>* out) noexcept override;
   void Gap(Direction dir) noexcept override;
   void Close(uint64_t ts_ns, std::vector<Operation>* out) noexcept override;
   bool invalid() const noexcept override;
@@ -74,6 +116,11 @@ class MysqlParser final : public Parser {
   size_t statements() const noexcept;
   /// CLIENT_DEPRECATE_EOF as negotiated or learnt: 1 on, 0 off, -1 not known yet.
   int deprecate_eof() const noexcept;
+  /// Times the response direction resynchronised inside a result set after lost framing
+  /// (counted in ConnStats::gaps; a final terminator found by FeedTail counts too), and times such
+  /// a resync was abandoned (later bytes showed the chain had been found inside row data).
+  uint64_t resyncs() const noexcept;
+  uint64_t resync_aborts() const noexcept;
 
  private:
   struct Impl;

@@ -376,6 +376,30 @@ bool ValidChain(std::string_view q, size_t o, bool record_end, ChainCtx ctx, siz
   return whole_msgs == 1 && pos == q.size() && record_end;
 }
 
+// Where the end of a reply starts in `t`, a large record's last bytes: a ReadyForQuery ending
+// the record, right after a whole CommandComplete (after CopyDone when `copy_out`) or an
+// EmptyQueryResponse. Anything else (an ErrorResponse, whose message rarely fits, a notice)
+// is not taken: npos. `ready`: a ReadyForQuery may answer the pending command.
+size_t TailEnd(std::string_view t, bool ready, bool copy_out) {
+  const auto* d = reinterpret_cast<const uint8_t*>(t.data());
+  const size_t n = t.size();
+  if (!ready || n < 6) return std::string_view::npos;
+  const size_t z = n - 6;
+  const uint8_t status = d[n - 1];
+  if (d[z] != 'Z' || Be32(d + z + 1) != 5 || (status != 'I' && status != 'T' && status != 'E'))
+    return std::string_view::npos;
+  if (!copy_out && z >= 5 && d[z - 5] == 'I' && Be32(d + z - 4) == 4) return z - 5;
+  // CommandComplete: 'C', its length, a tag of at least one letter and its NUL.
+  for (size_t o = z >= 7 ? z - 7 + 1 : 0; o-- > 0;) {
+    if (d[o] != 'C' || Be32(d + o + 1) != z - o - 1) continue;
+    const size_t total = z - o - 5;
+    if (!ValidTag(d + o + 5, total, total)) continue;
+    if (!copy_out) return o;
+    if (o >= 5 && d[o - 5] == 'c' && Be32(d + o - 4) == 4) return o - 5;
+  }
+  return std::string_view::npos;
+}
+
 // What a statement is, summarised once at Parse (or Query) time and shared by the portals
 // and commands that use it.
 struct Stmt {
@@ -603,11 +627,13 @@ struct PostgresParser::Impl {
   } snapshot;
   uint64_t resyncs = 0;
   uint64_t resync_aborts = 0;
+  uint64_t tail_resyncs = 0;
 
   Stream& StreamOf(Direction d) { return d == Direction::kRequest ? req : resp; }
 
   void Feed(Direction dir, std::string_view p, uint64_t len, uint64_t ts,
             std::vector<Operation>* out);
+  void FeedTail(std::string_view tail, uint64_t ts, std::vector<Operation>* out);
   size_t Header(Direction dir, std::string_view data, uint64_t ts, std::vector<Operation>* out);
   void BeginBody(Direction dir);
   void BodyBytes(Direction dir, std::string_view data);
@@ -714,6 +740,22 @@ void PostgresParser::Impl::Feed(Direction dir, std::string_view p, uint64_t len,
     return;
   }
   Lose(dir, Sink(out));
+}
+
+// The record just fed lost the response framing and holds the reply's end in its uncaptured
+// part (libpq reads 16 KiB, the capture keeps 4 KiB): its last bytes are a resync point when
+// they are exactly the end of a successful reply. That completion is held like any other
+// resync's: more response bytes before the client's next record undo it.
+void PostgresParser::Impl::FeedTail(std::string_view tail, uint64_t ts,
+                                    std::vector<Operation>* out) {
+  if (!hunting || !CanHunt()) return;
+  const bool ready = items.front().kind == Kind::kQuery || items.size() == 2;
+  const size_t at = TailEnd(tail, ready, copy_out);
+  if (at == std::string_view::npos) return;
+  Resync();
+  ++tail_resyncs;
+  const std::string_view end = tail.substr(at);
+  Feed(Direction::kResponse, end, end.size(), ts, out);
 }
 
 // Resyncing is exact only when the bytes after the loss can belong to one operation: a
@@ -1542,6 +1584,18 @@ void PostgresParser::Feed(Direction dir, std::string_view payload, uint64_t len,
   if (!m.tentative && !m.held && !m.held_ops.empty()) m.Commit(out);
 }
 
+void PostgresParser::FeedTail(Direction dir, std::string_view tail, uint64_t ts_ns,
+                              std::vector<Operation>* out) noexcept {
+  Impl& m = *impl_;
+  if (dir != Direction::kResponse || m.invalid || tail.size() > kMaxTail) return;
+  if (!m.deferred.empty()) {
+    for (Operation& op : m.deferred) out->push_back(std::move(op));
+    m.deferred.clear();
+  }
+  m.FeedTail(tail, ts_ns, out);
+  if (!m.tentative && !m.held && !m.held_ops.empty()) m.Commit(out);
+}
+
 void PostgresParser::Gap(Direction dir) noexcept {
   Impl& m = *impl_;
   ++stats_.gaps;
@@ -1571,6 +1625,8 @@ size_t PostgresParser::portals() const noexcept { return impl_->portals.size(); 
 uint64_t PostgresParser::resyncs() const noexcept { return impl_->resyncs; }
 
 uint64_t PostgresParser::resync_aborts() const noexcept { return impl_->resync_aborts; }
+
+uint64_t PostgresParser::tail_resyncs() const noexcept { return impl_->tail_resyncs; }
 
 std::unique_ptr<Parser> MakePostgresParser(const Limits& limits) {
   return std::make_unique<PostgresParser>(limits);

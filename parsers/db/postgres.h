@@ -43,9 +43,12 @@
 // the chain was forged by row data; the resync is then undone and the search goes on. With several
 // operations pending (a pipeline) nothing would tell whose reply a chain belongs to: the operations
 // are reported without reply, as before, and so is any operation whose reply has no resync point
-// before the client's next record. A Query whose ReadyForQuery follows a resync without a
-// CommandComplete or ErrorResponse in between is also reported without reply: the lost
-// bytes may have held its error.
+// before the client's next record. When a record's end is not captured, FeedTail's bytes are
+// a resync point only if they end exactly with a successful reply's end ([CopyDone]
+// CommandComplete ReadyForQuery, or EmptyQueryResponse ReadyForQuery), held the same way; an
+// error there is too long to be seen whole, so such a reply stays lost. A Query whose ReadyForQuery
+// follows a resync without a CommandComplete or ErrorResponse in between is also reported without
+// reply: the lost bytes may have held its error.
 #pragma once
 
 #include <cstdint>
@@ -66,6 +69,8 @@ class PostgresParser final : public Parser {
 
   void Feed(Direction dir, std::string_view payload, uint64_t len, uint64_t ts_ns,
             std::vector<Operation>* out) noexcept override;
+  void FeedTail(Direction dir, std::string_view tail, uint64_t ts_ns,
+                std::vector<Operation>* out) noexcept override;
   void Gap(Direction dir) noexcept override;
   void Close(uint64_t ts_ns, std::vector<Operation>* out) noexcept override;
   bool invalid() const noexcept override;
@@ -83,6 +88,9 @@ class PostgresParser final : public Parser {
   /// the chain had been found inside row data).
   uint64_t resyncs() const noexcept;
   uint64_t resync_aborts() const noexcept;
+  /// Resyncs made at the end of a record's uncaptured part (FeedTail), counted in resyncs()
+  /// too.
+  uint64_t tail_resyncs() const noexcept;
 
  private:
   struct Impl;

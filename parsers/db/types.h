@@ -26,6 +26,7 @@ enum class Direction : uint8_t { kRequest = 0, kResponse = 1 };
 inline constexpr size_t kMaxQueryText = 1024;  // db.query.text, cut at a token boundary
 inline constexpr size_t kMaxSummary = 128;     // db.query.summary
 inline constexpr size_t kMaxNameBytes = 64;    // db.operation.name, db.collection.name
+inline constexpr size_t kMaxTail = 64;         // Parser::FeedTail: the end of a large record
 
 /// One operation: a client command and the server's reply to it. Nothing in it is a value
 /// the client sent or the server returned: literals are replaced by '?', only keywords,
@@ -105,6 +106,19 @@ class Parser {
   /// payload.size(): the rest was not captured). `ts_ns` is the record's time.
   virtual void Feed(Direction dir, std::string_view payload, uint64_t len, uint64_t ts_ns,
                     std::vector<Operation>* out) noexcept = 0;
+  /// The last bytes of the record just fed (after Feed, same `dir` and `ts_ns`), when the
+  /// record was longer than what was captured of its start: `tail` is its final
+  /// tail.size() bytes (at most kMaxTail), not contiguous with the payload unless
+  /// len == payload.size() + tail.size(). It lets a parser that lost the framing inside a large
+  /// reply see how that reply ends (a PostgreSQL CommandComplete + ReadyForQuery, a MySQL
+  /// terminator). Parsers that have no use for it ignore it.
+  virtual void FeedTail(Direction dir, std::string_view tail, uint64_t ts_ns,
+                        std::vector<Operation>* out) noexcept {
+    (void)dir;
+    (void)tail;
+    (void)ts_ns;
+    (void)out;
+  }
   /// Records of `dir` were lost: resynchronise (commands pending across it are reported
   /// without reply and counted in lost_responses).
   virtual void Gap(Direction dir) noexcept = 0;

@@ -320,6 +320,10 @@ def main():
     ap.add_argument("--soak", metavar="MINUTES", nargs="?", type=float, const=10.0,
                     help="only the soak: MINUTES (default 10) of steady paced load with events "
                          "on; the agent's CPU per transaction and RSS must stay flat")
+    ap.add_argument("--db", action="store_true",
+                    help="only the databases: pgbench (select-only, prepared, TPC-B-like) and "
+                         "redis-benchmark with and without the agent, side by side "
+                         "(tests/bench/db_overhead.py)")
     ap.add_argument("--from-json", metavar="FILE",
                     help="print the table of an earlier --out/--json result, run nothing")
     args = ap.parse_args()
@@ -335,6 +339,19 @@ def main():
         runner.startups = {v: [old["agent"][v]["startup_s"]] for v in variants}
         res = summarize(runner, variants, ["tiny", "2k"], old["losses"], old["micro"])
         print(json.dumps(res, indent=1, default=str) if args.json else fmt_table(res, variants, ["tiny", "2k"], args))
+        return
+    if args.db:
+        argv = [sys.executable, os.path.join(ROOT, "tests", "bench", "db_overhead.py"),
+                "--redtap", args.binary, "--rounds", str(3 if args.quick else args.rounds)]
+        if args.json:
+            argv.append("--json")
+        if not args.out:
+            subprocess.run(argv, check=True)  # streams round by round
+            return
+        out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True).stdout
+        print(out, end="")
+        with open(args.out, "w") as f:
+            f.write(out)
         return
     if args.soak:
         from soak import print_soak, run_soak  # noqa: PLC0415

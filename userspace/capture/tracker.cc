@@ -219,6 +219,13 @@ void ConnTracker::FeedDb(Conn& c, const redtap_data_event& ev, const void* data)
   const auto dir = (ingress == server) ? db::Direction::kRequest : db::Direction::kResponse;
   std::string_view payload(static_cast<const char*>(data) + sizeof(ev), ev.cap_len);
   c.db->Feed(dir, payload, ev.len, ev.hdr.ts_ns, &db_out_);
+  if (ev.tail_len > 0 && ev.tail_len <= db::kMaxTail &&
+      sizeof(ev) + ev.cap_len + ev.tail_len <= ev.hdr.size &&
+      ev.cap_len + uint64_t{ev.tail_len} <= ev.len) {
+    // The call's last bytes: where a large reply's status is.
+    c.db->FeedTail(dir, std::string_view(payload.data() + payload.size(), ev.tail_len),
+                   ev.hdr.ts_ns, &db_out_);
+  }
   EmitDb(c);
 }
 

@@ -39,7 +39,7 @@ std::string FormatDbEvent(const db::Operation& op, const ConnMeta& meta,
       message.push_back(' ');
       message.append(summary);
       if (!op.has_response) {
-        message.append(": no reply (connection closed)");
+        message.append(": no reply seen (connection closed, or lost to a capture gap)");
       } else {
         if (!op.status_code.empty()) message.append(": error ").append(op.status_code);
         message.push_back(' ');

@@ -61,9 +61,10 @@ std::string Le24(uint32_t v) {
 std::string Le32(uint32_t v) { return Le16(static_cast<uint16_t>(v)) + Le16(v >> 16); }
 std::string LenEnc(uint64_t v) {
   if (v < 251) return std::string(1, static_cast<char>(v));
-  if (v < 65536) return "\xfc" + Le16(static_cast<uint16_t>(v));
-  if (v < (1u << 24)) return "\xfd" + Le24(static_cast<uint32_t>(v));
-  return "\xfe" + Le32(static_cast<uint32_t>(v)) + Le32(static_cast<uint32_t>(v >> 32));
+  if (v < 65536) return std::string(1, '\xfc') + Le16(static_cast<uint16_t>(v));
+  if (v < (1u << 24)) return std::string(1, '\xfd') + Le24(static_cast<uint32_t>(v));
+  return std::string(1, '\xfe') + Le32(static_cast<uint32_t>(v)) +
+         Le32(static_cast<uint32_t>(v >> 32));
 }
 std::string LenStr(std::string_view s) { return LenEnc(s.size()) + std::string(s); }
 std::string Nul(std::string_view s) { return std::string(s) + '\0'; }
@@ -81,10 +82,11 @@ std::string Greeting(uint32_t caps, std::string_view version = "8.0.36") {
   return Packet(0, b);
 }
 std::string AuthSwitch(uint8_t seq) {
-  return Packet(seq, "\xfe" + Nul("mysql_native_password") + Nul("01234567890123456789"));
+  return Packet(
+      seq, std::string(1, '\xfe') + Nul("mysql_native_password") + Nul("01234567890123456789"));
 }
 std::string AuthMoreData(uint8_t seq, std::string_view data) {
-  return Packet(seq, "\x01" + std::string(data));
+  return Packet(seq, std::string(1, '\x01') + std::string(data));
 }
 
 // Client, connection phase.
@@ -142,10 +144,12 @@ std::string OkBody(uint16_t status = kAutocommit, uint64_t affected = 0, uint64_
 std::string Ok(uint8_t seq, uint16_t status = kAutocommit, uint64_t affected = 0, uint64_t id = 0) {
   return Packet(seq, OkBody(status, affected, id));
 }
-std::string EofBody(uint16_t status = kAutocommit) { return "\xfe" + Le16(0) + Le16(status); }
+std::string EofBody(uint16_t status = kAutocommit) {
+  return std::string(1, '\xfe') + Le16(0) + Le16(status);
+}
 std::string Eof(uint8_t seq, uint16_t status = kAutocommit) { return Packet(seq, EofBody(status)); }
 std::string ErrBody(uint16_t code, std::string_view state, std::string_view msg) {
-  return "\xff" + Le16(code) + "#" + std::string(state) + std::string(msg);
+  return std::string(1, '\xff') + Le16(code) + "#" + std::string(state) + std::string(msg);
 }
 std::string Err(uint8_t seq, uint16_t code, std::string_view state, std::string_view msg) {
   return Packet(seq, ErrBody(code, state, msg));
@@ -1078,6 +1082,603 @@ TEST(MysqlFactory, MakeParser) {
   auto p = MakeParser(System::kMysql, Limits{});
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(p->system(), System::kMysql);
+}
+
+// ---- Resynchronisation inside large result sets (records captured to their first 4 KiB) ----
+
+constexpr size_t kCap = 4096;
+
+struct Big {
+  std::vector<Rec> recs;
+  size_t last = 0;  // index of the reply's last record in recs
+  uint64_t resyncs = 0;
+  uint64_t aborts = 0;
+  Result r;
+};
+
+// Cuts `reply` into response records of the sizes `next_size` gives (the last one at most
+// 2000 bytes, so that the reply's end is captured), each captured to its first kCap bytes.
+template <typename F>
+std::vector<Rec> Records(const std::string& reply, F next_size) {
+  std::vector<Rec> out;
+  size_t off = 0;
+  while (off < reply.size()) {
+    size_t n = std::min(next_size(), reply.size() - off);
+    const size_t left = reply.size() - off - n;
+    if (left > 0 && left < 2000 && n > 2000) n -= 2000 - left;  // keep the tail small
+    if (left == 0 && n > 2000) n -= 2000;
+    out.push_back(S(reply.substr(off, std::min(n, kCap)), n));
+    off += n;
+  }
+  return out;
+}
+
+// `tails` (when given) holds, for each record of `reply`, the end FeedTail gives after it ("":
+// none); `after` is fed after the reply (default: the client's next command and its OK).
+Big PlayBig(const std::vector<Rec>& setup, const std::vector<Rec>& reply, bool more = true,
+            const std::vector<std::string>* tails = nullptr,
+            const std::vector<Rec>& after = {C(Ping()), S(Ok(1))}) {
+  Big b;
+  b.recs = setup + reply;
+  b.last = b.recs.size() - 1;
+  if (more) b.recs = b.recs + after;
+  MysqlParser p(Limits{});
+  for (size_t i = 0; i < b.recs.size(); ++i) {
+    const Rec& rec = b.recs[i];
+    p.Feed(rec.dir, rec.bytes, rec.len ? rec.len : rec.bytes.size(), TsOf(i), &b.r.ops);
+    if (tails != nullptr && i >= setup.size() && i - setup.size() < tails->size() &&
+        !(*tails)[i - setup.size()].empty()) {
+      p.FeedTail(rec.dir, (*tails)[i - setup.size()], TsOf(i), &b.r.ops);
+    }
+  }
+  p.Close(TsOf(b.recs.size()), &b.r.ops);
+  ExpectNoSecrets(b.r.ops);
+  b.r.stats = p.stats();
+  b.r.invalid = p.invalid();
+  b.resyncs = p.resyncs();
+  b.aborts = p.resync_aborts();
+  return b;
+}
+
+std::vector<std::vector<std::string>> DocRows(size_t n, size_t value_bytes) {
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i = 0; i < n; ++i) {
+    std::string v(value_bytes, static_cast<char>('a' + i % 26));
+    if (i % 7 == 3) v.replace(10, kCard.size(), kCard);
+    rows.push_back({std::to_string(i), v});
+  }
+  return rows;
+}
+
+// The command sent, with the handshake and (binary protocol) the prepare before it.
+std::vector<Rec> BigSetup(bool dep, bool binary) {
+  std::vector<Rec> setup = dep ? Mysql8() : Maria();
+  const char* q = "SELECT id, doc FROM docs";
+  if (!binary) return setup + std::vector<Rec>{C(dep ? QueryA(q) : Query(q))};
+  return setup + std::vector<Rec>{C(Prepare(q)), S(PrepareReply(7, 2, 0, dep)), C(Execute(7))};
+}
+
+TEST(MysqlResync, LargeResultsTextAndBinaryWithAndWithoutDeprecateEof) {
+  for (bool dep : {false, true}) {
+    for (bool binary : {false, true}) {
+      for (size_t rows : {size_t{100}, size_t{2000}}) {  // 100 KB, 2 MB
+        SCOPED_TRACE(std::to_string(dep) + std::to_string(binary) + " " + std::to_string(rows));
+        uint8_t seq = 1;
+        RsOpts o;
+        o.deprecate_eof = dep;
+        o.binary = binary;
+        const std::string reply = ResultSet(&seq, {"id", "doc"}, DocRows(rows, 1000), o);
+        Big b = PlayBig(BigSetup(dep, binary), Records(reply, [] { return size_t{16384}; }));
+        ASSERT_EQ(b.r.ops.size(), binary ? 3u : 2u);
+        const Operation& op = b.r.ops[binary ? 1 : 0];
+        ExpectStmt(op, "SELECT", "docs");
+        EXPECT_EQ(op.prepared, binary);
+        ExpectOk(op);
+        EXPECT_EQ(op.response_ts, TsOf(b.last));
+        ExpectOk(b.r.ops.back());
+        EXPECT_GT(b.resyncs, 0u);
+        EXPECT_EQ(b.aborts, 0u);
+        EXPECT_EQ(b.r.stats.lost_responses, 0u);
+        EXPECT_EQ(b.r.stats.parse_errors, 0u);
+        EXPECT_FALSE(b.r.invalid);
+      }
+    }
+  }
+}
+
+TEST(MysqlResync, ErrorAfterSomeRowsGivesItsCode) {
+  for (bool dep : {false, true}) {
+    for (bool binary : {false, true}) {
+      SCOPED_TRACE(std::to_string(dep) + std::to_string(binary));
+      uint8_t seq = 1;
+      std::string reply = Packet(seq++, LenEnc(2));
+      reply += Packet(seq++, ColumnDef("id"));
+      reply += Packet(seq++, ColumnDef("doc"));
+      if (!dep) reply += Eof(seq++);
+      for (const auto& r : DocRows(300, 700)) {
+        reply += Packet(seq++, binary ? BinaryRow(r) : TextRow(r));
+      }
+      reply += Err(seq++, 3024, "HY000", "Query execution was interrupted, maximum time");
+      Big b = PlayBig(BigSetup(dep, binary), Records(reply, [] { return size_t{16384}; }));
+      ASSERT_EQ(b.r.ops.size(), binary ? 3u : 2u);
+      const Operation& op = b.r.ops[binary ? 1 : 0];
+      ExpectError(op, "3024");
+      EXPECT_EQ(op.response_ts, TsOf(b.last));
+      EXPECT_GT(b.resyncs, 0u);
+    }
+  }
+}
+
+TEST(MysqlResync, RandomRecordSizes) {
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto rnd = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (int round = 0; round < 24; ++round) {
+    const bool dep = round % 2;
+    const bool binary = (round / 2) % 2;
+    SCOPED_TRACE(round);
+    uint8_t seq = 1;
+    RsOpts o;
+    o.deprecate_eof = dep;
+    o.binary = binary;
+    std::vector<std::vector<std::string>> rows;
+    for (size_t i = 0; i < 400; ++i) {
+      rows.push_back({std::to_string(rnd() % 100000), std::string(rnd() % 3000, 'v')});
+    }
+    const std::string reply = ResultSet(&seq, {"id", "doc"}, rows, o);
+    Big b = PlayBig(BigSetup(dep, binary),
+                    Records(reply, [&rnd] { return static_cast<size_t>(1 + rnd() % 32768); }));
+    ASSERT_EQ(b.r.ops.size(), binary ? 3u : 2u);
+    const Operation& op = b.r.ops[binary ? 1 : 0];
+    // The reply's end is captured: a resync point is found unless no chain lies in the
+    // captured bytes of the last records; then the reply is lost, never given a status.
+    if (op.has_response) {
+      ExpectOk(op);
+      EXPECT_EQ(op.response_ts, TsOf(b.last));
+    } else {
+      EXPECT_EQ(op.status_code, "");
+      EXPECT_EQ(b.r.stats.lost_responses, 1u);
+    }
+    EXPECT_EQ(b.aborts, 0u);
+    EXPECT_EQ(b.r.stats.parse_errors, 0u);
+    ExpectOk(b.r.ops.back());
+  }
+}
+
+TEST(MysqlResync, MultiResultsSpanningTheLoss) {
+  for (bool dep : {false, true}) {
+    SCOPED_TRACE(dep);
+    uint8_t seq = 1;
+    RsOpts more;
+    more.deprecate_eof = dep;
+    more.status = kAutocommit | kMoreResults;
+    RsOpts last;
+    last.deprecate_eof = dep;
+    const std::string a = ResultSet(&seq, {"id", "doc"}, DocRows(60, 1000), more);
+    const std::string b3 = ResultSet(&seq, {"id", "doc", "x"}, {}, more);  // no rows
+    std::vector<std::vector<std::string>> rows3;
+    for (size_t i = 0; i < 60; ++i) rows3.push_back({"1", std::string(900, 'b'), "z"});
+    const std::string c = ResultSet(&seq, {"id", "doc", "x"}, rows3, last);
+    const std::string reply = a + b3 + c;
+    // Record boundaries put the end of the first result (its last 3000 bytes) in a captured
+    // record start; the second result's rows are lost in the middle too.
+    const size_t cut = a.size() - 3000;
+    std::vector<Rec> recs = Records(reply.substr(0, cut), [] { return size_t{16384}; });
+    std::string rest = reply.substr(cut);
+    std::vector<Rec> tail = Records(rest, [] { return size_t{16384}; });
+    // The first record of `tail` must not end with a small record; Records keeps the tail
+    // small only at the very end, so recs' last record may be short: fine.
+    recs = recs + tail;
+    Big b = PlayBig(dep ? Mysql8() + std::vector<Rec>{C(QueryA("CALL report()"))}
+                        : Maria() + std::vector<Rec>{C(Query("CALL report()"))},
+                    recs);
+    ASSERT_EQ(b.r.ops.size(), 2u);
+    ExpectOk(b.r.ops[0]);
+    EXPECT_EQ(b.r.ops[0].response_ts, TsOf(b.last));
+    EXPECT_GE(b.resyncs, 2u);
+
+    // The end of the first result not captured: the rows after it have another column count
+    // and are never taken for rows of the first; the reply's last record, captured whole,
+    // ends with the last result's terminator: nothing can follow it, its status is the
+    // reply's (an ERR would have ended the reply before it).
+    std::vector<Rec> lossy = Records(reply, [] { return size_t{1} << 20; });
+    Big l = PlayBig(dep ? Mysql8() + std::vector<Rec>{C(QueryA("CALL report()"))}
+                        : Maria() + std::vector<Rec>{C(Query("CALL report()"))},
+                    lossy);
+    ASSERT_EQ(l.r.ops.size(), 2u);
+    ExpectOk(l.r.ops[0]);
+    EXPECT_EQ(l.r.ops[0].response_ts, TsOf(l.last));
+    EXPECT_EQ(l.resyncs, 1u);
+    EXPECT_EQ(l.r.stats.lost_responses, 0u);
+    ExpectOk(l.r.ops[1]);
+    // The same with the last record cut by the capture: lost.
+    lossy.back().len = lossy.back().bytes.size() + 100;
+    l = PlayBig(dep ? Mysql8() + std::vector<Rec>{C(QueryA("CALL report()"))}
+                    : Maria() + std::vector<Rec>{C(Query("CALL report()"))},
+                lossy);
+    ASSERT_EQ(l.r.ops.size(), 2u);
+    EXPECT_FALSE(l.r.ops[0].has_response);
+    EXPECT_EQ(l.r.stats.lost_responses, 1u);
+  }
+}
+
+TEST(MysqlResync, PipelinedCommandsAreNotResynced) {
+  uint8_t seq = 1;
+  const std::string reply = ResultSet(&seq, {"id", "doc"}, DocRows(100, 1000)) + Ok(1);
+  Big b = PlayBig(Maria() + std::vector<Rec>{C(Query("SELECT id, doc FROM docs") + Ping())},
+                  Records(reply, [] { return size_t{16384}; }));
+  ASSERT_EQ(b.r.ops.size(), 3u);
+  EXPECT_FALSE(b.r.ops[0].has_response);
+  EXPECT_FALSE(b.r.ops[1].has_response);
+  ExpectOk(b.r.ops[2]);
+  EXPECT_EQ(b.resyncs, 0u);
+  EXPECT_EQ(b.r.stats.lost_responses, 2u);
+}
+
+TEST(MysqlResync, NoResyncPointBeforeTheClientsNextRecordIsLost) {
+  uint8_t seq = 1;
+  const std::string reply = ResultSet(&seq, {"id", "doc"}, DocRows(100, 1000));
+  // Only the first 4 KiB of the whole reply captured: nothing to resync at.
+  Big b = PlayBig(Maria() + std::vector<Rec>{C(Query("SELECT id, doc FROM docs"))},
+                  {S(reply.substr(0, kCap), reply.size())});
+  ASSERT_EQ(b.r.ops.size(), 2u);
+  EXPECT_FALSE(b.r.ops[0].has_response);
+  EXPECT_EQ(b.r.stats.lost_responses, 1u);
+  ExpectOk(b.r.ops[1]);
+  EXPECT_EQ(b.resyncs, 0u);
+}
+
+// Row values that carry forged packets (a row and a terminator with consecutive sequence ids,
+// or an ERR) must not complete the query with a status it did not get.
+TEST(MysqlResync, ForgedPacketsInRowValuesNeverCompleteFalsely) {
+  for (bool dep : {false, true}) {
+    for (uint8_t s0 = 0; s0 < 255; s0 = static_cast<uint8_t>(s0 + 17)) {
+      SCOPED_TRACE(std::to_string(dep) + " " + std::to_string(s0));
+      const std::string forged_end =
+          dep ? Packet(static_cast<uint8_t>(s0 + 1), OkBody(kAutocommit, 0, 0, '\xfe'))
+              : Eof(static_cast<uint8_t>(s0 + 1));
+      const std::string forged = Packet(s0, TextRow({"1", "x"})) + forged_end;
+      const std::string forged_err =
+          Packet(s0, TextRow({"1", "x"})) + Err(static_cast<uint8_t>(s0 + 1), 1062, "23000", "dup");
+      uint8_t seq = 1;
+      std::string reply = Packet(seq++, LenEnc(2));
+      reply += Packet(seq++, ColumnDef("id"));
+      reply += Packet(seq++, ColumnDef("doc"));
+      if (!dep) reply += Eof(seq++);
+      std::vector<size_t> forged_ends;  // offsets just after a forged terminator
+      for (size_t i = 0; i < 120; ++i) {
+        std::string v = std::string(200, 'p') + forged + std::string(300, 'q') + forged_err +
+                        std::string(200, 'r');
+        const std::string row = Packet(seq++, TextRow({std::to_string(i), v}));
+        const size_t at = reply.size() + row.find(forged_end) + forged_end.size();
+        forged_ends.push_back(at);
+        reply += row;
+      }
+      // The real end: an ERR (a false completion would show as success).
+      reply += Err(seq++, 1317, "70100", "Query execution was interrupted");
+      // Records end right after forged terminators (fully captured small records), and
+      // in big records captured to 4 KiB.
+      std::vector<Rec> recs;
+      size_t off = 0;
+      for (size_t k = 0; k < forged_ends.size(); k += 10) {
+        const size_t end = forged_ends[k];
+        if (end <= off) continue;
+        if (end - off > 3000) {
+          const size_t n = end - off - 1500;
+          recs.push_back(S(reply.substr(off, std::min(n, kCap)), n));
+          off += n;
+        }
+        recs.push_back(S(reply.substr(off, end - off)));  // whole, ends after a forgery
+        off = end;
+      }
+      recs = recs + Records(reply.substr(off), [] { return size_t{16384}; });
+      Big b = PlayBig(dep ? Mysql8() + std::vector<Rec>{C(QueryA("SELECT id, doc FROM docs"))}
+                          : Maria() + std::vector<Rec>{C(Query("SELECT id, doc FROM docs"))},
+                      recs);
+      ASSERT_EQ(b.r.ops.size(), 2u);
+      const Operation& op = b.r.ops[0];
+      if (op.has_response) {
+        ExpectError(op, "1317");
+        EXPECT_EQ(op.response_ts, TsOf(b.last));
+      }
+      EXPECT_GT(b.aborts, 0u);
+      ExpectOk(b.r.ops[1]);
+    }
+  }
+}
+
+// ---- The reply's end only in the tail of a record cut by the capture ----
+
+// `reply` cut into records of `size` bytes counted from its end (the first one takes what is
+// left), each captured to its first kCap bytes; `tails` gets the last kMaxTail bytes of each
+// record longer than its capture.
+std::vector<Rec> TailRecords(const std::string& reply, std::vector<std::string>* tails,
+                             size_t size = 16384) {
+  std::vector<size_t> starts;
+  for (size_t end = reply.size(); end > 0; end -= std::min(end, size)) {
+    starts.insert(starts.begin(), end - std::min(end, size));
+  }
+  std::vector<Rec> out;
+  tails->clear();
+  for (size_t k = 0; k < starts.size(); ++k) {
+    const size_t end = k + 1 < starts.size() ? starts[k + 1] : reply.size();
+    const size_t n = end - starts[k];
+    out.push_back(S(reply.substr(starts[k], std::min(n, kCap)), n));
+    tails->push_back(n > kCap ? reply.substr(end - kMaxTail, kMaxTail) : "");
+  }
+  return out;
+}
+
+std::string BigReply(bool dep, bool binary, size_t rows, uint16_t status = kAutocommit) {
+  uint8_t seq = 1;
+  RsOpts o;
+  o.deprecate_eof = dep;
+  o.binary = binary;
+  o.status = status;
+  return ResultSet(&seq, {"id", "doc"}, DocRows(rows, 1000), o);
+}
+
+TEST(MysqlTail, FinalTerminatorInTheTailCompletesTheReply) {
+  for (bool dep : {false, true}) {
+    for (bool binary : {false, true}) {
+      for (size_t rows : {size_t{300}, size_t{2000}}) {  // 300 KB, 2 MB
+        SCOPED_TRACE(std::to_string(dep) + std::to_string(binary) + " " + std::to_string(rows));
+        std::vector<std::string> tails;
+        const std::vector<Rec> recs = TailRecords(BigReply(dep, binary, rows), &tails);
+        ASSERT_GT(recs.back().len, kCap);
+        const size_t at = binary ? 1 : 0;
+        Big b = PlayBig(BigSetup(dep, binary), recs, true, &tails);
+        ASSERT_EQ(b.r.ops.size(), binary ? 3u : 2u);
+        const Operation& op = b.r.ops[at];
+        ExpectStmt(op, "SELECT", "docs");
+        EXPECT_EQ(op.prepared, binary);
+        ExpectOk(op);
+        EXPECT_EQ(op.response_ts, TsOf(b.last));
+        EXPECT_EQ(b.aborts, 0u);
+        EXPECT_EQ(b.r.stats.lost_responses, 0u);
+        EXPECT_EQ(b.r.stats.parse_errors, 0u);
+        EXPECT_FALSE(b.r.invalid);
+        ExpectOk(b.r.ops.back());
+        // Closed right after the reply: the held completion stands.
+        Big c = PlayBig(BigSetup(dep, binary), recs, false, &tails);
+        ASSERT_EQ(c.r.ops.size(), binary ? 2u : 1u);
+        ExpectOk(c.r.ops[at]);
+        EXPECT_EQ(c.r.ops[at].response_ts, TsOf(c.last));
+
+        // Without the tail: lost.
+        Big l = PlayBig(BigSetup(dep, binary), recs);
+        ASSERT_EQ(l.r.ops.size(), binary ? 3u : 2u);
+        EXPECT_FALSE(l.r.ops[at].has_response);
+        EXPECT_EQ(l.r.ops[at].status_code, "");
+        EXPECT_EQ(l.r.stats.lost_responses, 1u);
+        ExpectOk(l.r.ops.back());
+      }
+    }
+  }
+}
+
+TEST(MysqlTail, ErrorAtTheEndStaysLost) {
+  for (bool dep : {false, true}) {
+    for (bool binary : {false, true}) {
+      SCOPED_TRACE(std::to_string(dep) + std::to_string(binary));
+      uint8_t seq = 1;
+      std::string reply = Packet(seq++, LenEnc(2));
+      reply += Packet(seq++, ColumnDef("id"));
+      reply += Packet(seq++, ColumnDef("doc"));
+      if (!dep) reply += Eof(seq++);
+      for (const auto& r : DocRows(300, 1000)) {
+        reply += Packet(seq++, binary ? BinaryRow(r) : TextRow(r));
+      }
+      reply += Err(seq++, 3024, "HY000", "Query execution was interrupted, maximum time");
+      std::vector<std::string> tails;
+      const std::vector<Rec> recs = TailRecords(reply, &tails);
+      Big b = PlayBig(BigSetup(dep, binary), recs, true, &tails);
+      ASSERT_EQ(b.r.ops.size(), binary ? 3u : 2u);
+      const Operation& op = b.r.ops[binary ? 1 : 0];
+      EXPECT_FALSE(op.has_response);
+      EXPECT_EQ(op.status_code, "");
+      EXPECT_EQ(b.r.stats.lost_responses, 1u);
+      ExpectOk(b.r.ops.back());
+    }
+  }
+}
+
+TEST(MysqlTail, MoreResultsTerminatorInTheTailDoesNotComplete) {
+  for (bool dep : {false, true}) {
+    SCOPED_TRACE(dep);
+    std::vector<std::string> tails;
+    const std::string first = BigReply(dep, false, 300, kAutocommit | kMoreResults);
+    const std::vector<Rec> recs = TailRecords(first, &tails);
+    // The client's next command right after it (nothing else can tell): lost.
+    Big b = PlayBig(BigSetup(dep, false), recs, true, &tails);
+    ASSERT_EQ(b.r.ops.size(), 2u);
+    EXPECT_FALSE(b.r.ops[0].has_response);
+    EXPECT_EQ(b.r.stats.lost_responses, 1u);
+    ExpectOk(b.r.ops[1]);
+
+    // The next result (another column count) in records cut by the capture too: completed by
+    // its final terminator, in the tail of the reply's last record.
+    uint8_t seq = 0;  // any: its start is in lost bytes
+    RsOpts o;
+    o.deprecate_eof = dep;
+    std::vector<std::vector<std::string>> rows3;
+    for (size_t i = 0; i < 60; ++i) rows3.push_back({"1", std::string(900, 'b'), "z"});
+    const std::string second = ResultSet(&seq, {"id", "doc", "x"}, rows3, o);
+    std::vector<std::string> tails2;
+    const std::vector<Rec> recs2 = TailRecords(second, &tails2);
+    tails.insert(tails.end(), tails2.begin(), tails2.end());
+    Big m = PlayBig(BigSetup(dep, false), recs + recs2, true, &tails);
+    ASSERT_EQ(m.r.ops.size(), 2u);
+    ExpectOk(m.r.ops[0]);
+    EXPECT_EQ(m.r.ops[0].response_ts, TsOf(m.last));
+    EXPECT_EQ(m.r.stats.lost_responses, 0u);
+  }
+}
+
+// A terminator forged in a row value ends a record cut by the capture: completed, then undone
+// by the response bytes that follow; the real end (an ERR, fully captured) gives the status.
+TEST(MysqlTail, ForgedTerminatorFollowedByMoreBytesIsUndone) {
+  for (bool dep : {false, true}) {
+    for (uint8_t s0 : {uint8_t{0}, uint8_t{0x42}, uint8_t{0xff}}) {
+      SCOPED_TRACE(std::to_string(dep) + " " + std::to_string(s0));
+      const std::string forged_end = dep ? Packet(s0, OkBody(kAutocommit, 0, 0, '\xfe')) : Eof(s0);
+      uint8_t seq = 1;
+      std::string reply = Packet(seq++, LenEnc(2));
+      reply += Packet(seq++, ColumnDef("id"));
+      reply += Packet(seq++, ColumnDef("doc"));
+      if (!dep) reply += Eof(seq++);
+      size_t cut_at = 0;
+      for (size_t i = 0; i < 100; ++i) {
+        std::string v = std::string(500, 'p') + forged_end + std::string(500, 'q');
+        const std::string row = Packet(seq++, TextRow({std::to_string(i), v}));
+        if (i == 60) cut_at = reply.size() + row.find(forged_end) + forged_end.size();
+        reply += row;
+      }
+      reply += Err(seq++, 1317, "70100", "Query execution was interrupted");
+      // Records of 16 KiB up to the forgery (the last one ending with it), then the rest in
+      // records of 2000 bytes, captured whole.
+      std::vector<std::string> tails;
+      std::vector<Rec> recs = TailRecords(reply.substr(0, cut_at), &tails);
+      ASSERT_GT(recs.back().len, kCap);
+      for (size_t off = cut_at; off < reply.size(); off += 2000) {
+        recs.push_back(S(reply.substr(off, 2000)));
+      }
+      Big b = PlayBig(dep ? Mysql8() + std::vector<Rec>{C(QueryA("SELECT id, doc FROM docs"))}
+                          : Maria() + std::vector<Rec>{C(Query("SELECT id, doc FROM docs"))},
+                      recs, true, &tails);
+      ASSERT_EQ(b.r.ops.size(), 2u);
+      ExpectError(b.r.ops[0], "1317");
+      EXPECT_EQ(b.r.ops[0].response_ts, TsOf(b.last));
+      EXPECT_GT(b.aborts, 0u);
+      ExpectOk(b.r.ops[1]);
+    }
+  }
+}
+
+// The tail of a record cut inside a row's payload (framing kept: the uncaptured bytes are
+// skipped exactly) ends with bytes shaped like a terminator: ignored.
+TEST(MysqlTail, TailIgnoredWhileFramingHolds) {
+  for (bool dep : {false, true}) {
+    SCOPED_TRACE(dep);
+    const std::string forged_end = dep ? Packet(9, OkBody(kAutocommit, 0, 0, '\xfe')) : Eof(9);
+    uint8_t seq = 1;
+    std::string reply = Packet(seq++, LenEnc(2));
+    reply += Packet(seq++, ColumnDef("id"));
+    reply += Packet(seq++, ColumnDef("doc"));
+    if (!dep) reply += Eof(seq++);
+    const std::string v = std::string(20000, 'p') + forged_end + std::string(100, 'q');
+    reply += Packet(seq++, TextRow({"1", v}));
+    const size_t cut_at = reply.size() - 100;  // just after the forged terminator
+    reply += Err(seq++, 1317, "70100", "Query execution was interrupted");
+    const std::vector<Rec> recs = {S(reply.substr(0, kCap), cut_at), S(reply.substr(cut_at))};
+    const std::vector<std::string> tails = {reply.substr(cut_at - kMaxTail, kMaxTail), ""};
+    Big b = PlayBig(dep ? Mysql8() + std::vector<Rec>{C(QueryA("SELECT id, doc FROM docs"))}
+                        : Maria() + std::vector<Rec>{C(Query("SELECT id, doc FROM docs"))},
+                    recs, true, &tails);
+    ASSERT_EQ(b.r.ops.size(), 2u);
+    ExpectError(b.r.ops[0], "1317");
+    EXPECT_EQ(b.r.ops[0].response_ts, TsOf(b.last));
+    EXPECT_EQ(b.resyncs, 0u);
+    EXPECT_EQ(b.r.stats.gaps, 0u);
+  }
+}
+
+TEST(MysqlTail, TwoPendingAndRequestTailsAreIgnored) {
+  for (bool dep : {false, true}) {
+    SCOPED_TRACE(dep);
+    std::vector<std::string> tails;
+    // The reply's end in the tail of its last record, the ping's OK in the next record.
+    std::vector<Rec> no_ok = TailRecords(BigReply(dep, false, 300), &tails);
+    no_ok.push_back(S(Ok(1)));
+    tails.push_back("");
+    const std::string q = "SELECT id, doc FROM docs";
+    Big b = PlayBig(
+        (dep ? Mysql8() : Maria()) + std::vector<Rec>{C((dep ? QueryA(q) : Query(q)) + Ping())},
+        no_ok, true, &tails);
+    ASSERT_EQ(b.r.ops.size(), 3u);
+    EXPECT_FALSE(b.r.ops[0].has_response);
+    EXPECT_FALSE(b.r.ops[1].has_response);
+    ExpectOk(b.r.ops[2]);
+    EXPECT_EQ(b.resyncs, 0u);
+    EXPECT_EQ(b.r.stats.lost_responses, 2u);
+    // The two pending with the terminator ending the tail (the OK not yet sent): still lost.
+    no_ok.pop_back();
+    tails.pop_back();
+    b = PlayBig(
+        (dep ? Mysql8() : Maria()) + std::vector<Rec>{C((dep ? QueryA(q) : Query(q)) + Ping())},
+        no_ok, false, &tails);
+    ASSERT_EQ(b.r.ops.size(), 2u);
+    EXPECT_FALSE(b.r.ops[0].has_response);
+    EXPECT_FALSE(b.r.ops[1].has_response);
+  }
+  // A request's tail, even shaped like a terminator, changes nothing.
+  std::vector<std::string> tails;
+  const std::vector<Rec> recs = TailRecords(BigReply(false, false, 300), &tails);
+  MysqlParser p(Limits{});
+  std::vector<Operation> ops;
+  const std::vector<Rec> setup = BigSetup(false, false);
+  size_t i = 0;
+  for (; i < setup.size(); ++i)
+    p.Feed(setup[i].dir, setup[i].bytes, setup[i].bytes.size(), TsOf(i), &ops);
+  for (size_t k = 0; k < recs.size(); ++k, ++i) {
+    p.Feed(recs[k].dir, recs[k].bytes, recs[k].len, TsOf(i), &ops);
+    if (!tails[k].empty()) p.FeedTail(Direction::kRequest, tails[k], TsOf(i), &ops);
+  }
+  // A response tail for another record than the last one fed: ignored too.
+  p.FeedTail(Direction::kResponse, tails.back(), TsOf(i), &ops);
+  EXPECT_TRUE(ops.empty());
+  p.Close(TsOf(i + 1), &ops);
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_FALSE(ops[0].has_response);
+  EXPECT_EQ(p.stats().lost_responses, 1u);
+}
+
+// With DEPRECATE_EOF the OK's fields are checked: session state changes (info, then the state
+// block) complete; a malformed OK, implausible flags or a wrong EOF length do not.
+TEST(MysqlTail, TerminatorShapes) {
+  constexpr uint16_t kStateChanged = 0x4000;
+  const std::string state = LenStr(std::string(1, '\x05') + LenStr(LenStr("x")));
+  struct Case {
+    bool dep;
+    std::string end;  // the reply's last packet
+    bool completes;
+  };
+  const std::vector<Case> cases = {
+      {true, Packet(9, OkBody(kAutocommit | kStateChanged, 0, 0, '\xfe') + LenStr("") + state),
+       true},
+      {true, Packet(9, OkBody(kAutocommit, 0, 0, '\xfe') + LenStr("info")), true},
+      {true, Packet(9, OkBody(kAutocommit, 0, 0, '\xfe') + "xyz"), false},  // not a lenenc info
+      {true, Packet(9, OkBody(kAutocommit | kStateChanged, 0, 0, '\xfe')), false},  // no state
+      {true, Packet(9, OkBody(kAutocommit | kCursorExists, 0, 0, '\xfe')), false},
+      {true, Packet(9, EofBody()), false},  // an EOF where an OK is expected
+      {false, Packet(9, EofBody() + "x"), false},
+      {false, Packet(9, EofBody(0x8002)), false},
+      {false, Eof(9, 0), true},
+  };
+  for (size_t k = 0; k < cases.size(); ++k) {
+    SCOPED_TRACE(k);
+    const Case& c = cases[k];
+    uint8_t seq = 1;
+    RsOpts o;
+    o.deprecate_eof = c.dep;
+    std::string reply = ResultSet(&seq, {"id", "doc"}, DocRows(300, 1000), o);
+    reply.resize(reply.size() - (c.dep ? 11 : 9));  // the standard terminator replaced
+    reply += c.end;
+    std::vector<std::string> tails;
+    const std::vector<Rec> recs = TailRecords(reply, &tails);
+    Big b = PlayBig(BigSetup(c.dep, false), recs, true, &tails);
+    ASSERT_EQ(b.r.ops.size(), 2u);
+    EXPECT_EQ(b.r.ops[0].has_response, c.completes);
+    if (c.completes) {
+      ExpectOk(b.r.ops[0]);
+      EXPECT_EQ(b.r.ops[0].response_ts, TsOf(b.last));
+    }
+    EXPECT_EQ(b.r.stats.lost_responses, c.completes ? 0u : 1u);
+  }
 }
 
 }  // namespace

@@ -146,10 +146,15 @@ struct Rec {
   uint64_t len = 0;   // bytes the syscall moved (0: bytes.size())
   uint64_t ts = 0;    // 0: 1000 * (index + 1)
   bool gap = false;   // a Gap(dir) instead of bytes
+  std::string tail;   // the record's last bytes, given to FeedTail after it (if not empty)
 };
-Rec C(std::string b, uint64_t len = 0) { return Rec{Direction::kRequest, std::move(b), len}; }
-Rec S(std::string b, uint64_t len = 0) { return Rec{Direction::kResponse, std::move(b), len}; }
-Rec GapIn(Direction d) { return Rec{d, "", 0, 0, true}; }
+Rec C(std::string b, uint64_t len = 0) {
+  return Rec{Direction::kRequest, std::move(b), len, 0, false, {}};
+}
+Rec S(std::string b, uint64_t len = 0) {
+  return Rec{Direction::kResponse, std::move(b), len, 0, false, {}};
+}
+Rec GapIn(Direction d) { return Rec{d, "", 0, 0, true, {}}; }
 
 void ExpectNoSecrets(const std::vector<Operation>& ops) {
   for (const Operation& op : ops) {
@@ -172,6 +177,7 @@ struct Result {
   size_t statements = 0;
   uint64_t resyncs = 0;
   uint64_t resync_aborts = 0;
+  uint64_t tail_resyncs = 0;
 };
 
 enum class Mode { kWhole, kSplit, kBytes };
@@ -206,6 +212,7 @@ Result Play(const std::vector<Rec>& recs, Mode mode, size_t k = 0, const Limits&
     } else {
       p.Feed(rec.dir, b, len, ts, &r.ops);
     }
+    if (!rec.tail.empty()) p.FeedTail(rec.dir, rec.tail, ts, &r.ops);
   }
   if (close) p.Close(last_ts + 1, &r.ops);
   ExpectNoSecrets(r.ops);
@@ -215,6 +222,7 @@ Result Play(const std::vector<Rec>& recs, Mode mode, size_t k = 0, const Limits&
   r.statements = p.statements();
   r.resyncs = p.resyncs();
   r.resync_aborts = p.resync_aborts();
+  r.tail_resyncs = p.tail_resyncs();
   return r;
 }
 
@@ -1503,6 +1511,247 @@ TEST(PostgresResync, CloseWhileSearchingIsALostReply) {
   ASSERT_EQ(r.ops.size(), 1u);
   EXPECT_FALSE(r.ops[0].has_response);
   EXPECT_EQ(r.stats.lost_responses, 1u);
+}
+
+// ---- The end of a record beyond the capture (FeedTail) ----
+
+// 16 KiB writes, like libpq's reads; the last one also longer than the capture, so the reply's
+// end is only in the record's uncaptured part.
+std::vector<size_t> LongLastSizes(size_t total) {
+  std::vector<size_t> v;
+  while (total > 16384) {
+    v.push_back(16384);
+    total -= 16384;
+  }
+  if (total <= kCap + kMaxTail) {
+    v.back() -= 8192;
+    total += 8192;
+  }
+  v.push_back(total);
+  return v;
+}
+
+// Records() whose uncaptured ends are given to FeedTail.
+std::vector<Rec> TailRecords(const std::string& reply, const std::vector<size_t>& sizes) {
+  std::vector<Rec> recs = Records(reply, sizes);
+  size_t off = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    off += sizes[i];
+    if (sizes[i] > kCap) {
+      const size_t n = std::min(kMaxTail, sizes[i] - kCap);
+      recs[i].tail = reply.substr(off - n, n);
+    }
+  }
+  return recs;
+}
+
+std::vector<Rec> WithoutTails(std::vector<Rec> recs) {
+  for (Rec& r : recs) r.tail.clear();
+  return recs;
+}
+
+std::string ThreeHundredRowsOfOneKilobyte() {
+  std::string r = RowDescription({"id", "payload"});
+  for (int i = 0; i < 300; ++i) {
+    r += DataRow({std::to_string(i), std::string(1000, static_cast<char>('a' + i % 26))});
+  }
+  return r;
+}
+
+void ExpectLost(const Result& r) {
+  ASSERT_EQ(r.ops.size(), 1u);
+  EXPECT_FALSE(r.ops[0].has_response);
+  EXPECT_EQ(r.ops[0].response_ts, 0u);
+  EXPECT_TRUE(r.ops[0].status_code.empty());
+  EXPECT_TRUE(r.ops[0].error_type.empty());
+  EXPECT_EQ(r.stats.lost_responses, 1u);
+  EXPECT_EQ(r.stats.responses, 0u);
+  EXPECT_EQ(r.tail_resyncs, 0u);
+}
+
+TEST(PostgresTail, ReplyEndingBeyondTheCapture) {
+  int n = 0;
+  const std::string two_mb = TwoMegabytesOfRows(7, &n) + Ok("SELECT " + std::to_string(n));
+  for (const std::string& reply : {ThreeHundredRowsOfOneKilobyte() + Ok("SELECT 300"), two_mb}) {
+    const std::vector<Rec> recs =
+        WithRequest(Query("SELECT * FROM big"), TailRecords(reply, LongLastSizes(reply.size())));
+    ASSERT_GT(recs.back().len, kCap + kMaxTail);
+    Result r = Play(recs, Mode::kWhole);
+    ExpectResynced(r, recs, "");  // response_ts: the record whose tail holds the end
+    ExpectStmt(r.ops[0], "SELECT", "big");
+    EXPECT_EQ(r.tail_resyncs, 1u);
+    EXPECT_EQ(r.resync_aborts, 0u);
+    for (size_t k : {1u, 5u, 100u, 4095u}) {
+      Result split = Play(recs, Mode::kSplit, k);
+      EXPECT_EQ(DumpAll(split.ops), DumpAll(r.ops)) << "split at " << k;
+    }
+    // Without the tail: lost, as before.
+    ExpectLost(Play(WithoutTails(recs), Mode::kWhole));
+  }
+}
+
+TEST(PostgresTail, ExtendedProtocolAndCopyToStdout) {
+  std::string rows;
+  for (int i = 0; i < 300; ++i) rows += DataRow({std::to_string(i), std::string(1000, 'q')});
+  std::string reply = BindComplete() + rows + Ok("SELECT 300");
+  std::vector<Rec> recs = WithRequest(Bind("", "S_1") + Execute("") + Sync(),
+                                      TailRecords(reply, LongLastSizes(reply.size())));
+  Result r = Play(recs, Mode::kWhole);
+  ExpectResynced(r, recs, "");
+  EXPECT_EQ(r.tail_resyncs, 1u);
+  // An Execute without its Sync gets no ReadyForQuery: nothing in the tail can end it.
+  recs = WithRequest(Bind("", "S_1") + Execute("") + Flush(),
+                     TailRecords(reply, LongLastSizes(reply.size())));
+  ExpectLost(Play(recs, Mode::kWhole));
+
+  reply = CopyOutResponse();
+  for (int i = 0; i < 40000; ++i) reply += CopyData(std::to_string(i) + "\tvalue " + "\n");
+  reply += CopyDone() + Ok("COPY 40000");
+  recs =
+      WithRequest(Query("COPY items TO STDOUT"), TailRecords(reply, LongLastSizes(reply.size())));
+  r = Play(recs, Mode::kWhole);
+  ExpectResynced(r, recs, "");
+  ExpectStmt(r.ops[0], "COPY", "items");
+  EXPECT_EQ(r.tail_resyncs, 1u);
+  // Inside COPY data a CommandComplete must follow CopyDone.
+  std::string no_done = reply;
+  no_done.erase(no_done.size() - Ok("COPY 40000").size() - CopyDone().size(), CopyDone().size());
+  recs = WithRequest(Query("COPY items TO STDOUT"),
+                     TailRecords(no_done, LongLastSizes(no_done.size())));
+  ExpectLost(Play(recs, Mode::kWhole));
+}
+
+TEST(PostgresTail, ErrorsStayLost) {
+  const std::string rows = ThreeHundredRowsOfOneKilobyte();
+  // The ErrorResponse (its message) does not fit in the tail: only its ReadyForQuery is seen.
+  for (const std::string& end :
+       {DivisionByZero(), Error("22012", "division by zero") + Ready('E'),
+        Error("22012", std::string(200, 'x')) + Ready('I'), Notice("x-secret-note") + Ready()}) {
+    const std::string reply = rows + end;
+    const std::vector<Rec> recs = WithRequest(Query("SELECT 1 / x FROM big"),
+                                              TailRecords(reply, LongLastSizes(reply.size())));
+    ExpectLost(Play(recs, Mode::kWhole));
+  }
+  // A tag that is not one, a CommandComplete whose length does not end at the 'Z'.
+  for (const std::string& end :
+       {Msg('C', CStr("select 1")) + Ready(), Msg('C', CStr("SELECT 1") + "x") + Ready(),
+        CommandComplete("SELECT 1") + Ready('X')}) {
+    const std::string reply = rows + end;
+    const std::vector<Rec> recs =
+        WithRequest(Query("SELECT * FROM big"), TailRecords(reply, LongLastSizes(reply.size())));
+    ExpectLost(Play(recs, Mode::kWhole));
+  }
+}
+
+TEST(PostgresTail, ForgedEndInsideARowIsUndone) {
+  // A value ends a record's uncaptured part with a forged CommandComplete + ReadyForQuery.
+  // The reply goes on (rows, then an error): the next response record refutes the completion.
+  const std::string forged = std::string(2000, 'f') + CommandComplete("SELECT 1") + Ready();
+  std::string rows = RowDescription({"note"});
+  for (int i = 0; i < 30; ++i) rows += DataRow({std::string(1000, 'a')});
+  const size_t forged_end = rows.size() + 5 + 2 + 4 + forged.size();
+  rows += DataRow({forged + std::string(2000, 'g')});
+  for (int i = 0; i < 20; ++i) rows += DataRow({std::string(1000, 'h')});
+  const std::string reply = rows + DivisionByZero();
+  std::vector<Rec> recs = {
+      C(Query("SELECT note FROM notes")),
+      S(reply.substr(0, kCap), forged_end),
+      S(reply.substr(forged_end, kCap), reply.size() - forged_end - 3000),
+      S(reply.substr(reply.size() - 3000)),
+  };
+  recs[1].tail = reply.substr(forged_end - kMaxTail, kMaxTail);
+  recs[2].tail = reply.substr(reply.size() - 3000 - kMaxTail, kMaxTail);
+  Result r = Play(recs, Mode::kWhole);
+  ExpectResynced(r, recs, "22012");
+  EXPECT_EQ(r.tail_resyncs, 1u);
+  EXPECT_GE(r.resync_aborts, 1u);
+  // No later response record before the client's next one: the forged end stands. This is
+  // what the hold accepts (the same as a forged chain ending a captured record).
+  std::vector<Rec> cut = {recs[0], recs[1], C(Query("SELECT 2")), S(Ok("SELECT 1"))};
+  r = Play(cut, Mode::kWhole);
+  ASSERT_EQ(r.ops.size(), 2u);
+  EXPECT_TRUE(r.ops[0].has_response);
+  EXPECT_EQ(r.ops[0].response_ts, TsOf(cut, 1));
+}
+
+TEST(PostgresTail, IgnoredWhileTheFramingHolds) {
+  // The record ends inside one large value whose body is skipped exactly: its tail (a forged
+  // end) is row data, not a resync point.
+  const std::string forged = std::string(20000, 'f') + CommandComplete("SELECT 1") + Ready();
+  const std::string reply =
+      RowDescription({"note"}) + DataRow({forged + std::string(100, 'g')}) + DivisionByZero();
+  const size_t cut = reply.find(forged) + forged.size();
+  std::vector<Rec> recs = {C(Query("SELECT note FROM notes")), S(reply.substr(0, kCap), cut),
+                           S(reply.substr(cut))};
+  recs[1].tail = reply.substr(cut - kMaxTail, kMaxTail);
+  Result r = Play(recs, Mode::kWhole);
+  ASSERT_EQ(r.ops.size(), 1u);
+  ExpectError(r.ops[0], "22012");
+  EXPECT_EQ(r.ops[0].response_ts, TsOf(recs, 2));
+  EXPECT_EQ(r.stats.gaps, 0u);
+  EXPECT_EQ(r.resyncs, 0u);
+  EXPECT_EQ(r.tail_resyncs, 0u);
+
+  // A tail given again, or after the reply completed: no second completion.
+  const std::string big = ThreeHundredRowsOfOneKilobyte() + Ok("SELECT 300");
+  recs = WithRequest(Query("SELECT * FROM big"), TailRecords(big, LongLastSizes(big.size())));
+  PostgresParser p(Limits{});
+  std::vector<Operation> ops;
+  for (size_t i = 0; i < recs.size(); ++i) {
+    const Rec& rec = recs[i];
+    p.Feed(rec.dir, rec.bytes, rec.len ? rec.len : rec.bytes.size(), TsOf(recs, i), &ops);
+    if (!rec.tail.empty()) p.FeedTail(rec.dir, rec.tail, TsOf(recs, i), &ops);
+  }
+  p.FeedTail(Direction::kResponse, recs.back().tail, 99999, &ops);
+  p.FeedTail(Direction::kRequest, recs.back().tail, 99999, &ops);
+  p.Feed(Direction::kRequest, Query("SELECT 2"), Query("SELECT 2").size(), 100000, &ops);
+  p.FeedTail(Direction::kResponse, recs.back().tail, 100001, &ops);
+  p.Close(100002, &ops);
+  ASSERT_EQ(ops.size(), 2u);
+  ExpectOk(ops[0]);
+  EXPECT_EQ(ops[0].response_ts, TsOf(recs, recs.size() - 1));
+  EXPECT_FALSE(ops[1].has_response);
+  EXPECT_EQ(p.stats().responses, 1u);
+  EXPECT_EQ(p.tail_resyncs(), 1u);
+}
+
+TEST(PostgresTail, PipelinedIsIgnored) {
+  const std::string reply = ThreeHundredRowsOfOneKilobyte() + Ok("SELECT 300") +
+                            RowDescription({"n"}) + DataRow({"1"}) + Ok("SELECT 1");
+  const std::vector<Rec> recs =
+      WithRequest(Query("SELECT * FROM big") + Query("SELECT n FROM small"),
+                  TailRecords(reply, LongLastSizes(reply.size())));
+  Result r = Play(recs, Mode::kWhole);
+  ASSERT_EQ(r.ops.size(), 2u);
+  EXPECT_FALSE(r.ops[0].has_response);
+  EXPECT_FALSE(r.ops[1].has_response);
+  EXPECT_EQ(r.resyncs, 0u);
+  EXPECT_EQ(r.tail_resyncs, 0u);
+  EXPECT_EQ(r.stats.responses, 0u);
+}
+
+TEST(PostgresTail, NoisyTailsAreHarmless) {
+  // Tails of noise, of short pieces of endings, of every length: never more than one reply.
+  const std::string reply = ThreeHundredRowsOfOneKilobyte() + Ok("SELECT 300");
+  const std::string end = "SELECT 300" + std::string(1, '\0') + Ready();
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    Lcg rng{seed};
+    std::vector<Rec> recs =
+        WithRequest(Query("SELECT * FROM big"), TailRecords(reply, LongLastSizes(reply.size())));
+    for (Rec& rec : recs) {
+      if (rec.dir != Direction::kResponse) continue;
+      std::string t(rng.Next(kMaxTail + 1), 'x');
+      for (char& c : t) c = static_cast<char>(rng.Next(256));
+      if (rng.Next(2) == 0) t = (t + end).substr(std::min(t.size() + end.size(), rng.Next(80)));
+      if (t.size() > kMaxTail) t = t.substr(t.size() - kMaxTail);
+      rec.tail = t;
+    }
+    Result r = Play(recs, Mode::kWhole);
+    ASSERT_EQ(r.ops.size(), 1u) << "seed " << seed;
+    EXPECT_LE(r.stats.responses, 1u);
+    EXPECT_EQ(r.stats.parse_errors, 0u);
+    EXPECT_FALSE(r.invalid);
+  }
 }
 
 // ---- Close ----
