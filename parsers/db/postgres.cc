@@ -1345,6 +1345,9 @@ void PostgresParser::Impl::Emit(const Item& it, bool has_response, uint64_t resp
                                 std::vector<Operation>* out) {
   Operation& op = out->emplace_back(MakeOp(it));
   op.has_response = has_response;
+  // A statement that failed at Parse/Bind/Describe with no Execute after it is reported as
+  // an operation of its own: it is a command too (fuzz_db: replies paired <= commands).
+  if (!IsOperation(it.kind)) ++stats.requests;
   if (has_response) {
     ++stats.responses;
     op.response_ts = response_ts;
