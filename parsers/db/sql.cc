@@ -708,6 +708,9 @@ class TextWriter {
         Put("?", t.space_before);
         break;
       case Kind::kParam:
+        // $n, :name: kept, unless it holds a card-length digit run (fuzz_db: "$3333...").
+        Put(HasLongDigitRun(raw) || raw.size() > kMaxNameBytes ? "?" : raw, t.space_before);
+        break;
       case Kind::kPunct:
         Put(raw, t.space_before);
         break;

@@ -420,9 +420,11 @@ TEST(SqlSummary, DigitRunsInNamesAreNeverShown) {
   // Found by fuzz_db: an identifier is schema, but one holding a card-length digit run is
   // more likely a value glued to a word.
   for (const auto d : {Dialect::kPostgresql, Dialect::kMysql}) {
-    for (const char* sql : {"SELECT a FR1111111111112", "SELECT x4111111111111111 FROM t",
-                            "SELECT * FROM t4111111111111111", "SELECT \"4111111111111111\" FROM t",
-                            "SELECT `c4111111111111111` FROM t"}) {
+    for (const char* sql :
+         {"SELECT a FR1111111111112", "SELECT x4111111111111111 FROM t",
+          "SELECT * FROM t4111111111111111", "SELECT \"4111111111111111\" FROM t",
+          "SELECT `c4111111111111111` FROM t", "SELECT a FROM t WHERE b = $4111111111111111",
+          "SELECT a FROM t WHERE b = :x4111111111111111"}) {
       const Summary s = Summarize(sql, d);
       for (const std::string* f : {&s.text, &s.collection, &s.summary, &s.operation}) {
         EXPECT_EQ(f->find("1111111111111"), std::string::npos) << sql << " -> " << *f;
