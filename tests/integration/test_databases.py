@@ -82,6 +82,7 @@ alerts:
         cls.agent = Agent(REDTAP, cls.tmp, cls.procs, ["--config", cfg])
         cls.agent.start()
         cls.t_agent = time.time()
+        cls.start_prometheus()
         # Its pool, scraped while it runs: one established pgbench connection to the port.
         cls.pool_seen = wait_for(lambda: cls.metric_value(
             'redtap_connection_pool_connections{pool="pg"}') == 1, timeout=4)
@@ -95,6 +96,8 @@ alerts:
         cls.pgbench_part()
         cls.psycopg_part()
         time.sleep(1.5)  # the reader drains every poll interval
+        time.sleep(2.5)  # two more scrapes of the last counts
+        cls.dashboard_empty = cls.check_dashboard()
         cls.metrics = cls.scrape("/metrics")
         cls.databases = json.loads(cls.scrape("/api/v1/databases"))
         cls.rc, _ = cls.agent.stop()
@@ -104,6 +107,50 @@ alerts:
             cls.events_text = f.read()
 
     # ---- helpers ----------------------------------------------------------------------------
+
+    @classmethod
+    def start_prometheus(cls):
+        """A real Prometheus scraping the agent every second, for the dashboard check."""
+        from harness import free_port, wait_port  # noqa: PLC0415
+        cls.prom_port = free_port()
+        conf = os.path.join(cls.tmp, "prometheus.yml")
+        with open(conf, "w") as f:
+            f.write(f"""global: {{scrape_interval: 1s, evaluation_interval: 1s}}
+scrape_configs:
+  - job_name: redtap
+    static_configs: [{{targets: ["127.0.0.1:{cls.agent.http_port}"]}}]
+""")
+        log = open(os.path.join(cls.tmp, "prometheus.log"), "w")
+        cls.procs.start(["prometheus", f"--config.file={conf}",
+                         f"--storage.tsdb.path={cls.tmp}/prom-data",
+                         f"--web.listen-address=127.0.0.1:{cls.prom_port}"],
+                        stdout=log, stderr=log)
+        wait_port(cls.prom_port, timeout=30)
+
+    @classmethod
+    def check_dashboard(cls):
+        """Every query of deploy/grafana/redtap-databases.json returns data from the real
+        Prometheus (template variables: every value). Returns the panels without data."""
+        import urllib.parse  # noqa: PLC0415
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        with open(os.path.join(root, "deploy", "grafana", "redtap-databases.json")) as f:
+            board = json.load(f)
+        empty = []
+        for p in board["panels"]:
+            for t in p["targets"]:
+                q = t["expr"].replace("$__rate_interval", "1m").replace("$service", ".*")
+                url = (f"http://127.0.0.1:{cls.prom_port}/api/v1/query?query=" +
+                       urllib.parse.quote(q))
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as r:
+                        res = json.loads(r.read())
+                    ok = res["status"] == "success" and res["data"]["result"]
+                except Exception as e:  # noqa: BLE001 (reported as the panel's failure)
+                    ok = False
+                    q += f" ({e})"
+                if not ok:
+                    empty.append(f"{p['title']}: {q}")
+        return empty
 
     @classmethod
     def scrape(cls, path):
@@ -348,6 +395,9 @@ alerts:
             'redtap_agent_db_connections_total{outcome="invalid"}'), 0)
         systems = {r["db_system"] for r in self.databases}
         self.assertEqual(systems, {"postgresql", "mysql", "redis"})
+
+    def test_databases_dashboard_has_data(self):
+        self.assertEqual(self.dashboard_empty, [], "panels without data")
 
     def metric_series_value(self, series):
         for line in self.metrics.splitlines():
