@@ -26,9 +26,10 @@ std::string FormatDbEvent(const db::Operation& op, const ConnMeta& meta,
     const bool failed = !op.has_response || !op.status_code.empty();
     const bool slow = op.has_response && op.DurationNs() >= slow_threshold_ns;
     const char* level = failed ? "ERROR" : slow ? "WARN" : "INFO";
-    std::string scratch;
-    const std::string_view summary =
-        Safe(op.query_summary.empty() ? std::string_view(op.operation) : op.query_summary, scratch);
+    // One scratch string per masked field: a view returned by Safe() lives in its scratch.
+    std::string summary_buf, op_buf, coll_buf, text_buf;
+    const std::string_view summary = Safe(
+        op.query_summary.empty() ? std::string_view(op.operation) : op.query_summary, summary_buf);
 
     std::string out;
     out.reserve(384 + op.query_text.size() + meta.command.size() + service_name.size());
@@ -51,10 +52,10 @@ std::string FormatDbEvent(const db::Operation& op, const ConnMeta& meta,
     if (op.has_response) w.Double("duration_ms", duration_ms);
     w.Process(service_name, meta.pid, meta.command, /*always=*/true);
     w.Str("db.system.name", db::SystemName(op.system));
-    w.Str("db.operation.name", Safe(op.operation, scratch));
-    if (!op.collection.empty()) w.Str("db.collection.name", Safe(op.collection, scratch));
-    w.Str("db.query.summary", Safe(summary, scratch));
-    if (!op.query_text.empty()) w.Str("db.query.text", Safe(op.query_text, scratch));
+    w.Str("db.operation.name", Safe(op.operation, op_buf));
+    if (!op.collection.empty()) w.Str("db.collection.name", Safe(op.collection, coll_buf));
+    w.Str("db.query.summary", summary);
+    if (!op.query_text.empty()) w.Str("db.query.text", Safe(op.query_text, text_buf));
     if (!op.status_code.empty()) {
       w.Str("db.response.status_code", op.status_code);
       w.Str("error.type", op.error_type);
