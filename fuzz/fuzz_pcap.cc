@@ -8,7 +8,7 @@
 //   then packets: 2-byte little-endian length, 1-byte time step (ms), that many bytes
 //           (fewer at the end of the input).
 // The sink touches every transaction; invariants: no more packets than input bytes, every
-// transaction counted is handed to the sink.
+// transaction and database operation counted is handed to the sink.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -36,9 +36,9 @@ class Touch : public TransactionSink {
   }
   void OnDbOperation(db::Operation&& op, const ConnMeta&) noexcept override {
     sum += op.operation.size() + op.query_text.size() + op.status_code.size() + op.DurationNs();
-    ++count;
+    ++db_count;
   }
-  uint64_t sum = 0, count = 0;
+  uint64_t sum = 0, count = 0, db_count = 0;
 };
 
 void Check(bool ok, const char* what) {
@@ -85,5 +85,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   proc.Finish();
   const pcap::PcapStats st = proc.stats();
   Check(st.flows.transactions == sink.count, "transactions counted != handed to the sink");
+  Check(st.flows.db_operations == sink.db_count, "db operations counted != handed to the sink");
   return 0;
 }

@@ -145,8 +145,22 @@ def config_seeds():
     n = 0
     for p in [os.path.join(REPO, 'config/redtap.yaml')] + sorted(
             glob.glob(os.path.join(REPO, 'config/examples/*.yaml'))):
-        write('fuzz_config', open(p, 'rb').read())
+        text = open(p, 'rb').read()
+        write('fuzz_config', text)
         n += 1
+        # Each top-level section alone (comments dropped): small documents keep every
+        # section's keys within fuzz_config's -max_len (yaml-cpp is slow on large inputs).
+        lines = [ln for ln in text.split(b'\n') if not ln.lstrip().startswith(b'#')]
+        section = []
+        for ln in lines + [b'end:']:
+            if ln and not ln[:1].isspace() and section:
+                body = b'\n'.join(section).strip() + b'\n'
+                if len(body) > 8:
+                    write('fuzz_config', body[:2048])
+                    n += 1
+                section = []
+            if ln.strip():
+                section.append(ln)
     return n
 
 
