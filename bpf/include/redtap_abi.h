@@ -64,8 +64,10 @@ enum redtap_syscall {
 	REDTAP_SYS_RECVMSG,
 	REDTAP_SYS_SENDMSG,
 	REDTAP_SYS_SENDFILE,
-	REDTAP_SYS_SSL_READ,  /* plaintext returned by SSL_read / SSL_read_ex (uretprobe) */
-	REDTAP_SYS_SSL_WRITE, /* plaintext accepted by SSL_write / SSL_write_ex (uretprobe) */
+	REDTAP_SYS_SSL_READ,  /* plaintext returned by SSL_read / SSL_read_ex, or Go's
+	                       * crypto/tls (*Conn).Read */
+	REDTAP_SYS_SSL_WRITE, /* plaintext accepted by SSL_write / SSL_write_ex, or Go's
+	                       * crypto/tls (*Conn).Write */
 };
 
 /* Kernel-side drop and loss counters: index of drop_stats (per-CPU array). */

@@ -110,6 +110,27 @@ struct {
 	__type(value, struct redtap_ssl_args);
 } ssl_args_map SEC(".maps");
 
+/* Go crypto/tls calls in progress, by goroutine (the g in r14: a goroutine may move between
+ * threads while it waits): the receiver *tls.Conn and the buffer, from the entry probe to the
+ * return probes. LRU: a goroutine that panics out of Read never returns. */
+struct redtap_go_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct redtap_go_args {
+	__u64 conn; /* *tls.Conn */
+	__u64 buf;  /* the []byte's data */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct redtap_go_key);
+	__type(value, struct redtap_go_args);
+} go_tls_args_map SEC(".maps");
+
 /* SSL * -> socket fd, per process: from SSL_set_fd or learned during a call, for calls that
  * are served from the library's buffer without any syscall. LRU: SSL objects are freed unseen. */
 struct redtap_ssl_key {

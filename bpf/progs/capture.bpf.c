@@ -426,3 +426,4 @@ int close_enter(struct trace_event_raw_sys_enter *ctx)
 }
 
 #include "ssl_uprobes.bpf.h"
+#include "go_tls.bpf.h"

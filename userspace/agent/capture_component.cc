@@ -57,7 +57,7 @@ Status CaptureComponent::Start() {
       [this](const void* d, size_t n) { tracker_->OnRecord(d, n); }, [this] { Tick(); }));
   loader_->AttachAll();
   if (cfg_.tls.enabled) {
-    tls_ = std::make_unique<tls::TlsAttacher>(loader_.get(), cfg_.tls.emulated_sites);
+    tls_ = std::make_unique<tls::TlsAttacher>(loader_.get(), cfg_.tls.emulated_sites, cfg_.tls.go);
     tracker_->SetExecHandler([t = tls_.get()](uint32_t pid) { t->OnExec(pid); });
     tls_->Start();
   }

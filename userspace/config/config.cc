@@ -249,7 +249,9 @@ void ParseMetrics(const YAML::Node& node, const std::string& prefix, MetricsConf
 
 void ParseTls(const YAML::Node& node, const std::string& prefix, TlsConfig& t) {
   ParseMap(node, prefix,
-           {{"enabled", BoolField(t.enabled)}, {"emulated_sites", BoolField(t.emulated_sites)}});
+           {{"enabled", BoolField(t.enabled)},
+            {"emulated_sites", BoolField(t.emulated_sites)},
+            {"go", BoolField(t.go)}});
 }
 
 void ParseDb(const YAML::Node& node, const std::string& prefix, DbConfig& d) {

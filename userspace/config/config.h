@@ -88,11 +88,13 @@ struct LogConfig {
 };
 
 struct TlsConfig {
-  bool enabled = true;  // tls.enabled: OpenSSL uprobes (HTTPS plaintext without keys)
+  bool enabled = true;  // tls.enabled: OpenSSL and Go uprobes (HTTPS plaintext without keys)
   /// tls.emulated_sites: SSL_read/SSL_write probed on instructions the kernel emulates where
   /// the disassembly shows the known shape (no single-step, no uretprobe); false: entry +
   /// uretprobe everywhere.
   bool emulated_sites = true;
+  /// tls.go: Go's crypto/tls ((*Conn).Read/Write) in Go executables with a symbol table.
+  bool go = true;
 };
 
 /// db: PostgreSQL, MySQL/MariaDB and Redis from the same capture.

@@ -9,10 +9,12 @@
 
 #include <cstring>
 #include <fstream>
+#include <tuple>
 
 #include "userspace/common/errno_text.h"
 #include "userspace/loader/loader.h"
 #include "userspace/tls/elf_symbols.h"
+#include "userspace/tls/go_tls.h"
 #include "userspace/tls/probe_sites.h"
 
 namespace redtap::tls {
@@ -84,8 +86,8 @@ std::vector<std::string> SystemLibssl() {
   return out;
 }
 
-TlsAttacher::TlsAttacher(CaptureLoader* loader, bool emulated_sites)
-    : loader_(loader), emulated_sites_(emulated_sites) {}
+TlsAttacher::TlsAttacher(CaptureLoader* loader, bool emulated_sites, bool go_tls)
+    : loader_(loader), emulated_sites_(emulated_sites), go_tls_(go_tls) {}
 
 TlsAttacher::~TlsAttacher() { Stop(); }
 
@@ -225,8 +227,9 @@ bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool s
   for (const auto& f : kFunctions) names.push_back(f.symbol);
   auto offsets = FindFunctionOffsets(path, names);
   if (!offsets.ok() || !offsets->count("SSL_read") || !offsets->count("SSL_write")) {
+    if (go_tls_ && AttachGo(key, path, system)) return true;
     std::lock_guard<std::mutex> l(mu_);
-    rejected_.insert(key);  // not OpenSSL: never look at this file again
+    rejected_.insert(key);  // not OpenSSL (nor Go's crypto/tls): never look at it again
     return false;
   }
   std::vector<struct bpf_link*> links;
@@ -290,6 +293,63 @@ bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool s
   std::string summary;
   for (const auto& [fn, mode] : modes) summary += (summary.empty() ? "" : ", ") + fn + " " + mode;
   spdlog::info("tls: OpenSSL probes attached to {} ({} probes: {})", path, links.size(), summary);
+  attached_[key] = Attached{path, system, std::move(links), std::move(modes)};
+  return true;
+}
+
+bool TlsAttacher::AttachGo(const FileKey& key, const std::string& path, bool system) {
+  const GoTlsBinary go = InspectGoTls(path);
+  if (!go.found) return false;
+  if (!go.why.empty()) {
+    std::lock_guard<std::mutex> l(mu_);
+    stats_.attach_failures++;
+    spdlog::warn("tls: Go crypto/tls in {} not probed: {}", path, go.why);
+    return false;
+  }
+  std::vector<struct bpf_link*> links;
+  std::string failure;
+  const auto attach = [&](const char* prog_name, uint64_t file_offset, uint64_t cookie) {
+    struct bpf_program* prog = loader_->FindProgram(prog_name);
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = false);
+    struct bpf_link* link =
+        prog ? bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), file_offset, &opts)
+             : nullptr;
+    if (link) {
+      links.push_back(link);
+    } else if (failure.empty()) {
+      failure = std::string(prog_name) + ": " + ErrnoText(errno);
+    }
+  };
+  std::vector<std::pair<std::string, std::string>> modes;
+  // Read: its returns (with the entry when the arguments are not kept in their slots).
+  const GoTlsFunction& rd = go.read;
+  if (!rd.sites.args_spilled)
+    attach("go_tls_read_enter", rd.file_offset + rd.sites.entry_offset, 0);
+  for (uint64_t r : rd.sites.ret_offsets) {
+    attach(rd.sites.args_spilled ? "go_tls_read_ret_spilled" : "go_tls_read_ret",
+           rd.file_offset + r, GoItabCookie(go, rd.vaddr + r));
+  }
+  modes.emplace_back(rd.symbol, rd.sites.Mode(false));
+  // Write: its entry only (go_tls.bpf.h says why).
+  const GoTlsFunction& wr = go.write;
+  attach("go_tls_write_enter", wr.file_offset + wr.sites.entry_offset,
+         GoItabCookie(go, wr.vaddr + wr.sites.entry_offset));
+  modes.emplace_back(wr.symbol, wr.sites.Mode(true));
+  std::lock_guard<std::mutex> l(mu_);
+  if (!failure.empty()) {
+    for (auto* link : links) bpf_link__destroy(link);
+    stats_.attach_failures++;
+    rejected_.insert(key);
+    spdlog::warn("tls: cannot attach Go crypto/tls probes to {}: {}", path, failure);
+    return true;  // a Go binary: handled (and rejected)
+  }
+  stats_.files_attached++;
+  stats_.probes_attached += links.size();
+  spdlog::info(
+      "tls: Go crypto/tls probes attached to {} ({} probes: Read {}, {} returns; "
+      "Write {})",
+      path, links.size(), go.read.sites.Mode(false), go.read.sites.ret_offsets.size(),
+      go.write.sites.Mode(true));
   attached_[key] = Attached{path, system, std::move(links), std::move(modes)};
   return true;
 }

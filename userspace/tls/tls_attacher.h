@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // TlsAttacher: finds every OpenSSL the host runs (libssl.so* files, and executables that link
-// OpenSSL statically and export its symbols) and attaches the capture's SSL uprobes to each
-// file once. A uprobe on a file covers every process that maps it, now and later.
+// OpenSSL statically and export its symbols) and every Go executable with crypto/tls
+// (tls/go_tls.h), and attaches the capture's uprobes to each file once. A uprobe on a file
+// covers every process that maps it, now and later.
 #pragma once
 
 #include <sys/types.h>
@@ -40,7 +41,8 @@ struct TlsStats {
 std::vector<std::string> SystemLibssl();
 
 /// How one function of one file is probed (ProbeSites::Mode(): "emulated",
-/// "uretprobe_emulated_entry", "uretprobe_stepped_entry").
+/// "uretprobe_emulated_entry", "uretprobe_stepped_entry"; GoFunctionSites::Mode():
+/// "go_emulated_entry_stepped_return").
 struct ProbeMode {
   std::string library;  // the file's path
   std::string function;
@@ -51,7 +53,8 @@ class TlsAttacher {
  public:
   /// `emulated_sites`: place the SSL_read/SSL_write probes on emulated instructions where
   /// the disassembly allows (tls.emulated_sites); false: entry + uretprobe everywhere.
-  explicit TlsAttacher(CaptureLoader* loader, bool emulated_sites = true);
+  /// `go_tls`: probe Go's crypto/tls in Go executables too (tls.go).
+  explicit TlsAttacher(CaptureLoader* loader, bool emulated_sites = true, bool go_tls = true);
   ~TlsAttacher();
 
   /// Attaches to the system's libssl and to what running processes map, then keeps watching
@@ -89,9 +92,12 @@ class TlsAttacher {
   void ScanPid(pid_t pid, std::set<FileKey>* in_use);
   void Consider(const std::string& path, bool system, std::set<FileKey>* in_use);
   bool AttachFile(const FileKey& key, const std::string& path, bool system);
+  /// A Go executable with crypto/tls: true when it was one (attached, or refused and logged).
+  bool AttachGo(const FileKey& key, const std::string& path, bool system);
 
   CaptureLoader* loader_;
   const bool emulated_sites_;
+  const bool go_tls_;
   mutable std::mutex mu_;
   std::map<FileKey, Attached> attached_;
   std::set<FileKey> rejected_;  // checked: no OpenSSL symbols, or attach failed

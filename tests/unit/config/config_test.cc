@@ -53,6 +53,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.metrics.body_size_buckets, b.metrics.body_size_buckets);
   EXPECT_EQ(a.tls.enabled, b.tls.enabled);
   EXPECT_EQ(a.tls.emulated_sites, b.tls.emulated_sites);
+  EXPECT_EQ(a.tls.go, b.tls.go);
   EXPECT_EQ(a.db.enabled, b.db.enabled);
   EXPECT_EQ(a.db.postgresql_ports, b.db.postgresql_ports);
   EXPECT_EQ(a.db.mysql_ports, b.db.mysql_ports);
@@ -120,6 +121,7 @@ const std::vector<std::string> kAllKeys = {
     "metrics.body_size_buckets",
     "tls.enabled",
     "tls.emulated_sites",
+    "tls.go",
     "db.enabled",
     "db.ports",
     "db.slow_threshold",
