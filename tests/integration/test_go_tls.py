@@ -110,6 +110,9 @@ class GoTls(harness.Scenario):
         cls.expect("client", cls.port_b, "POST", "/curl", 200, CURL_N)
         cls.expect("server", cls.port_b, "POST", "/curl", 200, CURL_N)
 
+        # What `redtap doctor` says of the Go programs running now (servers A and B).
+        cls.doctor = subprocess.run([REDTAP, "doctor"], capture_output=True, text=True,
+                                    timeout=120).stdout
         time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{cls.agent.http_port}/metrics") as r:
             cls.metrics_text = r.read().decode()
@@ -152,6 +155,13 @@ class GoTls(harness.Scenario):
                          r'redtap_agent_tls_probes\{library="[^"]*/gotls",'
                          r'function="crypto/tls\.\(\*Conn\)\.Read",'
                          r'mode="go_stepped_return_spilled_args"\} 1')
+
+    def test_doctor_names_the_placement(self):
+        line = next((ln for ln in self.doctor.splitlines() if "go tls probe placement" in ln),
+                    "")
+        for name in ("gotls", "gotls-late"):
+            self.assertRegex(line, rf"/{name}: Read go_stepped_return_spilled_args, "
+                             r"Write go_emulated_entry", self.doctor)
 
     def test_no_drops(self):
         m = re.search(r"kernel drops:(.*)$", self.log, re.M)

@@ -8,9 +8,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -22,6 +26,7 @@
 #include "userspace/bpf/tracefs.h"
 #include "userspace/common/errno_text.h"
 #include "userspace/tls/elf_symbols.h"
+#include "userspace/tls/go_tls.h"
 #include "userspace/tls/probe_sites.h"
 #include "userspace/tls/tls_attacher.h"
 
@@ -128,6 +133,44 @@ DoctorCheck CheckTlsProbeSites() {
     c.detail += (c.detail.empty() ? "" : "; ") + lib + ": " + line;
   }
   if (c.detail.empty()) c.detail = "no system libssl found (executables are checked at attach)";
+  return c;
+}
+
+// The Go programs running now that link crypto/tls: how each would be probed, or why not
+// (tls/go_tls.h). Informational; programs started later are checked at attach.
+DoctorCheck CheckGoTlsProbeSites() {
+  DoctorCheck c{"go tls probe placement", true, false, ""};
+  std::set<std::pair<dev_t, ino_t>> seen;
+  size_t shown = 0, more = 0;
+  DIR* d = opendir("/proc");
+  while (d != nullptr) {
+    const dirent* e = readdir(d);
+    if (e == nullptr) break;
+    char* end = nullptr;
+    const long pid = strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+    struct stat st {};
+    if (stat(exe.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (!seen.insert({st.st_dev, st.st_ino}).second) continue;
+    const tls::GoTlsBinary go = tls::InspectGoTls(exe);
+    if (!go.found) continue;
+    if (shown == 8) {
+      ++more;
+      continue;
+    }
+    ++shown;
+    char buf[4096];
+    const ssize_t n = readlink(exe.c_str(), buf, sizeof(buf) - 1);
+    const std::string name = n > 0 ? std::string(buf, static_cast<size_t>(n)) : exe;
+    c.detail += (c.detail.empty() ? "" : "; ") + name + ": " +
+                (go.why.empty()
+                     ? "Read " + go.read.sites.Mode(false) + ", Write " + go.write.sites.Mode(true)
+                     : "not probed (" + go.why + ")");
+  }
+  if (d != nullptr) closedir(d);
+  if (more) c.detail += "; and " + std::to_string(more) + " more";
+  if (c.detail.empty()) c.detail = "no running Go program with crypto/tls (checked at attach)";
   return c;
 }
 
@@ -337,6 +380,7 @@ std::vector<DoctorCheck> RunDoctor() {
                           "used by saturation sampling (listen backlog)"));
   out.push_back(CheckHook("hook uprobe", "probe_uprobe", false, "used for TLS (OpenSSL)"));
   out.push_back(CheckTlsProbeSites());
+  out.push_back(CheckGoTlsProbeSites());
   out.push_back(CheckHook("hook sockops", "probe_sockops", false, "used for TCP RTT"));
   out.push_back(CheckHook("hook cgroup_skb", "probe_cgroup_skb", false, "optional"));
   out.push_back(CheckHook("hook kprobe", "probe_kprobe", false,
