@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Integration (label bpf): the CLI around capture: config errors, kernel-side filters,
 doctor, version, /health and /ready, and that the agent leaves no BPF program behind."""
+import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -103,6 +105,40 @@ class AgentCli(unittest.TestCase):
         self.assertEqual(ports.count(be_out), 0)  # excluded in the kernel
         # Every program the agent loaded is gone once it exited.
         self.assertEqual(mine & bpf_prog_ids(), set())
+
+    def test_event_selection_keeps_errors_and_slow_and_counts_the_rest(self):
+        # events.select: sample with a ratio of 0: only errors and slow ones are written;
+        # the metrics still count everything, the rest is counted as sampled_out.
+        be = harness.free_port()
+        self.procs.start([sys.executable, os.path.join(harness.HERE, "backend.py"), str(be)])
+        harness.wait_port(be)
+        cfg = self.write("s.yaml", "events:\n  select: sample\n  sample_ratio: 0\n"
+                                   "  slow_threshold: 300ms\n")
+        agent = harness.Agent(REDTAP, self.tmp, self.procs, ["--config", cfg])
+        agent.start()
+        for path, n in (("/status/200", 20), ("/status/503", 3), ("/slow?ms=400", 2)):
+            for _ in range(n):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{be}{path}").read()
+                except urllib.error.HTTPError as e:
+                    self.assertEqual(e.code, 503)
+        time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{agent.http_port}/metrics") as r:
+            metrics = r.read().decode()
+        rc, _ = agent.stop()
+        self.assertEqual(rc, 0)
+        got = collections.Counter((e["kind"], e["url.path"]) for e in agent.read_events()
+                                  if e.get("server.port") == be)
+        # Both sides (urllib and the backend) of each 503 and each slow call; no 200 event.
+        self.assertEqual(dict(got), {("client", "/status/503"): 3, ("server", "/status/503"): 3,
+                                     ("client", "/slow"): 2, ("server", "/slow"): 2})
+        counts = dict(re.findall(r'redtap_agent_events_total\{outcome="(\w+)"\} (\d+)', metrics))
+        # Written: every line of the file at the time of the scrape (other traffic on the host
+        # and "tcp" events included); sampled out: at least our 20 x 2 sides of 200s.
+        self.assertGreaterEqual(int(counts["written"]), 10, metrics)
+        self.assertLessEqual(int(counts["written"]), len(agent.read_events(None)), metrics)
+        self.assertGreaterEqual(int(counts["sampled_out"]), 40, metrics)
+        self.assertEqual(int(counts["dropped"]), 0, metrics)
 
 
 if __name__ == "__main__":

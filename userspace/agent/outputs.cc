@@ -56,6 +56,16 @@ Result<std::unique_ptr<Outputs>> Outputs::Build(const config::Config& cfg, Outpu
       out->push_back(exposition::ReasonCounter(
           "redtap_agent_userspace_drops_total", "Events or data the agent dropped, by reason.",
           {{"event_queue_full", self->writer_->dropped() - lost}, {"event_write_failed", lost}}));
+      if (self->events_) {
+        out->push_back(exposition::ReasonCounter(
+            "redtap_agent_events_total",
+            "Transactions and database operations handed to the event log, by outcome: "
+            "written, sampled_out (events.select), dropped (queue full or write failed).",
+            {{"written", self->events_->written()},
+             {"sampled_out", self->events_->sampled_out()},
+             {"dropped", self->events_->dropped()}},
+            "outcome"));
+      }
       out->push_back(exposition::SingleCounter(
           "redtap_agent_events_file_reopened_total",
           "Times the events file was opened again: SIGHUP (log rotation), or its path deleted "

@@ -118,7 +118,29 @@ void ParseLimits(const YAML::Node& node, const std::string& prefix, LimitsConfig
 void ParseEvents(const YAML::Node& node, const std::string& prefix, EventsConfig& e) {
   ParseMap(
       node, prefix,
-      {{"path", [&](const YAML::Node& n, const std::string& k) { e.path = ParseString(n, k); }}});
+      {{"path", [&](const YAML::Node& n, const std::string& k) { e.path = ParseString(n, k); }},
+       {"select",
+        [&](const YAML::Node& n, const std::string& k) {
+          const std::string v = ParseString(n, k);
+          using S = EventsConfig::Select;
+          for (S s : {S::kAll, S::kErrors, S::kSlow, S::kSample}) {
+            if (v == SelectName(s)) {
+              e.select = s;
+              return;
+            }
+          }
+          Fail(k, "must be one of all, errors, slow, sample (got \"" + v + "\")");
+        }},
+       {"slow_threshold",
+        [&](const YAML::Node& n, const std::string& k) {
+          e.slow_threshold_ms = ParseDurationMs(n, k, 1, 3600000);
+        }},
+       {"sample_ratio", [&](const YAML::Node& n, const std::string& k) {
+          const std::string rule = "must be a number between 0 and 1";
+          const double r = ParseNumber(n, k, rule);
+          if (!(r >= 0 && r <= 1)) Fail(k, rule);
+          e.sample_ratio = r;
+        }}});
 }
 
 void ParseHttp(const YAML::Node& node, const std::string& prefix, HttpConfig& h) {
@@ -429,6 +451,20 @@ size_t CountDocuments(const std::string& text, size_t cap) {
 }
 
 }  // namespace
+
+const char* SelectName(EventsConfig::Select s) {
+  switch (s) {
+    case EventsConfig::Select::kErrors:
+      return "errors";
+    case EventsConfig::Select::kSlow:
+      return "slow";
+    case EventsConfig::Select::kSample:
+      return "sample";
+    case EventsConfig::Select::kAll:
+      break;
+  }
+  return "all";
+}
 
 Result<Config> LoadConfigString(const std::string& text, const std::string& origin) {
   try {

@@ -39,7 +39,18 @@ struct LimitsConfig {
 
 struct EventsConfig {
   std::string path;  // events.path: "" = off, "-" = stdout, else a file (appended)
+  /// events.select: which transactions and operations become events.
+  enum class Select { kAll, kErrors, kSlow, kSample };
+  Select select = Select::kAll;
+  /// events.slow_threshold: an HTTP transaction at least this long is "slow" (a database
+  /// operation: db.slow_threshold).
+  uint64_t slow_threshold_ms = 500;
+  /// events.sample_ratio (select: sample): the share of the other events kept, 0..1.
+  double sample_ratio = 0.1;
 };
+
+/// "all", "errors", "slow", "sample".
+const char* SelectName(EventsConfig::Select s);
 
 struct HttpConfig {
   std::string listen = "127.0.0.1:9464";  // http.listen: /metrics, /health, /ready, /api/v1/*

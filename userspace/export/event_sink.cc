@@ -11,13 +11,19 @@ EventSink::EventSink(const config::Config& config, EventWriter* writer, Options 
     : redactor_(config.redaction),
       writer_(writer),
       offset_(options.wall_clock ? 0 : MonotonicToRealtimeOffsetNs()),
-      db_slow_ns_(config.db.slow_threshold_ms * 1'000'000ull) {
+      db_slow_ns_(config.db.slow_threshold_ms * 1'000'000ull),
+      http_slow_ns_(config.events.slow_threshold_ms * 1'000'000ull),
+      selector_(config.events) {
   if (options.threaded) thread_ = std::make_unique<FormatThread>(config, writer, offset_);
 }
 
 EventSink::~EventSink() { Stop(); }
 
 void EventSink::Consume(enrich::Enriched& e) noexcept {
+  const http::Transaction& t = *e.txn;
+  const bool error =
+      !t.has_response || (t.response.status_code >= 500 && t.response.status_code <= 599);
+  if (!selector_.Keep(error, t.DurationNs() >= http_slow_ns_)) return;
   // W3C trace context, for every event (after the attributes of the sinks before).
   if (!e.trace_id.empty()) {
     try {
@@ -50,6 +56,9 @@ void EventSink::Consume(enrich::Enriched& e) noexcept {
 }
 
 void EventSink::ConsumeDb(enrich::EnrichedDb& e) noexcept {
+  const db::Operation& op = *e.op;
+  if (!selector_.Keep(!op.has_response || !op.error_type.empty(), op.DurationNs() >= db_slow_ns_))
+    return;
   writer_->Push(FormatDbEvent(*e.op, *e.meta, e.service, offset_, db_slow_ns_,
                               e.extras.empty() ? nullptr : &e.extras));
 }

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "userspace/config/config.h"
+#include "userspace/export/event_select.h"
 #include "userspace/export/event_writer.h"
 #include "userspace/export/format_thread.h"
 #include "userspace/export/redact.h"
@@ -40,12 +41,16 @@ class EventSink : public pipeline::Sink, public pipeline::DbSink {
   /// Events handed to the writer and lost because its queue was full.
   uint64_t written() const;
   uint64_t dropped() const;
+  /// Events not written by choice (events.select).
+  uint64_t sampled_out() const { return selector_.sampled_out(); }
 
  private:
   Redactor redactor_;
   EventWriter* writer_;
   int64_t offset_;  // added to timestamps: kernel monotonic -> Unix time, or 0
   uint64_t db_slow_ns_;
+  uint64_t http_slow_ns_;
+  EventSelector selector_;
   std::unique_ptr<FormatThread> thread_;
 };
 

@@ -44,10 +44,11 @@ ClientMetric Histogram(Labels labels, const std::vector<double>& bounds,
   return m;  // the serializer adds le="+Inf" = sample_count
 }
 
-MetricFamily ReasonCounter(std::string name, std::string help, const Reasons& reasons) {
+MetricFamily ReasonCounter(std::string name, std::string help, const Reasons& reasons,
+                           const std::string& label) {
   MetricFamily f = Family(std::move(name), std::move(help), MetricType::Counter);
   for (const auto& [reason, v] : reasons) {
-    f.metric.push_back(Counter({{"reason", reason}}, static_cast<double>(v)));
+    f.metric.push_back(Counter({{label, reason}}, static_cast<double>(v)));
   }
   return f;
 }

@@ -32,7 +32,9 @@ ClientMetric Histogram(Labels labels, const std::vector<double>& bounds,
 
 /// One (reason, count) per metric of a `reason`-labelled counter family.
 using Reasons = std::vector<std::pair<std::string, uint64_t>>;
-MetricFamily ReasonCounter(std::string name, std::string help, const Reasons& reasons);
+/// `label` names the label ("reason" by default; "outcome", ...).
+MetricFamily ReasonCounter(std::string name, std::string help, const Reasons& reasons,
+                           const std::string& label = "reason");
 /// A family of one unlabelled counter or gauge.
 MetricFamily SingleCounter(std::string name, std::string help, double value);
 MetricFamily SingleGauge(std::string name, std::string help, double value);

@@ -32,6 +32,9 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.limits.idle_timeout_s, b.limits.idle_timeout_s);
   EXPECT_EQ(a.limits.event_queue, b.limits.event_queue);
   EXPECT_EQ(a.events.path, b.events.path);
+  EXPECT_EQ(a.events.select, b.events.select);
+  EXPECT_EQ(a.events.slow_threshold_ms, b.events.slow_threshold_ms);
+  EXPECT_EQ(a.events.sample_ratio, b.events.sample_ratio);
   EXPECT_EQ(a.http.listen, b.http.listen);
   EXPECT_EQ(a.redaction.query_keys, b.redaction.query_keys);
   EXPECT_EQ(a.log.level, b.log.level);
@@ -110,6 +113,9 @@ const std::vector<std::string> kAllKeys = {
     "limits.idle_timeout_s",
     "limits.event_queue",
     "events.path",
+    "events.select",
+    "events.slow_threshold",
+    "events.sample_ratio",
     "http.listen",
     "redaction.query_keys",
     "log.level",
@@ -197,6 +203,32 @@ TEST(ConfigTest, DbSection) {
             std::string::npos);
   EXPECT_NE(ErrorOf("db:\n  slow_threshold: fast\n").find("db.slow_threshold"), std::string::npos);
   EXPECT_NE(ErrorOf("db:\n  ports:\n    redis: [70000]\n").find("db.ports.redis"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, EventsSelection) {
+  Result<Config> r = LoadConfigString(
+      "events:\n  select: sample\n  slow_threshold: 2s\n  sample_ratio: 0.25\n", "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value().events.select, EventsConfig::Select::kSample);
+  EXPECT_EQ(r.value().events.slow_threshold_ms, 2000u);
+  EXPECT_EQ(r.value().events.sample_ratio, 0.25);
+  EXPECT_EQ(DefaultConfig().events.select, EventsConfig::Select::kAll);
+  for (const char* v : {"all", "errors", "slow", "sample"}) {
+    std::string yaml = "events: {select: ";
+    yaml.append(v).append("}");
+    Result<Config> c = LoadConfigString(yaml, "c.yaml");
+    ASSERT_TRUE(c.ok()) << c.error();
+    EXPECT_STREQ(SelectName(c.value().events.select), v);
+  }
+  EXPECT_NE(ErrorOf("events: {select: some}")
+                .find("events.select: must be one of all, errors, "
+                      "slow, sample"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("events: {sample_ratio: 1.5}").find("events.sample_ratio"), std::string::npos);
+  EXPECT_NE(ErrorOf("events: {sample_ratio: -0.1}").find("events.sample_ratio"), std::string::npos);
+  EXPECT_NE(ErrorOf("events: {sample_ratio: half}").find("events.sample_ratio"), std::string::npos);
+  EXPECT_NE(ErrorOf("events: {slow_threshold: 0ms}").find("events.slow_threshold"),
             std::string::npos);
 }
 
