@@ -141,8 +141,7 @@ class GoTls(harness.Scenario):
         for e in self.ours():
             self.assertIs(e.get("tls"), True, e)
             self.assertGreater(e["duration_ms"], 0, e)
-            self.assertIn(e.get("process.executable.name", "gotls"), ("gotls", "gotls-late",
-                                                                      "curl"), e)
+            self.assertIn(e["process.command"], ("gotls", "gotls-late", "curl"), e)
 
     def test_probes_attached_per_binary(self):
         # Both files: the one found by the scan and the copy found through its exec.
