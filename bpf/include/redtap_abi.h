@@ -199,3 +199,17 @@ struct redtap_endpoint_key {
 	__u32 prefixlen;
 	__u8 data[REDTAP_ENDPOINT_PREFIX_LEN];
 };
+
+/* Value of go_tls_sites, keyed by the link's bpf_cookie: what a Go crypto/tls entry probe
+ * (tls/go_tls.h) needs about its binary. Offsets named *_rel are relative to the probed
+ * instruction (uprobe ip), so they hold in PIE binaries at any base. */
+struct redtap_go_site {
+	__s64 itab_rel;    /* the itab of *net.TCPConn as a net.Conn */
+	__s64 caller_rel;  /* deferred-return probe: (*Conn).Read's first byte */
+	__u32 caller_size; /* deferred-return probe: Read's size in bytes */
+	__u32 result_slot; /* deferred-return probe: n's slot in Read's frame, from Read's rsp */
+	__u32 frame;       /* deferred-return probe: Read's frame (receiver at frame+8, buffer at
+			     * frame+16 from Read's rsp) */
+	__u8 guard_r12;    /* the stack check compares r12 (large frames), else rsp */
+	__u8 pad[3];
+};

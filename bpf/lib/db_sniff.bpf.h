@@ -170,9 +170,12 @@ __noinline __u32 db__sniff(__u64 w0, __u64 w1, __u32 n)
 }
 
 /* The head as two words for db__sniff, built from bytes: a word loaded from stack bytes that
- * a helper wrote is not always a known scalar to the verifier. */
-static __always_inline void db__words(const __u8 *head, __u64 *w0, __u64 *w1)
+ * a helper wrote is not always a known scalar to the verifier. The bytes are read through a
+ * volatile pointer so that clang cannot merge them back into word loads (it did, depending on
+ * what the caller inlined around it). */
+static __always_inline void db__words(const __u8 *bytes, __u64 *w0, __u64 *w1)
 {
+	const volatile __u8 *head = bytes;
 	__u64 a = 0, b = 0;
 	for (int i = 0; i < 8; i++) {
 		a |= (__u64)head[i] << (8 * i);

@@ -131,6 +131,15 @@ struct {
 	__type(value, struct redtap_go_args);
 } go_tls_args_map SEC(".maps");
 
+/* Per probe of a Go binary that needs more than the itab: bpf_cookie -> what it reads where
+ * (struct redtap_go_site). Written by userspace before the link is made, deleted after. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct redtap_go_site);
+} go_tls_sites SEC(".maps");
+
 /* SSL * -> socket fd, per process: from SSL_set_fd or learned during a call, for calls that
  * are served from the library's buffer without any syscall. LRU: SSL objects are freed unseen. */
 struct redtap_ssl_key {

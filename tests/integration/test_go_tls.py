@@ -45,7 +45,11 @@ CURL_N = 3
 
 
 class GoTls(harness.Scenario):
+    """The default placement: Read's results at the entry of the closure it defers."""
     PREFIX = "redtap-gotls-"
+    CONFIG = None  # YAML for --config, or None: the embedded default
+    READ_MODE = "go_emulated_deferred_return"
+    READ_RETURNS = r"[1-9]\d* returns probed"  # the ones that skip the deferred call
 
     @classmethod
     def go_client(cls, binary, port, path, n):
@@ -76,7 +80,13 @@ class GoTls(harness.Scenario):
             raise RuntimeError(f"early client: {line!r}")
         time.sleep(0.3)  # server A's connection goroutine now waits inside Read
 
-        cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs)
+        args = []
+        if cls.CONFIG:
+            cfg = os.path.join(cls.tmp, "redtap.yaml")
+            with open(cfg, "w") as f:
+                f.write(cls.CONFIG)
+            args = ["--config", cfg]
+        cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs, args)
         cls.agent.start()
 
         # The early client goes on over its connection.
@@ -148,18 +158,19 @@ class GoTls(harness.Scenario):
         for name in ("gotls", "gotls-late"):
             self.assertRegex(
                 self.log, rf"Go crypto/tls probes attached to \S*/{name} \(\d+ probes: "
-                r"Read go_stepped_return_spilled_args, \d+ returns; "
+                rf"Read {self.READ_MODE}, {self.READ_RETURNS}[^;]*; "
                 r"Write go_emulated_entry\)")
         self.assertRegex(self.metrics_text,
                          r'redtap_agent_tls_probes\{library="[^"]*/gotls",'
                          r'function="crypto/tls\.\(\*Conn\)\.Read",'
-                         r'mode="go_stepped_return_spilled_args"\} 1')
+                         rf'mode="{self.READ_MODE}"\}} 1')
 
     def test_doctor_names_the_placement(self):
         line = next((ln for ln in self.doctor.splitlines() if "go tls probe placement" in ln),
                     "")
         for name in ("gotls", "gotls-late"):
-            self.assertRegex(line, rf"/{name}: Read go_stepped_return_spilled_args, "
+            # (doctor shows the default placement: it does not read the agent's config)
+            self.assertRegex(line, rf"/{name}: Read go_emulated_deferred_return, "
                              r"Write go_emulated_entry", self.doctor)
 
     def test_no_drops(self):
@@ -170,6 +181,15 @@ class GoTls(harness.Scenario):
             self.assertEqual(drops.get(reason), "0", (reason, self.log))
         self.assertIn(" 0 parse errors", self.log)
         self.assertEqual(self.stop_rc, 0)
+
+
+class GoTlsSteppedReturns(GoTls):
+    """tls.emulated_sites: false: Read probed on every `ret` (single-stepped), its receiver
+    and buffer read from their argument slots; counts as exact as with the default."""
+    PREFIX = "redtap-gotls-stepped-"
+    CONFIG = "tls:\n  emulated_sites: false\n"
+    READ_MODE = "go_stepped_return_spilled_args"
+    READ_RETURNS = r"[1-9]\d* returns probed \(deferred returns: tls\.emulated_sites: false\)"
 
 
 if __name__ == "__main__":

@@ -164,9 +164,8 @@ DoctorCheck CheckGoTlsProbeSites() {
     const ssize_t n = readlink(exe.c_str(), buf, sizeof(buf) - 1);
     const std::string name = n > 0 ? std::string(buf, static_cast<size_t>(n)) : exe;
     c.detail += (c.detail.empty() ? "" : "; ") + name + ": " +
-                (go.why.empty()
-                     ? "Read " + go.read.sites.Mode(false) + ", Write " + go.write.sites.Mode(true)
-                     : "not probed (" + go.why + ")");
+                (go.why.empty() ? "Read " + go.ReadMode() + ", Write " + go.write.sites.Mode(true)
+                                : "not probed (" + go.why + ")");
   }
   if (d != nullptr) closedir(d);
   if (more) c.detail += "; and " + std::to_string(more) + " more";

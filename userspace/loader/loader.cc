@@ -194,6 +194,18 @@ struct bpf_program* CaptureLoader::FindProgram(const char* name) const {
   return object_->FindProgram(name);
 }
 
+int CaptureLoader::PutGoTlsSite(uint64_t id, const struct redtap_go_site& site) {
+  if (bpf_map__update_elem(skel_->maps.go_tls_sites, &id, sizeof(id), &site, sizeof(site),
+                           BPF_ANY)) {
+    return errno;
+  }
+  return 0;
+}
+
+void CaptureLoader::DeleteGoTlsSite(uint64_t id) noexcept {
+  bpf_map__delete_elem(skel_->maps.go_tls_sites, &id, sizeof(id), 0);
+}
+
 uint64_t CaptureLoader::RingBufferFill() const {
   if (!ring_consumer_ || !ring_producer_) return 0;
   unsigned long cons = __atomic_load_n(ring_consumer_, __ATOMIC_ACQUIRE);

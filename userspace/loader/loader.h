@@ -49,6 +49,10 @@ class CaptureLoader : public KernelControl {
   int ring_buffer_fd() const;
   /// A program of the capture object by name (the TLS attacher attaches the SSL uprobes).
   struct bpf_program* FindProgram(const char* name) const;
+  /// go_tls_sites: what a Go crypto/tls probe finds by its cookie (set before its link is
+  /// made, deleted after the link is gone). Returns 0 or an errno (the map is full: 4096).
+  int PutGoTlsSite(uint64_t id, const struct redtap_go_site& site);
+  void DeleteGoTlsSite(uint64_t id) noexcept;
   /// Bytes written by the kernel and not yet consumed (fill gauge), and the ring's size.
   uint64_t RingBufferFill() const;
   uint64_t RingBufferSize() const { return ring_size_; }

@@ -7,6 +7,7 @@
 #include <libelf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -18,6 +19,7 @@ namespace {
 
 constexpr const char* kRead = "crypto/tls.(*Conn).Read";
 constexpr const char* kWrite = "crypto/tls.(*Conn).Write";
+constexpr const char* kReadClosure = "crypto/tls.(*Conn).Read.func1";
 // Go 1.20 renamed the linker's symbols from "go." to "go:".
 constexpr const char* kItabs[] = {"go:itab.*net.TCPConn,net.Conn", "go.itab.*net.TCPConn,net.Conn"};
 constexpr uint64_t kMaxFunctionBytes = 64 * 1024;
@@ -30,7 +32,91 @@ bool IsStackGuard(const cs_x86_op& op) {
          op.mem.segment == X86_REG_INVALID && op.mem.disp == 0x10;
 }
 
+struct Insn {
+  uint64_t address;
+  unsigned id;
+  uint16_t size;
+  bool call;
+  cs_x86 x;
+};
+
+bool IsRspSlot(const cs_x86_op& op) {
+  return op.type == X86_OP_MEM && op.mem.base == X86_REG_RSP && op.mem.index == X86_REG_INVALID &&
+         op.mem.segment == X86_REG_INVALID;
+}
+
+// GoFunctionSites::deferred_why for a function whose shape was verified (s.ok): empty when
+// every indirect call is the deferred call followed by the epilogue that returns n from one
+// frame slot (go_tls.h).
+std::string FindDeferredReturns(GoFunctionSites& s, const std::vector<Insn>& body) {
+  if (!s.args_spilled) return "the receiver and the buffer are not kept in their argument slots";
+  int64_t slot = -1;
+  std::vector<uint64_t> covered;  // the epilogues' rets
+  for (size_t k = 0; k < body.size(); ++k) {
+    const Insn& c = body[k];
+    if (!c.call || (c.x.op_count == 1 && c.x.operands[0].type == X86_OP_IMM)) continue;
+    const std::string at = " at +" + std::to_string(c.address);
+    if (c.x.op_count != 1 || c.x.operands[0].type != X86_OP_REG) {
+      return "an indirect call through memory" + at;
+    }
+    // mov D(%rsp),%rax and other loads from the frame, add $frame,%rsp, ret.
+    int64_t d = -1;
+    bool closed = false;
+    size_t j = k + 1;
+    for (; j < body.size(); ++j) {
+      const Insn& e = body[j];
+      const cs_x86& x = e.x;
+      if (e.id == X86_INS_MOV && x.op_count == 2 && x.operands[0].type == X86_OP_REG &&
+          x.operands[0].size == 8 && IsRspSlot(x.operands[1])) {
+        const x86_reg r = x.operands[0].reg;
+        if (r == X86_REG_RSP || r == X86_REG_R14) break;
+        if (r == X86_REG_RAX) {
+          if (d >= 0) break;
+          d = x.operands[1].mem.disp;
+        }
+        continue;
+      }
+      if (e.id == X86_INS_ADD && x.op_count == 2 && IsReg(x.operands[0], X86_REG_RSP) &&
+          x.operands[1].type == X86_OP_IMM &&
+          x.operands[1].imm == static_cast<int64_t>(s.frame_size) && j + 1 < body.size() &&
+          body[j + 1].id == X86_INS_RET && body[j + 1].size == 1) {
+        closed = true;
+        covered.push_back(body[j + 1].address);
+      }
+      break;
+    }
+    if (!closed || d < 0) return "an indirect call not followed by Go's epilogue" + at;
+    if (slot >= 0 && d != slot) return "two result slots" + at;
+    slot = d;
+    s.deferred_call_rets.push_back(k + 1 < body.size() ? body[k + 1].address : 0);
+  }
+  if (slot < 0) return "no deferred call";
+  if (slot + 8 > static_cast<int64_t>(s.frame_size)) return "the result slot is not a local";
+  // Nothing but the function itself may write n's slot: no address is taken at or below it
+  // (a local's address taken below could reach it), none relative to rbp.
+  for (const Insn& e : body) {
+    if (e.id != X86_INS_LEA || e.x.op_count != 2 || e.x.operands[1].type != X86_OP_MEM) continue;
+    const cs_x86_op& m = e.x.operands[1];
+    const std::string at = " at +" + std::to_string(e.address);
+    if (m.mem.base == X86_REG_RBP) return "an address taken relative to rbp" + at;
+    if (m.mem.base == X86_REG_RSP && m.mem.disp < slot + 8) {
+      return "the result slot's address may be taken" + at;
+    }
+  }
+  s.result_slot = static_cast<uint64_t>(slot);
+  for (uint64_t r : s.ret_offsets) {
+    if (std::find(covered.begin(), covered.end(), r) == covered.end()) {
+      s.undeferred_ret_offsets.push_back(r);
+    }
+  }
+  return "";
+}
+
 }  // namespace
+
+std::string GoTlsBinary::ReadMode() const {
+  return read_deferred ? "go_emulated_deferred_return" : read.sites.Mode(false);
+}
 
 std::string GoFunctionSites::Mode(bool write) const {
   if (write) return "go_emulated_entry";
@@ -61,6 +147,9 @@ GoFunctionSites FindGoFunctionSites(std::span<const uint8_t> code) {
   bool framed = false, straight = true, rax_spilled = false, rbx_spilled = false;
   bool rax_clobbered = false, rbx_clobbered = false, slot_touched = false;
   uint64_t morestack = UINT64_MAX;  // the entry jump's target: the stack-growth path
+  // The body's instructions (after the entry jump, before the stack-growth path), for the
+  // deferred-return analysis.
+  std::vector<Insn> body;
   while (left > 0) {
     if (!cs_disasm_iter(h, &p, &left, &addr, insn.get())) {
       // Go pads functions with int3 (0xcc): anything else undecodable is not Go's code.
@@ -99,6 +188,7 @@ GoFunctionSites FindGoFunctionSites(std::span<const uint8_t> code) {
       } else if (i.id == X86_INS_CMP && x.op_count == 2 && IsStackGuard(x.operands[1]) &&
                  (IsReg(x.operands[0], X86_REG_RSP) || IsReg(x.operands[0], X86_REG_R12))) {
         guard_checked = true;
+        s.guard_r12 = IsReg(x.operands[0], X86_REG_R12);
       } else if (i.id == X86_INS_LEA && !guard_checked && x.op_count == 2 &&
                  IsReg(x.operands[0], X86_REG_R12) && x.operands[1].type == X86_OP_MEM &&
                  x.operands[1].mem.base == X86_REG_RSP) {
@@ -142,6 +232,19 @@ GoFunctionSites FindGoFunctionSites(std::span<const uint8_t> code) {
           slot_touched = true;
         }
       }
+      for (uint8_t k = 0; k < x.op_count; ++k) {
+        const cs_x86_op& op = x.operands[k];
+        if (framed && op.type == X86_OP_MEM && (op.access & CS_AC_WRITE) != 0 &&
+            op.mem.base == X86_REG_RSP && op.mem.disp >= static_cast<int64_t>(s.frame_size) + 8 &&
+            !(i.id == X86_INS_MOV && op.size == 8 && straight &&
+              op.mem.disp < static_cast<int64_t>(s.frame_size) + 8 + 8 * 9)) {
+          // (the register arguments' spills, straight after the frame is made, are not)
+          s.writes_above_frame = true;
+        }
+      }
+      body.push_back(Insn{i.address, i.id, i.size, call, x});
+      if (call && x.op_count == 1 && x.operands[0].type == X86_OP_IMM)
+        s.call_targets.push_back(x.operands[0].imm);
       if (framed && straight) {
         cs_regs rd, wr;
         uint8_t nrd = 0, nwr = 0;
@@ -186,6 +289,11 @@ GoFunctionSites FindGoFunctionSites(std::span<const uint8_t> code) {
   }
   s.args_spilled = framed && rax_spilled && rbx_spilled && !slot_touched;
   s.ok = true;
+  s.deferred_why = FindDeferredReturns(s, body);
+  if (!s.deferred_why.empty()) {
+    s.result_slot = 0;
+    s.deferred_call_rets.clear();
+  }
   return s;
 }
 
@@ -193,11 +301,12 @@ GoTlsBinary InspectGoTls(const std::string& path) {
   GoTlsBinary out;
   out.read.symbol = kRead;
   out.write.symbol = kWrite;
+  out.read_closure.symbol = kReadClosure;
   if (elf_version(EV_CURRENT) == EV_NONE) return out;
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return out;
   Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
-  uint64_t read_size = 0, write_size = 0;
+  uint64_t read_size = 0, write_size = 0, closure_size = 0;
   if (elf && elf_kind(elf) == ELF_K_ELF) {
     Elf_Scn* scn = nullptr;
     while ((scn = elf_nextscn(elf, scn)) != nullptr) {
@@ -221,6 +330,9 @@ GoTlsBinary InspectGoTls(const std::string& path) {
         } else if (std::strcmp(name, kWrite) == 0) {
           fn = &out.write;
           write_size = sym.st_size;
+        } else if (std::strcmp(name, kReadClosure) == 0) {
+          fn = &out.read_closure;
+          closure_size = sym.st_size;
         } else {
           for (const char* itab : kItabs) {
             if (std::strcmp(name, itab) == 0) out.tcpconn_itab_vaddr = sym.st_value;
@@ -242,7 +354,13 @@ GoTlsBinary InspectGoTls(const std::string& path) {
     return out;
   }
   if (out.tcpconn_itab_vaddr == 0) out.why = "no itab of *net.TCPConn as a net.Conn";
-  for (auto [fn, size] : {std::pair{&out.read, read_size}, std::pair{&out.write, write_size}}) {
+  out.read_size = read_size;
+  for (auto [fn, size] : {std::pair{&out.read, read_size}, std::pair{&out.write, write_size},
+                          std::pair{&out.read_closure, closure_size}}) {
+    if (fn == &out.read_closure && fn->vaddr == 0) {
+      fn->sites.why = "not in the symbol table";
+      continue;
+    }
     if (size == 0 || size > kMaxFunctionBytes) {
       fn->sites.why = "function size " + std::to_string(size) + " out of range";
       continue;
@@ -256,6 +374,24 @@ GoTlsBinary InspectGoTls(const std::string& path) {
     fn->sites = FindGoFunctionSites(code);
   }
   close(fd);
+  // Read's results at its deferred closure's entry (go_tls.h).
+  const GoFunctionSites& rs = out.read.sites;
+  const GoFunctionSites& cs = out.read_closure.sites;
+  const int64_t closure_rel = static_cast<int64_t>(out.read_closure.vaddr - out.read.vaddr);
+  if (!rs.ok) {
+    out.read_deferred_why = "Read: " + rs.why;
+  } else if (!rs.deferred_why.empty()) {
+    out.read_deferred_why = "Read: " + rs.deferred_why;
+  } else if (!cs.ok) {
+    out.read_deferred_why = std::string(kReadClosure) + ": " + cs.why;
+  } else if (cs.writes_above_frame) {
+    out.read_deferred_why = std::string(kReadClosure) + ": writes above its frame";
+  } else if (std::find(rs.call_targets.begin(), rs.call_targets.end(), closure_rel) !=
+             rs.call_targets.end()) {
+    out.read_deferred_why = "Read calls its closure directly";
+  } else {
+    out.read_deferred = true;
+  }
   if (out.why.empty()) {
     for (const GoTlsFunction* fn : {&out.read, &out.write}) {
       if (!fn->sites.ok) {

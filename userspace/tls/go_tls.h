@@ -22,6 +22,21 @@
 // receiver and the buffer there and the entry probe is not needed: a Read that was already
 // blocked when the probes attached (an idle keep-alive connection) is then seen too.
 //
+// Read defers `c.in.Unlock()`, and Go 1.19 compiles that as an open-coded defer: on each
+// return path n is stored to a frame slot D, the closure crypto/tls.(*Conn).Read.func1 is
+// called through a register, then `mov D(%rsp),%rax; ...; add $N,%rsp; ret`. The closure's own
+// stack-check jump is emulated: probed there, with the return address checked to lie in Read,
+// n is at 8+D(%rsp) and the spilled receiver and buffer at 8+N+8(%rsp), and Read's `ret`s
+// after those calls need no probe (the others, which return without the deferred call, keep
+// theirs). Verified on the code: every indirect call in Read is followed by that epilogue with
+// one D, no address at or below D is taken in the frame (only Read writes n's slot), the
+// arguments are spilled, Read never calls the closure directly and the closure writes nothing
+// above its own frame. Else the `ret` probes, as before.
+//
+// The entry probes sit on the stack check's jump, which is taken when the stack must grow or
+// the scheduler asks for a preemption; the runtime then runs the function again from its
+// start. The probes report only the pass where the jump is not taken (g.stackguard0 read).
+//
 // A jump that leaves the function (a tail call) or a prologue of another shape refuses the
 // binary, with the reason: never a guess. The binary must also hold the itab of *net.TCPConn
 // as a net.Conn, which the return probe compares with tls.Conn.conn before it follows the
@@ -48,8 +63,30 @@ struct GoFunctionSites {
   /// a Read already waiting when the probes attach is still seen).
   bool args_spilled = false;
   uint64_t frame_size = 0;  // the prologue's `sub $N,%rsp`
+  /// The stack check compares r12 (`lea -N(%rsp),%r12` first: large frames), else rsp.
+  bool guard_r12 = false;
+  /// The function writes above its own frame (rsp-relative, past its return address) other
+  /// than its argument spills: a closure that could change its caller's locals.
+  bool writes_above_frame = false;
+  /// Direct call targets, in bytes from the function's start (may be outside it).
+  std::vector<int64_t> call_targets;
+
+  /// Deferred returns (Read: `defer c.in.Unlock()`): every indirect call in the function is
+  /// followed by the epilogue `mov D(%rsp),%rax; [mov X(%rsp),%rbx|%rcx|%rbp ...];
+  /// add $frame,%rsp; ret`, with the same D for all, the arguments spilled (args_spilled),
+  /// and no instruction taking an address at or below D+7 in the frame. Then, at the called
+  /// closure's entry, the result n is at D from this function's rsp: its returns need no
+  /// probe. Empty `deferred_why` when that holds.
+  std::string deferred_why = "not analysed";
+  uint64_t result_slot = 0;                  // D
+  std::vector<uint64_t> deferred_call_rets;  // offsets of the instruction after each such call
+  /// The `ret` offsets not preceded by a deferred call (early returns, the panic path): they
+  /// keep their return probes.
+  std::vector<uint64_t> undeferred_ret_offsets;
+
   /// How it is probed: Write (`write`) at its entry only, "go_emulated_entry"; Read at its
-  /// returns, "go_stepped_return_spilled_args" or "go_emulated_entry_stepped_return".
+  /// returns, "go_stepped_return_spilled_args" or "go_emulated_entry_stepped_return" (or at
+  /// its deferred closure's entry: GoTlsBinary::ReadMode()).
   std::string Mode(bool write) const;
 };
 
@@ -70,7 +107,17 @@ struct GoTlsBinary {
   /// itab, unreadable code).
   std::string why;
   GoTlsFunction read, write;
+  /// crypto/tls.(*Conn).Read.func1: the closure Read defers. `read_deferred` when Read's
+  /// results can be read at its entry (GoFunctionSites::deferred_why, and the closure is a Go
+  /// function that writes nothing above its frame and that Read never calls directly).
+  GoTlsFunction read_closure;
+  bool read_deferred = false;
+  std::string read_deferred_why;  // when !read_deferred
+  uint64_t read_size = 0;
   uint64_t tcpconn_itab_vaddr = 0;  // go:itab.*net.TCPConn,net.Conn
+  /// Read's mode: "go_emulated_deferred_return" when read_deferred, else
+  /// read.sites.Mode(false).
+  std::string ReadMode() const;
 };
 
 /// Reads the symbol table (.symtab: Go does not export these in .dynsym) and disassembles

@@ -167,6 +167,7 @@ void TlsAttacher::ScanAll() {
   for (auto it = attached_.begin(); it != attached_.end();) {
     if (!it->second.system && !in_use.count(it->first)) {
       for (auto* link : it->second.links) bpf_link__destroy(link);
+      for (uint64_t id : it->second.go_sites) loader_->DeleteGoTlsSite(id);
       stats_.probes_attached -= it->second.links.size();
       stats_.files_attached--;
       stats_.files_detached++;
@@ -293,7 +294,7 @@ bool TlsAttacher::AttachFile(const FileKey& key, const std::string& path, bool s
   std::string summary;
   for (const auto& [fn, mode] : modes) summary += (summary.empty() ? "" : ", ") + fn + " " + mode;
   spdlog::info("tls: OpenSSL probes attached to {} ({} probes: {})", path, links.size(), summary);
-  attached_[key] = Attached{path, system, std::move(links), std::move(modes)};
+  attached_[key] = Attached{path, system, std::move(links), std::move(modes), {}};
   return true;
 }
 
@@ -307,6 +308,7 @@ bool TlsAttacher::AttachGo(const FileKey& key, const std::string& path, bool sys
     return false;
   }
   std::vector<struct bpf_link*> links;
+  std::vector<uint64_t> sites;  // go_tls_sites entries of these links
   std::string failure;
   const auto attach = [&](const char* prog_name, uint64_t file_offset, uint64_t cookie) {
     struct bpf_program* prog = loader_->FindProgram(prog_name);
@@ -320,24 +322,62 @@ bool TlsAttacher::AttachGo(const FileKey& key, const std::string& path, bool sys
       failure = std::string(prog_name) + ": " + ErrnoText(errno);
     }
   };
+  // An entry probe's descriptor (cookie = its id), before its link exists.
+  const auto site = [&](struct redtap_go_site d) -> uint64_t {
+    const uint64_t id = next_go_site_.fetch_add(1);
+    if (const int err = loader_->PutGoTlsSite(id, d); err != 0) {
+      if (failure.empty()) failure = "go_tls_sites: " + ErrnoText(err);
+      return 0;
+    }
+    sites.push_back(id);
+    return id;
+  };
+  const auto rel = [](uint64_t to, uint64_t from) { return static_cast<int64_t>(to - from); };
   std::vector<std::pair<std::string, std::string>> modes;
-  // Read: its returns (with the entry when the arguments are not kept in their slots).
+  // Read: at its deferred closure's entry when verified, its other returns probed; else at
+  // its returns (with the entry when the arguments are not kept in their slots).
   const GoTlsFunction& rd = go.read;
-  if (!rd.sites.args_spilled)
+  std::vector<uint64_t> rets = rd.sites.ret_offsets;
+  const bool deferred = go.read_deferred && emulated_sites_;
+  const std::string read_mode = deferred ? go.ReadMode() : rd.sites.Mode(false);
+  if (deferred) {
+    const GoTlsFunction& cl = go.read_closure;
+    const uint64_t at = cl.vaddr + cl.sites.entry_offset;
+    struct redtap_go_site d = {};
+    d.itab_rel = rel(go.tcpconn_itab_vaddr, at);
+    d.caller_rel = rel(rd.vaddr, at);
+    d.caller_size = static_cast<uint32_t>(go.read_size);
+    d.result_slot = static_cast<uint32_t>(rd.sites.result_slot);
+    d.frame = static_cast<uint32_t>(rd.sites.frame_size);
+    d.guard_r12 = cl.sites.guard_r12;
+    if (const uint64_t id = site(d)) {
+      attach("go_tls_read_deferred", cl.file_offset + cl.sites.entry_offset, id);
+    }
+    rets = rd.sites.undeferred_ret_offsets;
+  } else if (!rd.sites.args_spilled) {
     attach("go_tls_read_enter", rd.file_offset + rd.sites.entry_offset, 0);
-  for (uint64_t r : rd.sites.ret_offsets) {
+  }
+  for (uint64_t r : rets) {
     attach(rd.sites.args_spilled ? "go_tls_read_ret_spilled" : "go_tls_read_ret",
            rd.file_offset + r, GoItabCookie(go, rd.vaddr + r));
   }
-  modes.emplace_back(rd.symbol, rd.sites.Mode(false));
+  modes.emplace_back(rd.symbol, read_mode);
   // Write: its entry only (go_tls.bpf.h says why).
   const GoTlsFunction& wr = go.write;
-  attach("go_tls_write_enter", wr.file_offset + wr.sites.entry_offset,
-         GoItabCookie(go, wr.vaddr + wr.sites.entry_offset));
+  {
+    const uint64_t at = wr.vaddr + wr.sites.entry_offset;
+    struct redtap_go_site d = {};
+    d.itab_rel = rel(go.tcpconn_itab_vaddr, at);
+    d.guard_r12 = wr.sites.guard_r12;
+    if (const uint64_t id = site(d)) {
+      attach("go_tls_write_enter", wr.file_offset + wr.sites.entry_offset, id);
+    }
+  }
   modes.emplace_back(wr.symbol, wr.sites.Mode(true));
   std::lock_guard<std::mutex> l(mu_);
   if (!failure.empty()) {
     for (auto* link : links) bpf_link__destroy(link);
+    for (uint64_t id : sites) loader_->DeleteGoTlsSite(id);
     stats_.attach_failures++;
     rejected_.insert(key);
     spdlog::warn("tls: cannot attach Go crypto/tls probes to {}: {}", path, failure);
@@ -346,11 +386,14 @@ bool TlsAttacher::AttachGo(const FileKey& key, const std::string& path, bool sys
   stats_.files_attached++;
   stats_.probes_attached += links.size();
   spdlog::info(
-      "tls: Go crypto/tls probes attached to {} ({} probes: Read {}, {} returns; "
+      "tls: Go crypto/tls probes attached to {} ({} probes: Read {}, {} returns probed{}; "
       "Write {})",
-      path, links.size(), go.read.sites.Mode(false), go.read.sites.ret_offsets.size(),
+      path, links.size(), read_mode, rets.size(),
+      deferred ? ""
+               : " (deferred returns: " +
+                     (go.read_deferred ? "tls.emulated_sites: false" : go.read_deferred_why) + ")",
       go.write.sites.Mode(true));
-  attached_[key] = Attached{path, system, std::move(links), std::move(modes)};
+  attached_[key] = Attached{path, system, std::move(links), std::move(modes), std::move(sites)};
   return true;
 }
 

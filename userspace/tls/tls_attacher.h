@@ -84,6 +84,7 @@ class TlsAttacher {
     bool system = false;  // a well-known library path: kept even when unmapped
     std::vector<struct bpf_link*> links;
     std::vector<std::pair<std::string, std::string>> modes;  // function, mode
+    std::vector<uint64_t> go_sites;  // go_tls_sites entries, deleted with the links
   };
 
   void Worker();
@@ -102,6 +103,7 @@ class TlsAttacher {
   std::map<FileKey, Attached> attached_;
   std::set<FileKey> rejected_;  // checked: no OpenSSL symbols, or attach failed
   TlsStats stats_;
+  std::atomic<uint64_t> next_go_site_{1};
 
   std::mutex qmu_;
   std::condition_variable qcv_;

@@ -125,6 +125,51 @@ TEST(GoTlsSites, NotGoIsNotFound) {
   EXPECT_FALSE(InspectGoTls("/nonexistent/binary").found);
 }
 
+// Read's deferred call (`defer c.in.Unlock()`): n stored in a frame slot, the closure called
+// through a register, then the epilogue returns that slot.
+const Bytes kStoreN = {0x48, 0x89, 0x4c, 0x24, 0x08};  // mov %rcx,0x8(%rsp)
+const Bytes kCallRax = {0xff, 0xd0};                   // call *%rax
+const Bytes kLoadN = {0x48, 0x8b, 0x44, 0x24, 0x08};   // mov 0x8(%rsp),%rax
+const Bytes kLeaFrame = {0x48, 0x8d, 0x14, 0x24};      // lea (%rsp),%rdx
+
+TEST(GoTlsSites, DeferredReturn) {
+  const Bytes f = GoFunction(kGuardRsp, Cat({kSpillRax, kSpillRbx, kStoreN, kCallRax, kLoadN}));
+  const GoFunctionSites s = FindGoFunctionSites(f);
+  ASSERT_TRUE(s.ok) << s.why;
+  ASSERT_EQ(s.deferred_why, "");
+  EXPECT_EQ(s.result_slot, 8u);
+  ASSERT_EQ(s.deferred_call_rets.size(), 1u);
+  EXPECT_EQ(f[s.deferred_call_rets[0]], 0x48);  // the load of n after the call
+  EXPECT_TRUE(s.undeferred_ret_offsets.empty());
+  EXPECT_FALSE(s.guard_r12);
+  EXPECT_FALSE(s.writes_above_frame);
+}
+
+TEST(GoTlsSites, DeferredReturnRefusedUnlessVerified) {
+  // the result does not come from a frame slot after the call
+  const Bytes mov_rcx_rax = {0x48, 0x89, 0xc8};
+  GoFunctionSites s = FindGoFunctionSites(
+      GoFunction(kGuardRsp, Cat({kSpillRax, kSpillRbx, kCallRax, mov_rcx_rax})));
+  ASSERT_TRUE(s.ok) << s.why;
+  EXPECT_NE(s.deferred_why.find("not followed by Go's epilogue"), std::string::npos)
+      << s.deferred_why;
+  EXPECT_TRUE(s.deferred_call_rets.empty());
+  // an address taken at or below n's slot: something else could write it
+  s = FindGoFunctionSites(
+      GoFunction(kGuardRsp, Cat({kSpillRax, kSpillRbx, kLeaFrame, kStoreN, kCallRax, kLoadN})));
+  EXPECT_NE(s.deferred_why.find("address may be taken"), std::string::npos) << s.deferred_why;
+  // the receiver and the buffer not in their slots: nothing to read them from
+  s = FindGoFunctionSites(GoFunction(kGuardRsp, Cat({kStoreN, kCallRax, kLoadN})));
+  EXPECT_NE(s.deferred_why.find("not kept in their argument slots"), std::string::npos)
+      << s.deferred_why;
+  // no indirect call at all
+  s = FindGoFunctionSites(GoFunction(kGuardRsp, Cat({kSpillRax, kSpillRbx, kCallNext})));
+  EXPECT_EQ(s.deferred_why, "no deferred call");
+  // a large frame's stack check goes through r12: the entry probes compare that register
+  s = FindGoFunctionSites(GoFunction(Cat({kLeaR12, kGuardR12}), Cat({kCallNext})));
+  EXPECT_TRUE(s.guard_r12);
+}
+
 // The real thing: Debian's Go (1.19) builds gotls; its Read spills c and b, its Write keeps
 // c in a local (the entry probe is needed).
 TEST(GoTlsSites, RealGoBinary) {
@@ -143,6 +188,20 @@ TEST(GoTlsSites, RealGoBinary) {
   }
   EXPECT_TRUE(b.read.sites.args_spilled);
   EXPECT_EQ(b.read.sites.Mode(false), "go_stepped_return_spilled_args");
+  // Read defers c.in.Unlock(): its results are read at the closure's entry, and only the
+  // returns that do not go through the deferred call (len(b) == 0, a handshake error, the
+  // panic path) keep a return probe.
+  ASSERT_TRUE(b.read_deferred) << b.read_deferred_why;
+  EXPECT_EQ(b.ReadMode(), "go_emulated_deferred_return");
+  EXPECT_NE(b.read_closure.vaddr, 0u);
+  EXPECT_TRUE(b.read_closure.sites.ok);
+  EXPECT_FALSE(b.read_closure.sites.writes_above_frame);
+  const GoFunctionSites& r = b.read.sites;
+  EXPECT_GE(r.deferred_call_rets.size(), 2u);
+  EXPECT_LT(r.result_slot + 8, r.frame_size);
+  EXPECT_GE(r.undeferred_ret_offsets.size(), 1u);
+  EXPECT_EQ(r.undeferred_ret_offsets.size() + r.deferred_call_rets.size(), r.ret_offsets.size());
+  EXPECT_GT(b.read_size, r.ret_offsets.back());
 }
 
 }  // namespace
