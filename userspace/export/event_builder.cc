@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 // Only nlohmann's shortest round-trip double printer (nlohmann::detail::to_chars) is used, so
 // numbers print exactly as they did when events were built with nlohmann::ordered_json.
 #include <nlohmann/json.hpp>
@@ -179,10 +180,23 @@ void EventBuilder::Process(std::string_view service, uint32_t pid, std::string_v
 }
 
 void EventBuilder::Key(std::string_view k) {
-  if (n_ > 0) out_.push_back(',');
-  out_.push_back('"');
-  out_.append(k);
-  out_.append("\":", 2);
+  // `,"key":` in one append (the keys are short literals): one capacity check instead of five.
+  char buf[96];
+  if (k.size() + 4 <= sizeof(buf)) {
+    size_t n = 0;
+    if (n_ > 0) buf[n++] = ',';
+    buf[n++] = '"';
+    std::memcpy(buf + n, k.data(), k.size());
+    n += k.size();
+    buf[n++] = '"';
+    buf[n++] = ':';
+    out_.append(buf, n);
+  } else {
+    if (n_ > 0) out_.push_back(',');
+    out_.push_back('"');
+    out_.append(k);
+    out_.append("\":", 2);
+  }
   cur_key_ = k;
   cur_dup_ = -1;
   start_ = out_.size();

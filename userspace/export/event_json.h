@@ -24,6 +24,13 @@ std::string FormatHttpEvent(const http::Transaction& t, const ConnMeta& meta,
                             std::string_view service_name, std::string_view route,
                             int64_t ktime_to_realtime_offset_ns, const Redactor& r,
                             const EventExtras* extras = nullptr) noexcept;
+/// The same line into `out` (cleared first; its capacity is reused: no allocation per event
+/// on a hot path that keeps one string). `out` is empty only when even the error line could
+/// not be allocated.
+void FormatHttpEventTo(std::string& out, const http::Transaction& t, const ConnMeta& meta,
+                       std::string_view service_name, std::string_view route,
+                       int64_t ktime_to_realtime_offset_ns, const Redactor& r,
+                       const EventExtras* extras = nullptr) noexcept;
 
 /// Splits a request-target into its path and query (without '?'); `has_query` tells whether
 /// a '?' was present. Absolute-form targets ("http://h/p?q") give their path ("/p", or "/"

@@ -34,8 +34,9 @@ void EventSink::Consume(enrich::Enriched& e) noexcept {
     }
   }
   if (!thread_) {
-    writer_->Push(FormatHttpEvent(*e.txn, *e.meta, e.service, e.route, offset_, redactor_,
-                                  e.extras.empty() ? nullptr : &e.extras));
+    FormatHttpEventTo(line_, *e.txn, *e.meta, e.service, e.route, offset_, redactor_,
+                      e.extras.empty() ? nullptr : &e.extras);
+    if (!line_.empty()) writer_->Push(line_);
     return;
   }
   try {

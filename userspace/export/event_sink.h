@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "userspace/config/config.h"
 #include "userspace/export/event_select.h"
@@ -52,6 +53,7 @@ class EventSink : public pipeline::Sink, public pipeline::DbSink {
   uint64_t http_slow_ns_;
   EventSelector selector_;
   std::unique_ptr<FormatThread> thread_;
+  std::string line_;  // inline mode: the line being formatted (capacity reused)
 };
 
 }  // namespace redtap::exporter

@@ -18,10 +18,14 @@
 namespace redtap::exporter {
 namespace {
 
-// The writer's buffer goes out in one write(2) once it holds this much.
-constexpr size_t kWriteChunkBytes = 64 * 1024;
-// Under sustained load (the queue never runs empty), the buffer still goes out this often.
-constexpr auto kMaxWriteDelay = std::chrono::milliseconds(100);
+// Initial size of the queue's two buffers (they grow with the batches and keep their size).
+constexpr size_t kInitialBufferBytes = 64 * 1024;
+// Once a line waits, the writer lets more join it for this long before it writes them all
+// out (unless kMaxWakeLines wait first): one wake-up and a few write(2) calls per batch
+// instead of one per handful of lines (a wake-up costs both threads several microseconds).
+constexpr auto kLinger = std::chrono::milliseconds(20);
+// Lines waiting that wake the writer before kLinger is over (at most a quarter of the queue).
+constexpr size_t kMaxWakeLines = 1024;
 // How long a write to a non-blocking descriptor (e.g. a stdout pipe) may wait for room.
 constexpr int kWritableTimeoutMs = 1000;
 
@@ -53,8 +57,9 @@ EventWriter::EventWriter(int fd, bool owns_fd, std::string path, size_t capacity
       owns_fd_(owns_fd),
       path_(std::move(path)),
       capacity_(capacity),
-      last_write_(std::chrono::steady_clock::now()) {
-  buffer_.reserve(kWriteChunkBytes + 4096);
+      wake_lines_(std::clamp<size_t>(capacity / 4, 1, kMaxWakeLines)) {
+  buffer_.reserve(kInitialBufferBytes);
+  pending_.reserve(kInitialBufferBytes);
 }
 
 EventWriter::~EventWriter() {
@@ -62,7 +67,7 @@ EventWriter::~EventWriter() {
   if (owns_fd_) ::close(fd_);
 }
 
-bool EventWriter::Push(std::string line) noexcept {
+bool EventWriter::Push(std::string_view line) noexcept {
   try {
     std::unique_lock lock(mu_);
     if (stop_ || in_flight_ >= capacity_) {
@@ -70,15 +75,25 @@ bool EventWriter::Push(std::string line) noexcept {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    pending_.push_back(std::move(line));
+    pending_.append(line);  // may throw (out of memory): nothing counted yet
+    pending_.push_back('\n');
+    ++pending_lines_;
     ++in_flight_;
     ++accepted_;
-    const bool was_empty = pending_.size() == 1;
+    // Wake the writer when it sleeps with nothing to do (once), or when a batch is full;
+    // otherwise it is lingering, or busy, and will look again.
+    const bool wake = idle_ || pending_lines_ == wake_lines_;
+    idle_ = false;
     lock.unlock();
-    // A non-empty queue means the writer is already awake or about to look again.
-    if (was_empty) work_cv_.notify_one();
+    if (wake) work_cv_.notify_one();
     return true;
   } catch (...) {  // bad_alloc growing the queue: drop, never throw into the reader
+    std::lock_guard lock(mu_);
+    // A line appended without its newline would join the next one: cut it back off.
+    if (!pending_.empty() && pending_.back() != '\n') {
+      const size_t nl = pending_.rfind('\n');
+      pending_.resize(nl == std::string::npos ? 0 : nl + 1);
+    }
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
@@ -118,39 +133,43 @@ void EventWriter::Run() {
   sigaddset(&set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  std::vector<std::string> batch;
   std::unique_lock lock(mu_);
   for (;;) {
-    // Wakes at least every second to notice a deleted or rotated file.
-    work_cv_.wait_for(lock, std::chrono::seconds(1), [&] {
-      return stop_ || reopen_requested_.load(std::memory_order_relaxed) ||
-             (!paused_ && !pending_.empty());
-    });
-    if (pending_.empty() && stop_) break;  // stopping, and everything is taken
+    if (pending_lines_ == 0 || paused_) {
+      // Nothing to take: sleep until Push() wakes an idle writer; at least every second to
+      // notice a deleted or rotated file.
+      idle_ = true;
+      work_cv_.wait_for(lock, std::chrono::seconds(1), [&] {
+        return stop_ || flush_requested_ || reopen_requested_.load(std::memory_order_relaxed) ||
+               (!paused_ && pending_lines_ > 0);
+      });
+      idle_ = false;
+    }
+    if (pending_lines_ > 0 && !paused_ && !stop_ && !flush_requested_) {
+      // Lines wait: let the batch fill for kLinger, or until wake_lines_ wait.
+      work_cv_.wait_for(lock, kLinger, [&] {
+        return stop_ || flush_requested_ || reopen_requested_.load(std::memory_order_relaxed) ||
+               pending_lines_ >= wake_lines_;
+      });
+    }
+    if (pending_lines_ == 0 && stop_) break;  // stopping, and everything is taken
     if (owns_fd_) {
       lock.unlock();
       MaybeReopen(reopen_requested_.exchange(false, std::memory_order_relaxed));
       lock.lock();
     }
-    if (pending_.empty() || (paused_ && !stop_)) continue;
-    batch.swap(pending_);
+    if (pending_lines_ > 0 && !(paused_ && !stop_)) {
+      // Take the whole batch: the lines are already newline-terminated, and the two buffers
+      // swap, keeping their capacity.
+      buffer_.swap(pending_);
+      buffer_lines_ = pending_lines_;
+      pending_.clear();
+      pending_lines_ = 0;
+    }
+    flush_requested_ = false;
     lock.unlock();
-    for (std::string& line : batch) {
-      buffer_.append(line);
-      buffer_.push_back('\n');
-      ++buffer_lines_;
-      if (buffer_.size() >= kWriteChunkBytes) WriteBuffer();
-    }
-    batch.clear();  // keeps its capacity: swapped back as the next queue
+    WriteBuffer();
     lock.lock();
-    const bool idle = pending_.empty() || (paused_ && !stop_);
-    const bool due = std::chrono::steady_clock::now() - last_write_ >= kMaxWriteDelay;
-    if (idle || due || flush_requested_) {
-      flush_requested_ = false;
-      lock.unlock();
-      WriteBuffer();
-      lock.lock();
-    }
   }
   lock.unlock();
   WriteBuffer();
@@ -230,7 +249,6 @@ void EventWriter::WriteBuffer() {
   const size_t lines = buffer_lines_;
   buffer_.clear();
   buffer_lines_ = 0;
-  last_write_ = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);
     in_flight_ -= lines;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -19,8 +20,9 @@ namespace redtap::exporter {
 
 /// Writes lines in order, each followed by '\n'. Push() never blocks on I/O: when
 /// `queue_capacity` lines are waiting (queued or being written), the line is dropped and
-/// counted. The writer thread batches lines into large write(2) calls and writes its buffer
-/// out whenever the queue runs empty, and at least every 100 ms under sustained load.
+/// counted. The writer thread batches lines into large write(2) calls: woken by the first
+/// line after it went idle, it lets more lines join for 20 ms (or until 1024 wait, at most a
+/// quarter of the queue), then writes them all out: a line reaches the file within ~20 ms.
 /// A failed write (disk full, closed pipe) loses that batch: its lines are counted as
 /// dropped, the failure is counted and logged once; the writer keeps going.
 /// A file path is reopened (logrotate, or someone deleted the file) on Reopen() (SIGHUP),
@@ -37,7 +39,7 @@ class EventWriter {
 
   /// Queues one line (without its '\n'). Thread-safe, never blocks on I/O. False when the
   /// line was dropped (queue full, or the writer stopped); the drop is counted.
-  bool Push(std::string line) noexcept;
+  bool Push(std::string_view line) noexcept;
 
   /// Blocks until every line pushed before the call is written (or counted as lost).
   void Flush();
@@ -77,22 +79,24 @@ class EventWriter {
   const bool owns_fd_;
   const std::string path_;
   const size_t capacity_;
+  const size_t wake_lines_;  // lines waiting that end the writer's linger
 
   std::mutex mu_;
-  std::condition_variable work_cv_;   // writer waits for lines / stop
-  std::condition_variable done_cv_;   // Flush() waits for progress
-  std::vector<std::string> pending_;  // guarded by mu_
-  size_t in_flight_ = 0;              // guarded by mu_: pushed lines not yet written or lost
-  uint64_t accepted_ = 0;             // guarded by mu_: lines accepted since Open
-  uint64_t finished_ = 0;             // guarded by mu_: lines written or lost since Open
-  bool stop_ = false;                 // guarded by mu_
-  bool paused_ = false;               // guarded by mu_
-  bool flush_requested_ = false;      // guarded by mu_
+  std::condition_variable work_cv_;  // writer waits for lines / stop
+  std::condition_variable done_cv_;  // Flush() waits for progress
+  std::string pending_;              // guarded by mu_: queued lines, each with its '\n'
+  size_t pending_lines_ = 0;         // guarded by mu_
+  size_t in_flight_ = 0;             // guarded by mu_: pushed lines not yet written or lost
+  uint64_t accepted_ = 0;            // guarded by mu_: lines accepted since Open
+  uint64_t finished_ = 0;            // guarded by mu_: lines written or lost since Open
+  bool stop_ = false;                // guarded by mu_
+  bool paused_ = false;              // guarded by mu_
+  bool flush_requested_ = false;     // guarded by mu_
+  bool idle_ = false;                // guarded by mu_: the writer sleeps with nothing to take
 
   // Writer thread only.
   std::string buffer_;
   size_t buffer_lines_ = 0;
-  std::chrono::steady_clock::time_point last_write_;
   bool error_logged_ = false;
 
   std::atomic<uint64_t> written_{0};
