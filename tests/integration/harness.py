@@ -176,6 +176,22 @@ class Scenario(unittest.TestCase):
     def expect(cls, kind, port, method, path, status, n=1):
         cls.expected[(kind, port, method, path, status)] += n
 
+    def ours(self):
+        """The events of this scenario's servers (subclasses say which)."""
+        raise NotImplementedError
+
+    def assert_counts(self):
+        """Exactness: the events of ours(), counted per (kind, server port, method, path,
+        status), equal what the scenario's clients did (expect())."""
+        got = collections.Counter(
+            (e["kind"], e["server.port"], e["http.request.method"], e.get("url.path"),
+             e.get("http.response.status_code")) for e in self.ours())
+        missing = self.expected - got
+        extra = got - self.expected
+        self.assertEqual((dict(missing), dict(extra)), ({}, {}),
+                         f"missing (expected, not seen) / extra (seen, not expected); "
+                         f"agent log:\n{self.log}")
+
     @classmethod
     def via_nginx(cls, method, path, status, n=1):
         """A request from a client to nginx (cls.ng): its client and server events, plus the
@@ -240,10 +256,17 @@ def bpf_live_ids(kind):
     return {o["id"] for o in json.loads(text or "[]")}
 
 
-def find_redtap():
+def take_arg(flag, default=None):
+    """The value of `flag VALUE` on the command line (removed from sys.argv, so unittest
+    never sees it), else `default`."""
     for i, a in enumerate(sys.argv):
-        if a == "--redtap" and i + 1 < len(sys.argv):
-            path = sys.argv[i + 1]
+        if a == flag and i + 1 < len(sys.argv):
+            value = sys.argv[i + 1]
             del sys.argv[i:i + 2]
-            return path
-    return os.environ.get("REDTAP_BIN", os.path.join(HERE, "..", "..", "build", "redtap"))
+            return value
+    return default
+
+
+def find_redtap():
+    return take_arg("--redtap") or os.environ.get(
+        "REDTAP_BIN", os.path.join(HERE, "..", "..", "build", "redtap"))

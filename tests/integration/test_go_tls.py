@@ -13,12 +13,10 @@ Processes (tests/integration/go/gotls.go, built by CMake with Debian's golang-go
   - curl (OpenSSL) to server B: the client side from the OpenSSL probes, the server side from
     the Go ones.
 """
-import collections
 import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import unittest
 import urllib.request
@@ -28,16 +26,8 @@ import harness
 REDTAP = harness.find_redtap()
 
 
-def find_gotls():
-    for i, a in enumerate(sys.argv):
-        if a == "--gotls" and i + 1 < len(sys.argv):
-            path = sys.argv[i + 1]
-            del sys.argv[i:i + 2]
-            return path
-    return os.path.join(harness.HERE, "..", "..", "build", "tests", "gotls")
-
-
-GOTLS = find_gotls()
+GOTLS = harness.take_arg("--gotls", os.path.join(harness.HERE, "..", "..", "build", "tests",
+                                                  "gotls"))
 EARLY_N = 20
 LATE_OK = 30
 LATE_404 = 5
@@ -139,13 +129,7 @@ class GoTls(harness.Scenario):
         self.assertEqual(self.missing_out.split()[:2], ["done", "0"])  # 404s are not OK
 
     def test_counts_equal_what_clients_did(self):
-        got = collections.Counter(
-            (e["kind"], e["server.port"], e["http.request.method"], e.get("url.path"),
-             e.get("http.response.status_code")) for e in self.ours())
-        missing = self.expected - got
-        extra = got - self.expected
-        self.assertEqual((dict(missing), dict(extra)), ({}, {}),
-                         f"missing / extra; agent log:\n{self.log}")
+        self.assert_counts()
 
     def test_every_event_is_tls_and_timed(self):
         for e in self.ours():

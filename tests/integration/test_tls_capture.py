@@ -10,7 +10,6 @@ nginx, the backend, the node server and one Python client (with its connection a
 open) start before the agent: their libssl / node binary are found by the /proc scan. The
 other clients start after it; node's binary is attached through the exec event.
 """
-import collections
 import os
 import re
 import shutil
@@ -317,13 +316,7 @@ class TlsCapture(harness.Scenario):
 
     def test_counts_equal_what_clients_did(self):
         self.assertIn("done 5", self.node_client_out or "done 5")
-        got = collections.Counter(
-            (e["kind"], e["server.port"], e["http.request.method"], e.get("url.path"),
-             e.get("http.response.status_code")) for e in self.ours())
-        missing = self.expected - got
-        extra = got - self.expected
-        self.assertEqual((dict(missing), dict(extra)), ({}, {}),
-                         f"missing / extra; agent log:\n{self.log}")
+        self.assert_counts()
 
     def test_request_of_an_ssl_read_in_progress_at_attach(self):
         # Counted where it was lost, and its answer reported from the time its bytes arrived.

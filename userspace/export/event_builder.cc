@@ -180,23 +180,18 @@ void EventBuilder::Process(std::string_view service, uint32_t pid, std::string_v
 }
 
 void EventBuilder::Key(std::string_view k) {
-  // `,"key":` in one append (the keys are short literals): one capacity check instead of five.
-  char buf[96];
-  if (k.size() + 4 <= sizeof(buf)) {
-    size_t n = 0;
-    if (n_ > 0) buf[n++] = ',';
-    buf[n++] = '"';
-    std::memcpy(buf + n, k.data(), k.size());
-    n += k.size();
-    buf[n++] = '"';
-    buf[n++] = ':';
-    out_.append(buf, n);
-  } else {
-    if (n_ > 0) out_.push_back(',');
-    out_.push_back('"');
-    out_.append(k);
-    out_.append("\":", 2);
-  }
+  // `,"key":` written in place after one resize (one capacity check instead of five; bytes
+  // staged in a local buffer and appended stalled on store forwarding).
+  const size_t pos = out_.size();
+  const size_t comma = n_ > 0 ? 1 : 0;
+  out_.resize(pos + comma + k.size() + 3);
+  char* p = out_.data() + pos;
+  if (comma) *p++ = ',';
+  *p++ = '"';
+  std::memcpy(p, k.data(), k.size());
+  p += k.size();
+  p[0] = '"';
+  p[1] = ':';
   cur_key_ = k;
   cur_dup_ = -1;
   start_ = out_.size();
