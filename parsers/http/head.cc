@@ -110,6 +110,23 @@ constexpr std::array<bool, 256> MakeValueStopTable() {
 }
 constexpr std::array<bool, 256> kValueStop = MakeValueStopTable();
 
+// The first byte in [p, end) that kValueStop marks, or end. Eight bytes at a time while none
+// is a control (< 0x20, HT included: the byte loop decides it) or DEL (SWAR: a borrow can
+// only mark bytes after a real match, so "any" is exact).
+const char* SkipValueBytes(const char* p, const char* end) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  while (end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    const uint64_t ctl = (w - kOnes * 0x20) & ~w;
+    const uint64_t del = w ^ (kOnes * 0x7f);
+    if ((ctl | ((del - kOnes) & ~del)) & kHigh) break;
+    p += 8;
+  }
+  while (p < end && !kValueStop[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
 // Parses header lines after the start line, up to and including the empty line, in one
 // pass over the bytes.
 // `skip_bad_lines` (opt-in leniency): a line that is not a field (no colon after a token
@@ -155,7 +172,7 @@ bool ParseFields(std::string_view rest, std::vector<Header>* headers, size_t lin
     skipping = false;
     const char* v = fold ? p : name_end + 1;
     const char* e = v;
-    while (e < end && !kValueStop[static_cast<unsigned char>(*e)]) ++e;
+    e = SkipValueBytes(e, end);
     if (e == end) return false;
     const char* next;
     if (*e == '\n') {
