@@ -172,6 +172,20 @@ class Scenario(unittest.TestCase):
     def _run(cls):
         raise NotImplementedError
 
+    CONFIG = None  # YAML for the agent's --config, or None: the embedded default
+
+    @classmethod
+    def start_agent(cls, binary):
+        """cls.agent: `binary run`, with the scenario's CONFIG when it sets one; ready."""
+        args = []
+        if cls.CONFIG:
+            path = os.path.join(cls.tmp, "agent.yaml")
+            with open(path, "w") as f:
+                f.write(cls.CONFIG)
+            args = ["--config", path]
+        cls.agent = Agent(binary, cls.tmp, cls.procs, args)
+        cls.agent.start()
+
     @classmethod
     def expect(cls, kind, port, method, path, status, n=1):
         cls.expected[(kind, port, method, path, status)] += n

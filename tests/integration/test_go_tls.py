@@ -37,7 +37,6 @@ CURL_N = 3
 class GoTls(harness.Scenario):
     """The default placement: Read's results at the entry of the closure it defers."""
     PREFIX = "redtap-gotls-"
-    CONFIG = None  # YAML for --config, or None: the embedded default
     READ_MODE = "go_emulated_deferred_return"
     READ_RETURNS = r"[1-9]\d* returns probed"  # the ones that skip the deferred call
 
@@ -70,14 +69,7 @@ class GoTls(harness.Scenario):
             raise RuntimeError(f"early client: {line!r}")
         time.sleep(0.3)  # server A's connection goroutine now waits inside Read
 
-        args = []
-        if cls.CONFIG:
-            cfg = os.path.join(cls.tmp, "redtap.yaml")
-            with open(cfg, "w") as f:
-                f.write(cls.CONFIG)
-            args = ["--config", cfg]
-        cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs, args)
-        cls.agent.start()
+        cls.start_agent(REDTAP)
 
         # The early client goes on over its connection.
         cls.early.stdin.write("\n")

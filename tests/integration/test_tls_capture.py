@@ -137,7 +137,7 @@ class TlsCapture(harness.Scenario):
     instructions (the internal call and the jump after it), the _ex functions and node's
     OpenSSL on entry + uretprobe."""
     PREFIX = "redtap-tls-"
-    CONFIG = ""  # extra agent config (YAML), "" = the defaults
+
     SSL_READ_MODE = "emulated"
 
     @classmethod
@@ -186,14 +186,7 @@ class TlsCapture(harness.Scenario):
                                                                    cls.blocked_port)))
         time.sleep(0.3)  # the server thread is now blocked in SSL_read
 
-        extra = []
-        if cls.CONFIG:
-            path = os.path.join(cls.tmp, "agent.yaml")
-            with open(path, "w") as f:
-                f.write(cls.CONFIG)
-            extra = ["--config", path]
-        cls.agent = harness.Agent(REDTAP, cls.tmp, cls.procs, extra)
-        cls.agent.start()
+        cls.start_agent(REDTAP)
         with urllib.request.urlopen(f"http://127.0.0.1:{cls.agent.http_port}/metrics") as r:
             cls.metrics_text = r.read().decode()
 
