@@ -20,6 +20,9 @@ namespace {
 
 // Initial size of the queue's two buffers (they grow with the batches and keep their size).
 constexpr size_t kInitialBufferBytes = 64 * 1024;
+// A buffer that grew past this (a backlog: the file or pipe was slow) is given back after
+// it is written, so a burst does not pin its peak size for the rest of the run.
+constexpr size_t kKeptBufferBytes = 4 * 1024 * 1024;
 // Once a line waits, the writer lets more join it for this long before it writes them all
 // out (unless kMaxWakeLines wait first): one wake-up and a few write(2) calls per batch
 // instead of one per handful of lines (a wake-up costs both threads several microseconds).
@@ -248,6 +251,10 @@ void EventWriter::WriteBuffer() {
   }
   const size_t lines = buffer_lines_;
   buffer_.clear();
+  if (buffer_.capacity() > kKeptBufferBytes) {
+    std::string().swap(buffer_);
+    buffer_.reserve(kInitialBufferBytes);
+  }
   buffer_lines_ = 0;
   {
     std::lock_guard lock(mu_);

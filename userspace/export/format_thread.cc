@@ -71,20 +71,21 @@ void FormatThread::Format(std::vector<PendingEvent>* batch, size_t n) noexcept {
   for (size_t i = 0; i < n; ++i) {
     PendingEvent& e = (*batch)[i];
     if (i > 0) lines_.push_back('\n');
-    lines_ += FormatHttpEvent(e.txn, e.meta, e.service, e.route, offset_ns_, redactor_,
-                              e.extras.empty() ? nullptr : &e.extras);
+    FormatHttpEventTo(line_, e.txn, e.meta, e.service, e.route, offset_ns_, redactor_,
+                      e.extras.empty() ? nullptr : &e.extras);
+    lines_ += line_;
     // Free what the transaction holds here, off the decoding thread; the slot keeps its
     // capacity for the next batch.
     e.txn = http::Transaction{};
     e.extras.clear();
   }
   if (n == 0) return;
-  if (writer_->Push(std::move(lines_))) {
+  // The writer copies the batch into its queue: both strings keep their capacity.
+  if (writer_->Push(lines_)) {
     written_ += n;
   } else {
     dropped_ += n;
   }
-  lines_ = std::string();
 }
 
 }  // namespace redtap::exporter

@@ -86,6 +86,7 @@ class FormatThread {
   // Format thread only (read by the caller after Stop).
   Redactor redactor_;
   std::string lines_;
+  std::string line_;  // the event being formatted (capacity reused)
   uint64_t written_ = 0;
   uint64_t dropped_ = 0;
 };
